@@ -1,0 +1,1 @@
+"""face_vae: a variational autoencoder that learns and generates CelebA faces."""

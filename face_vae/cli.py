@@ -1,0 +1,38 @@
+"""The CLI edge: compose the config, run the stage, turn user errors into one printed line."""
+
+import importlib
+import logging
+import sys
+from collections.abc import Iterable
+
+from face_vae.config import compose
+from face_vae.errors import UserError
+
+STAGES = {"prepare": "face_vae.prepare", "train": "face_vae.train", "infer": "face_vae.infer"}
+
+
+def run(command: str, overrides: Iterable[object]) -> None:
+    """Run `command` with Hydra `overrides`; exit 1 with one line on a UserError.
+
+    `debug=true` among the overrides re-raises instead, to show the traceback.
+    """
+    words = [str(word) for word in overrides]
+    _show_progress_messages()
+    try:
+        cfg = compose(command, words)
+        importlib.import_module(STAGES[command]).run(cfg)
+    except UserError as error:
+        if "debug=true" in words:
+            raise
+        print(f"error: {error}", file=sys.stderr)
+        sys.exit(1)
+
+
+def _show_progress_messages() -> None:
+    """Print face_vae's INFO messages (Lightning and MLflow keep their own handlers)."""
+    logger = logging.getLogger("face_vae")
+    if not logger.handlers:
+        handler = logging.StreamHandler()
+        handler.setFormatter(logging.Formatter("%(message)s"))
+        logger.addHandler(handler)
+        logger.setLevel(logging.INFO)

@@ -1,0 +1,117 @@
+"""The convolutional VAE as plain torch modules: Encoder, Decoder and VAE (testable alone)."""
+
+from collections.abc import Sequence
+from pathlib import Path
+
+import torch
+from torch import nn
+
+from face_vae import atomic
+from face_vae.errors import UserError
+
+
+def conv_sizes(image_size: int, depth: int) -> list[int]:
+    """Spatial sizes after each stride-2 convolution (kernel 3, padding 1): 150 -> 75 -> 38 -> 19 -> 10 -> 5."""
+    sizes = [image_size]
+    for _ in range(depth):
+        sizes.append((sizes[-1] + 1) // 2)
+    return sizes
+
+
+class Encoder(nn.Module):
+    """Image (N, 3, H, W) in [0, 1] -> mean and log-variance of q(z | x), each (N, latent_dim)."""
+
+    def __init__(self, image_size: int, channels: Sequence[int], latent_dim: int):
+        super().__init__()
+        layers, in_channels = [], 3
+        for out_channels in channels:
+            layers += [
+                nn.Conv2d(in_channels, out_channels, 3, stride=2, padding=1),
+                nn.BatchNorm2d(out_channels),
+                nn.LeakyReLU(0.2),
+            ]
+            in_channels = out_channels
+        self.features = nn.Sequential(*layers, nn.Flatten())
+        features = channels[-1] * conv_sizes(image_size, len(channels))[-1] ** 2
+        self.mean = nn.Linear(features, latent_dim)
+        self.log_var = nn.Linear(features, latent_dim)
+
+    def forward(self, images: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        features = self.features(images)
+        return self.mean(features), self.log_var(features)
+
+
+class Decoder(nn.Module):
+    """Latent (N, latent_dim) -> image (N, 3, H, W) in [0, 1], mirroring the encoder's sizes exactly."""
+
+    def __init__(self, image_size: int, channels: Sequence[int], latent_dim: int):
+        super().__init__()
+        sizes = conv_sizes(image_size, len(channels))[::-1]  # e.g. 5, 10, 19, 38, 75, 150
+        channels = list(channels)[::-1]
+        self.start_shape = (channels[0], sizes[0], sizes[0])
+        self.project = nn.Linear(latent_dim, channels[0] * sizes[0] ** 2)
+        layers = []
+        for index, (in_channels, out_channels) in enumerate(zip(channels, channels[1:] + [3])):
+            # A transposed conv (kernel 3, stride 2, padding 1) gives 2n - 1 + output_padding pixels;
+            # output_padding 0 or 1 lands on the encoder's size, so odd sizes such as 75 come out exact.
+            output_padding = sizes[index + 1] - (2 * sizes[index] - 1)
+            layers.append(nn.ConvTranspose2d(in_channels, out_channels, 3, 2, 1, output_padding))
+            is_last = index == len(channels) - 1
+            layers += [nn.Sigmoid()] if is_last else [nn.BatchNorm2d(out_channels), nn.LeakyReLU(0.2)]
+        self.layers = nn.Sequential(*layers)
+
+    def forward(self, latents: torch.Tensor) -> torch.Tensor:
+        return self.layers(self.project(latents).view(-1, *self.start_shape))
+
+
+class VAE(nn.Module):
+    """A Gaussian-latent VAE with prior N(0, I)."""
+
+    def __init__(self, image_size: int = 150, channels: Sequence[int] = (32, 64, 128, 256, 512), latent_dim: int = 128):
+        super().__init__()
+        if image_size < 2 ** len(channels):
+            raise UserError(
+                f"model.image_size={image_size} is too small for {len(channels)} stride-2 layers: "
+                f"use at least {2 ** len(channels)} pixels or fewer model.channels."
+            )
+        self.hparams = {"image_size": image_size, "channels": list(channels), "latent_dim": latent_dim}
+        self.latent_dim = latent_dim
+        self.encoder = Encoder(image_size, channels, latent_dim)
+        self.decoder = Decoder(image_size, channels, latent_dim)
+
+    def forward(self, images: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """Return (reconstruction, mean, log_var) of a batch of images."""
+        mean, log_var = self.encoder(images)
+        latents = mean + torch.randn_like(mean) * torch.exp(0.5 * log_var)  # reparameterisation trick
+        return self.decoder(latents), mean, log_var
+
+    @torch.inference_mode()
+    def sample(self, count: int, generator: torch.Generator | None = None) -> torch.Tensor:
+        """Decode `count` latents drawn from the prior N(0, I) into images in [0, 1]."""
+        device = next(self.parameters()).device
+        latents = torch.randn(count, self.latent_dim, generator=generator, device=device)
+        return self.decoder(latents)
+
+
+def save_model(vae: VAE, path: Path) -> None:
+    """Save the architecture and weights (on CPU) in one file that `load_model` reads anywhere."""
+    state = {name: tensor.cpu() for name, tensor in vae.state_dict().items()}
+    with atomic.atomic_path(path) as tmp_path:
+        torch.save({"format": "face_vae.VAE/1", "hparams": vae.hparams, "state_dict": state}, tmp_path)
+
+
+def load_model(path: Path) -> VAE:
+    """Load a model saved by `save_model`, on the CPU, in eval mode."""
+    path = Path(path)
+    if not path.is_file():
+        raise UserError(f"There is no model at {path}: train one with `python commands.py train` or pull it with DVC.")
+    try:
+        saved = torch.load(path, map_location="cpu", weights_only=True)
+        vae = VAE(**saved["hparams"])
+        vae.load_state_dict(saved["state_dict"])
+    except (RuntimeError, KeyError, TypeError, EOFError, ValueError) as error:
+        raise UserError(
+            f"{path} is not a model saved by face_vae train, or is damaged ({str(error).splitlines()[0]}): "
+            "train again or pull models.dvc."
+        ) from error
+    return vae.eval()

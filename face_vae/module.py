@@ -1,0 +1,74 @@
+"""The LightningModule that trains the VAE: the loss, the optimiser and what is logged."""
+
+from collections.abc import Callable
+
+import lightning as L
+import torch
+
+from face_vae.model import VAE
+
+
+def kl_divergence(mean: torch.Tensor, log_var: torch.Tensor) -> torch.Tensor:
+    """KL(q(z | x) || N(0, I)) of each image, summed over latent dimensions: shape (N,)."""
+    return -0.5 * (1 + log_var - mean.square() - log_var.exp()).sum(dim=1)
+
+
+def reconstruction_nll(images: torch.Tensor, reconstructions: torch.Tensor, sigma: float) -> torch.Tensor:
+    """Negative log-likelihood of each image under N(reconstruction, sigma^2 I), summed over pixels.
+
+    The constant D * log(sigma * sqrt(2 pi)) is left out: it has no gradient. Summing over pixels
+    (not averaging) keeps the likelihood and the KL term on the scale of the ELBO; sigma then sets
+    their balance: sigma=0.1 means errors of about 10% of the pixel range are expected.
+    """
+    return (images - reconstructions).square().flatten(1).sum(dim=1) / (2 * sigma**2)
+
+
+class VAEModule(L.LightningModule):
+    """Maximises the ELBO: loss = reconstruction NLL + beta * KL, both per image, averaged over the batch.
+
+    beta ramps from 0 to 1 over `kl_warmup_steps` (0: no warm-up), so the decoder learns to
+    reconstruct before the KL term pulls the codes towards the prior.
+    """
+
+    def __init__(
+        self,
+        vae: VAE,
+        optimizer: Callable[..., torch.optim.Optimizer],
+        sigma: float = 0.1,
+        kl_warmup_steps: int = 0,
+        channels_last: bool = False,
+    ):
+        super().__init__()
+        self.vae = vae.to(memory_format=torch.channels_last) if channels_last else vae
+        self.optimizer = optimizer
+        self.sigma = sigma
+        self.kl_warmup_steps = kl_warmup_steps
+        self.channels_last = channels_last
+
+    def kl_weight(self) -> float:
+        if self.kl_warmup_steps <= 0:
+            return 1.0
+        return min(1.0, self.global_step / self.kl_warmup_steps)
+
+    def _step(self, images: torch.Tensor, stage: str) -> torch.Tensor:
+        if self.channels_last:
+            images = images.contiguous(memory_format=torch.channels_last)
+        reconstructions, mean, log_var = self.vae(images)
+        reconstruction = reconstruction_nll(images, reconstructions.float(), self.sigma).mean()
+        kl = kl_divergence(mean.float(), log_var.float()).mean()
+        beta = self.kl_weight() if stage == "train" else 1.0
+        loss = reconstruction + beta * kl
+        on_step = stage == "train"
+        self.log(f"loss_{stage}", loss, prog_bar=True, on_step=on_step, on_epoch=True)
+        self.log(f"reconstruction_{stage}", reconstruction, on_step=on_step, on_epoch=True)
+        self.log(f"kl_{stage}", kl, on_step=on_step, on_epoch=True)
+        return loss
+
+    def training_step(self, batch: torch.Tensor, batch_idx: int) -> torch.Tensor:
+        return self._step(batch, "train")
+
+    def validation_step(self, batch: torch.Tensor, batch_idx: int) -> torch.Tensor:
+        return self._step(batch, "val")
+
+    def configure_optimizers(self) -> torch.optim.Optimizer:
+        return self.optimizer(self.vae.parameters())

@@ -1,0 +1,158 @@
+"""The `prepare` stage: turn the dataset into uint8 crops on disk, read later through memory maps.
+
+Decoding and cropping JPEGs happens once here, so a training epoch only copies bytes. Each split is
+one raw file `<split>.u8` of shape (N, H, W, 3) plus `<split>.txt` with the image names in the same
+order; `meta.json`, written last, says what was built and marks the folder complete.
+"""
+
+import json
+import logging
+from concurrent.futures import ProcessPoolExecutor
+from pathlib import Path
+
+import numpy as np
+from omegaconf import DictConfig, OmegaConf
+from PIL import Image, UnidentifiedImageError
+from tqdm import tqdm
+
+from face_vae import atomic, storage
+from face_vae.celeba import PARTITION_FILE, find_images_dir, read_partition
+from face_vae.errors import UserError
+from face_vae.synthetic import make_faces
+
+log = logging.getLogger(__name__)
+META_FILE = "meta.json"
+BAD_IMAGES_REPORT = "bad_images.txt"
+
+
+def run(cfg: DictConfig) -> None:
+    """Build the prepared form of `cfg.data` (again when `force=true`)."""
+    ensure_prepared(cfg, force=cfg.force)
+
+
+def ensure_prepared(cfg: DictConfig, force: bool = False) -> Path:
+    """Return the prepared folder of `cfg.data`, building it first when missing or stale."""
+    data_cfg = cfg.data
+    prepared_dir = Path(data_cfg.prepared_dir)
+    recipe = _recipe(data_cfg)
+    if not force and read_meta(prepared_dir).get("recipe") == recipe:
+        log.info("Prepared data is up to date in %s.", prepared_dir)
+        return prepared_dir
+    _check_writable(prepared_dir)
+    (prepared_dir / META_FILE).unlink(missing_ok=True)  # the folder is incomplete until it is rewritten
+    if data_cfg.kind == "synthetic":
+        counts = _prepare_synthetic(data_cfg, prepared_dir)
+    else:
+        source_dir = Path(data_cfg.source_dir)
+        if not (source_dir / PARTITION_FILE).is_file():
+            storage.pull_data(cfg.storage, source_dir)
+        counts = _prepare_celeba(data_cfg, prepared_dir)
+    meta = {"recipe": recipe, "image_size": data_cfg.image_size, "counts": counts}
+    atomic.write_text(prepared_dir / META_FILE, json.dumps(meta, indent=2))
+    log.info("Prepared %s in %s.", ", ".join(f"{n} {s}" for s, n in counts.items()), prepared_dir)
+    return prepared_dir
+
+
+def read_meta(prepared_dir: Path) -> dict:
+    """The description of a complete prepared folder, or {} when it is missing or incomplete."""
+    try:
+        return json.loads((prepared_dir / META_FILE).read_text())
+    except (OSError, ValueError):
+        return {}
+
+
+def _recipe(data_cfg: DictConfig) -> dict:
+    """Everything that decides the prepared bytes: a change in any of it means preparing again."""
+    recipe = {"kind": data_cfg.kind, "image_size": data_cfg.image_size}
+    if data_cfg.kind == "synthetic":
+        recipe.update(num_images=OmegaConf.to_container(data_cfg.num_images), seed=data_cfg.seed)
+    else:
+        recipe.update(
+            source_dir=str(Path(data_cfg.source_dir).resolve()), crop=OmegaConf.to_container(data_cfg.crop)
+        )
+    return recipe
+
+
+def _prepare_synthetic(data_cfg: DictConfig, prepared_dir: Path) -> dict[str, int]:
+    counts = {}
+    for offset, (split, count) in enumerate(data_cfg.num_images.items()):
+        faces = make_faces(count, data_cfg.image_size, seed=data_cfg.seed + offset)
+        atomic.write_bytes(prepared_dir / f"{split}.u8", faces.tobytes())
+        atomic.write_text(prepared_dir / f"{split}.txt", "".join(f"synthetic_{i:06d}\n" for i in range(count)))
+        counts[split] = count
+    return counts
+
+
+def _prepare_celeba(data_cfg: DictConfig, prepared_dir: Path) -> dict[str, int]:
+    source_dir = Path(data_cfg.source_dir)
+    images_dir = find_images_dir(source_dir, data_cfg.images_subdir)
+    partition = read_partition(source_dir / PARTITION_FILE)
+    crop = (data_cfg.crop.left, data_cfg.crop.top, data_cfg.crop.size)
+    counts, bad = {}, []
+    with ProcessPoolExecutor(max_workers=max(1, data_cfg.num_workers)) as pool:
+        for split, names in partition.items():
+            if not names:
+                log.warning("The partition lists no %s images; that split is left out.", split)
+                continue
+            paths = [images_dir / name for name in names]
+            sizes = [data_cfg.image_size] * len(paths)
+            crops = pool.map(_load_crop, paths, [crop] * len(paths), sizes, chunksize=64)
+            kept = []
+            with atomic.atomic_path(prepared_dir / f"{split}.u8") as tmp_path, open(tmp_path, "wb") as out:
+                for name, (image, problem) in tqdm(zip(names, crops), total=len(names), desc=f"prepare {split}"):
+                    if problem:
+                        bad.append(f"{name}\t{problem}")
+                        continue
+                    out.write(image.tobytes())
+                    kept.append(name)
+            atomic.write_text(prepared_dir / f"{split}.txt", "".join(f"{name}\n" for name in kept))
+            counts[split] = len(kept)
+    _check_bad_images(bad, sum(counts.values()) + len(bad), data_cfg.max_bad_fraction, prepared_dir)
+    if not counts:
+        raise UserError(f"{source_dir / PARTITION_FILE} lists no images: use CelebA's official partition file.")
+    return counts
+
+
+def _load_crop(path: Path, crop: tuple[int, int, int], image_size: int) -> tuple[np.ndarray | None, str]:
+    """Decode, crop and resize one image; return (pixels, '') or (None, why it was skipped)."""
+    left, top, size = crop
+    try:
+        with Image.open(path) as image:
+            image.load()
+            if image.mode != "RGB":
+                return None, f"not RGB (mode {image.mode})"
+            if image.width < left + size or image.height < top + size:
+                return None, f"too small ({image.width}x{image.height}) for the crop box"
+            face = image.crop((left, top, left + size, top + size))
+    except FileNotFoundError:
+        return None, "missing"
+    except (UnidentifiedImageError, OSError, SyntaxError) as error:
+        return None, f"unreadable ({error})"
+    if image_size != size:
+        face = face.resize((image_size, image_size), Image.Resampling.BICUBIC)
+    return np.asarray(face, dtype=np.uint8), ""
+
+
+def _check_bad_images(bad: list[str], total: int, max_fraction: float, prepared_dir: Path) -> None:
+    """Write the report of skipped images; stop when they are more than `max_fraction` of all."""
+    report = prepared_dir / BAD_IMAGES_REPORT
+    if not bad:
+        report.unlink(missing_ok=True)
+        return
+    atomic.write_text(report, "".join(f"{line}\n" for line in bad))
+    log.warning("Skipped %d of %d images (missing, corrupt or not RGB); see %s.", len(bad), total, report)
+    if len(bad) > max_fraction * total:
+        raise UserError(
+            f"{len(bad)} of {total} images are missing, corrupt or not RGB (more than "
+            f"data.max_bad_fraction={max_fraction}); see {report}, fix the dataset, or raise the limit."
+        )
+
+
+def _check_writable(folder: Path) -> None:
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        probe = folder / ".write_test"
+        probe.write_bytes(b"")
+        probe.unlink()
+    except OSError as error:
+        raise UserError(f"Cannot write to {folder} ({error.strerror}): choose another data.prepared_dir.") from error

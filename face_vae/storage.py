@@ -1,0 +1,130 @@
+"""DVC: pull the data or the model when missing, add and push a newly trained model (Python API)."""
+
+import logging
+import os
+import sys
+from pathlib import Path
+
+from omegaconf import DictConfig
+
+from face_vae.errors import UserError
+
+log = logging.getLogger(__name__)
+
+
+def pull_data(storage_cfg: DictConfig, source_dir: Path) -> None:
+    """Pull `data.dvc` so that `source_dir` exists; a UserError says what to do when it cannot."""
+    _pull(storage_cfg, storage_cfg.data_dvc, source_dir, "the dataset")
+
+
+def pull_model(storage_cfg: DictConfig, model_file: Path) -> None:
+    """Pull `models.dvc` so that `model_file` exists; a UserError says what to do when it cannot."""
+    _pull(storage_cfg, storage_cfg.models_dvc, model_file, "the model")
+
+
+def track_model(storage_cfg: DictConfig, models_dir: Path) -> None:
+    """`dvc add` the models folder (updating models.dvc) and push it when `storage.push` is set."""
+    from dvc.exceptions import DvcException  # pylint: disable=import-outside-toplevel  # DVC is slow to import
+
+    repo = _open_repo()
+    try:
+        with repo:
+            repo.add(str(models_dir))
+            log.info("Updated %s: commit it (git add %s) so others get this model.", storage_cfg.models_dvc, storage_cfg.models_dvc)
+            if storage_cfg.push:
+                remote = _remote_name(repo, storage_cfg.remote)
+                _check_gdrive_credentials(repo, remote)
+                repo.push(targets=[storage_cfg.models_dvc], remote=storage_cfg.remote)
+                log.info("Pushed %s to the DVC remote '%s'.", models_dir, remote)
+    except DvcException as error:
+        raise UserError(f"DVC could not add or push {models_dir}: {_first_line(error)}; {_remote_advice()}") from error
+
+
+def _pull(storage_cfg: DictConfig, dvc_file: str, wanted: Path, what: str) -> None:
+    from dvc.exceptions import DvcException  # pylint: disable=import-outside-toplevel  # DVC is slow to import
+
+    if not storage_cfg.pull:
+        raise UserError(f"{wanted} is missing and storage.pull=false: put {what} there or allow pulling.")
+    if not Path(dvc_file).is_file():
+        raise UserError(f"{wanted} is missing and there is no {dvc_file} to pull it with DVC: put {what} there.")
+    repo = _open_repo()
+    remote = _remote_name(repo, storage_cfg.remote)
+    _check_gdrive_credentials(repo, remote)
+    try:
+        with repo:
+            log.info("%s is missing: pulling %s from the DVC remote '%s'.", wanted, dvc_file, remote)
+            repo.pull(targets=[dvc_file], remote=storage_cfg.remote)
+    except DvcException as error:
+        raise UserError(f"DVC could not pull {dvc_file} from remote '{remote}': {_first_line(error)}; {_remote_advice()}") from error
+    if not wanted.exists():
+        raise UserError(f"Pulling {dvc_file} did not bring {wanted}: point the config at the path {dvc_file} tracks.")
+
+
+def _open_repo():
+    from dvc.exceptions import NotDvcRepoError  # pylint: disable=import-outside-toplevel
+    from dvc.repo import Repo  # pylint: disable=import-outside-toplevel
+
+    try:
+        return Repo(os.getcwd())
+    except NotDvcRepoError as error:
+        raise UserError("This folder is not inside a DVC repository: run the commands from the project root.") from error
+
+
+def _remote_name(repo, remote: str | None) -> str:
+    """The remote DVC will use: the one asked for, else the default; a UserError when neither exists."""
+    name = remote or repo.config["core"].get("remote")
+    if not name:
+        raise UserError("No DVC remote is configured: add one with `dvc remote add -d NAME URL` or set storage.remote.")
+    if name not in repo.config["remote"]:
+        known = ", ".join(repo.config["remote"]) or "none"
+        raise UserError(f"There is no DVC remote named '{name}' (configured: {known}): set storage.remote to one of them.")
+    return name
+
+
+def _check_gdrive_credentials(repo, remote: str) -> None:
+    """Stop before DVC would wait forever for a browser sign-in to Google Drive.
+
+    With no service account, no GDRIVE_CREDENTIALS_DATA and no cached token, dvc-gdrive opens an
+    OAuth flow that blocks a non-interactive run; an interactive terminal may go through it.
+    """
+    settings = repo.config["remote"][remote]
+    if not settings["url"].startswith("gdrive://") or os.getenv("GDRIVE_CREDENTIALS_DATA"):
+        return
+    if settings.get("gdrive_use_service_account"):
+        if settings.get("gdrive_service_account_json_file_path"):
+            return
+        raise UserError(
+            f"DVC remote '{remote}' uses a service account but has no key file: set it with `dvc remote modify "
+            f"--local {remote} gdrive_service_account_json_file_path KEY.json` or export GDRIVE_CREDENTIALS_DATA."
+        )
+    if not settings.get("gdrive_client_id"):
+        raise UserError(
+            f"DVC remote '{remote}' (Google Drive) has no OAuth client, and Google blocks DVC's built-in one: "
+            f"set gdrive_client_id and gdrive_client_secret with `dvc remote modify --local {remote} ...` (see the "
+            "README), use a service account, or choose another remote with storage.remote=local."
+        )
+    token = _cached_gdrive_token(settings)
+    if not token.is_file() and not sys.stdin.isatty():
+        raise UserError(
+            f"DVC remote '{remote}' (Google Drive) needs a sign-in in a browser, which this non-interactive run "
+            f"cannot do: run `dvc pull` once in a terminal to cache a token ({token}), export "
+            "GDRIVE_CREDENTIALS_DATA, or choose another remote with storage.remote=local."
+        )
+
+
+def _cached_gdrive_token(settings) -> Path:
+    """Where pydrive2 caches the user's OAuth token for this remote (see pydrive2.fs.spec)."""
+    if settings.get("gdrive_user_credentials_file"):
+        return Path(settings["gdrive_user_credentials_file"])
+    import appdirs  # pylint: disable=import-outside-toplevel
+
+    profile = settings.get("profile") or "default"
+    return Path(appdirs.user_cache_dir("pydrive2fs", appauthor=False)) / settings["gdrive_client_id"] / f"{profile}.json"
+
+
+def _remote_advice() -> str:
+    return "check that the remote is reachable and holds the data (`dvc status -c`), or pick another with storage.remote"
+
+
+def _first_line(error: Exception) -> str:
+    return (str(error).strip().splitlines() or [type(error).__name__])[0]

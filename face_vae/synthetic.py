@@ -1,0 +1,39 @@
+"""Face-like images drawn with numpy: a face, hair, eyes and a mouth on a plain background.
+
+They let the whole pipeline (prepare -> train -> infer) run offline in seconds, in tests and smoke
+runs, without a single real photo.
+"""
+
+import numpy as np
+
+SKIN_TONES = np.array([[0.96, 0.80, 0.69], [0.87, 0.67, 0.52], [0.67, 0.48, 0.34], [0.45, 0.31, 0.21]])
+HAIR_COLOURS = np.array([[0.1, 0.07, 0.05], [0.35, 0.22, 0.1], [0.85, 0.7, 0.4], [0.5, 0.5, 0.5]])
+
+
+def _ellipse(xx: np.ndarray, yy: np.ndarray, centre: tuple[float, float], radii: tuple[float, float]):
+    """Boolean mask of the pixels inside an axis-aligned ellipse (coordinates in [0, 1])."""
+    return ((xx - centre[0]) / radii[0]) ** 2 + ((yy - centre[1]) / radii[1]) ** 2 <= 1.0
+
+
+def make_faces(count: int, size: int, seed: int) -> np.ndarray:
+    """Return `count` RGB images of `size` x `size` as uint8 (N, H, W, 3); the same seed, the same faces."""
+    rng = np.random.default_rng(seed)
+    yy, xx = np.mgrid[0:size, 0:size] / size
+    faces = np.empty((count, size, size, 3), dtype=np.uint8)
+    for index in range(count):
+        image = np.empty((size, size, 3))
+        image[:] = rng.uniform(0.1, 0.9, 3)
+        image += (yy[..., None] - 0.5) * rng.uniform(-0.3, 0.3)  # a soft background gradient
+        cx, cy = 0.5 + rng.normal(0, 0.02), 0.55 + rng.normal(0, 0.02)
+        rx, ry = rng.uniform(0.24, 0.3), rng.uniform(0.32, 0.38)
+        image[_ellipse(xx, yy, (cx, cy - 0.1), (rx * 1.1, ry * 0.9))] = HAIR_COLOURS[rng.integers(4)]
+        image[_ellipse(xx, yy, (cx, cy), (rx, ry))] = SKIN_TONES[rng.integers(4)] + rng.normal(0, 0.03, 3)
+        eye_y, eye_dx = cy - 0.06, rx * 0.42
+        for side in (-1, 1):
+            image[_ellipse(xx, yy, (cx + side * eye_dx, eye_y), (0.045, 0.025))] = 0.95
+            image[_ellipse(xx, yy, (cx + side * eye_dx, eye_y), (0.018, 0.018))] = 0.1
+        mouth_width = rng.uniform(0.06, 0.11)
+        image[_ellipse(xx, yy, (cx, cy + 0.19), (mouth_width, 0.025))] = [0.7, 0.2, 0.25]
+        image += rng.normal(0, 0.02, image.shape)  # sensor-like noise, so no two pixels are equal
+        faces[index] = np.clip(image * 255, 0, 255).astype(np.uint8)
+    return faces

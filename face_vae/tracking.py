@@ -1,0 +1,195 @@
+"""MLflow: where runs go, what describes them (config, git commit, data hash) and the artifacts."""
+
+import logging
+import subprocess
+import time
+import urllib.error
+import urllib.request
+from importlib.metadata import version
+from pathlib import Path
+
+import lightning as L
+import matplotlib
+import mlflow
+import torch
+import yaml
+from lightning.pytorch.loggers import MLFlowLogger
+from mlflow.models import infer_signature
+from omegaconf import DictConfig, OmegaConf
+from torchvision.utils import make_grid
+
+from face_vae.errors import UserError
+
+matplotlib.use("Agg")  # files only: no display is needed, or wanted, on a training machine
+import matplotlib.pyplot as plt  # noqa: E402  pylint: disable=wrong-import-position
+
+log = logging.getLogger(__name__)
+LIBRARIES = ("torch", "torchvision", "lightning", "hydra-core", "mlflow", "dvc")
+
+
+def tracking_uri(tracking_cfg: DictConfig) -> str:
+    """The MLflow URI to log to: a server that answers, or the local store.
+
+    A server that does not answer stops the run with one sentence, unless `fallback_local` is set.
+    """
+    uri = tracking_cfg.uri
+    if not uri.startswith(("http://", "https://")):
+        return uri
+    try:
+        with urllib.request.urlopen(f"{uri.rstrip('/')}/health", timeout=tracking_cfg.health_timeout_s):
+            return uri
+    except (urllib.error.URLError, OSError) as error:
+        if tracking_cfg.fallback_local:
+            log.warning("MLflow server %s does not answer (%s); logging to %s instead.", uri, error, tracking_cfg.local_uri)
+            return tracking_cfg.local_uri
+        raise UserError(
+            f"The MLflow server {uri} does not answer ({getattr(error, 'reason', error)}): start one with "
+            "`mlflow server --host 127.0.0.1 --port 5000`, or log locally with tracking.uri="
+            f"{tracking_cfg.local_uri} (or tracking.fallback_local=true)."
+        ) from error
+
+
+def flat_params(cfg: DictConfig) -> dict[str, str]:
+    """The resolved config as {'dotted.key': value}, plus the git commit, data hash and versions."""
+    params = {}
+
+    def flatten(node: object, prefix: str) -> None:
+        if isinstance(node, dict) and node:
+            for key, value in node.items():
+                flatten(value, f"{prefix}{key}.")
+        else:
+            params[prefix.rstrip(".")] = str(node)
+
+    flatten(OmegaConf.to_container(cfg, resolve=True), "")
+    commit, dirty = git_state()
+    params.update(git_commit=commit, git_dirty=str(dirty), data_dvc_md5=dvc_hash(cfg.storage.data_dvc))
+    params.update({f"version.{name}": version(name) for name in LIBRARIES})
+    return params
+
+
+def git_state() -> tuple[str, bool]:
+    """(commit id, whether the work tree has uncommitted changes); ('unknown', False) outside git."""
+    try:
+        commit = subprocess.run(["git", "rev-parse", "HEAD"], capture_output=True, text=True, check=True).stdout
+        status = subprocess.run(["git", "status", "--porcelain"], capture_output=True, text=True, check=True).stdout
+    except (OSError, subprocess.CalledProcessError):
+        return "unknown", False
+    return commit.strip(), bool(status.strip())
+
+
+def dvc_hash(dvc_file: str) -> str:
+    """The md5 that a .dvc file records for its output, or 'none' when there is no such file."""
+    try:
+        return yaml.safe_load(Path(dvc_file).read_text())["outs"][0]["md5"]
+    except (OSError, KeyError, IndexError, TypeError, yaml.YAMLError):
+        return "none"
+
+
+def training_logger(cfg: DictConfig, run_id: str | None = None) -> MLFlowLogger | None:
+    """A Lightning MLFlowLogger for experiment `cfg.tracking.experiment`, with every param logged.
+
+    `run_id` continues an earlier run (resume). None when tracking is disabled.
+    """
+    if not cfg.tracking.enabled:
+        return None
+    uri = tracking_uri(cfg.tracking)
+    mlflow.set_tracking_uri(uri)
+    logger = MLFlowLogger(experiment_name=cfg.tracking.experiment, tracking_uri=uri, run_id=run_id)
+    if run_id is None:
+        logger.log_hyperparams(flat_params(cfg))
+        commit, _ = git_state()
+        logger.experiment.set_tag(logger.run_id, "mlflow.source.git.commit", commit)
+        logger.experiment.log_text(logger.run_id, OmegaConf.to_yaml(cfg), "config.yaml")
+    log.info("MLflow: experiment %s, run %s at %s.", cfg.tracking.experiment, logger.run_id, uri)
+    return logger
+
+
+class TrainingPictures(L.Callback):
+    """Every epoch: a grid of samples from fixed latents and of validation reconstructions, epoch and
+    elapsed wall time; at the end, loss curves against epoch and against wall time as PNGs."""
+
+    def __init__(self, logger: MLFlowLogger, grid_size: int = 16):
+        self.logger = logger
+        self.grid_size = grid_size
+        self.history: list[dict[str, float]] = []
+        self.latents: torch.Tensor | None = None
+        self.fit_start = self.epoch_start = time.perf_counter()
+
+    def on_fit_start(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
+        self.latents = torch.randn(self.grid_size, pl_module.vae.latent_dim, generator=torch.Generator().manual_seed(0))
+        self.fit_start = time.perf_counter()
+
+    def on_train_epoch_start(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
+        self.epoch_start = time.perf_counter()
+
+    def on_train_epoch_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
+        now = time.perf_counter()
+        point = {"epoch": trainer.current_epoch, "elapsed_s": now - self.fit_start, "epoch_time_s": now - self.epoch_start}
+        point.update({name: float(value) for name, value in trainer.callback_metrics.items()})
+        self.history.append(point)
+        self.logger.log_metrics({"elapsed_s": point["elapsed_s"], "epoch_time_s": point["epoch_time_s"]}, step=trainer.global_step)
+        self._log_grids(trainer, pl_module)
+
+    def on_fit_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
+        if self.history:
+            self._log_curves()
+
+    def _log_grids(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
+        epoch = f"epoch_{trainer.current_epoch:03d}"
+        was_training = pl_module.training
+        pl_module.eval()
+        with torch.inference_mode():
+            vae = pl_module.vae
+            samples = vae.decoder(self.latents.to(pl_module.device)).float()
+            real = torch.stack([trainer.datamodule.dataset("val")[i] for i in range(min(8, len(trainer.datamodule.dataset("val"))))])
+            real = real.to(pl_module.device).float() / 255
+            reconstructions = vae.decoder(vae.encoder(real)[0]).float()
+        pl_module.train(was_training)
+        self._log_image(make_grid(samples, nrow=4), f"samples/{epoch}.png")
+        self._log_image(make_grid(torch.cat([real, reconstructions]), nrow=len(real)), f"reconstructions/{epoch}.png")
+
+    def _log_image(self, grid: torch.Tensor, artifact_file: str) -> None:
+        pixels = (grid.clamp(0, 1) * 255).round().byte().permute(1, 2, 0).cpu().numpy()
+        self.logger.experiment.log_image(self.logger.run_id, pixels, artifact_file=artifact_file)
+
+    def _log_curves(self) -> None:
+        series = {key for point in self.history for key in point}
+        plots = {
+            "plots/losses_vs_epoch.png": ("epoch", ["loss_train_epoch", "loss_val"]),
+            "plots/losses_vs_wall_time.png": ("elapsed_s", ["loss_train_epoch", "loss_val"]),
+            "plots/kl_vs_epoch.png": ("epoch", ["kl_train_epoch", "kl_val"]),
+            "plots/reconstruction_vs_epoch.png": ("epoch", ["reconstruction_train_epoch", "reconstruction_val"]),
+        }
+        for artifact_file, (x_key, y_keys) in plots.items():
+            figure, axes = plt.subplots(figsize=(6, 4))
+            for y_key in y_keys:
+                if y_key in series:
+                    points = [p for p in self.history if y_key in p]
+                    axes.plot([p[x_key] for p in points], [p[y_key] for p in points], marker="o", label=y_key)
+            axes.set_xlabel("wall time (s)" if x_key == "elapsed_s" else "epoch")
+            axes.set_yscale("log")
+            axes.legend()
+            axes.grid(alpha=0.3)
+            self.logger.experiment.log_figure(self.logger.run_id, figure, artifact_file)
+            plt.close(figure)
+
+
+def log_trained_model(logger: MLFlowLogger, vae: torch.nn.Module, files: list[Path]) -> None:
+    """Log the generator (decoder, latent -> image) as an MLflow PyTorch model with a signature,
+    and `files` (the saved model and checkpoints) as artifacts."""
+    decoder = vae.decoder.cpu().eval()
+    latents = torch.randn(2, vae.latent_dim)
+    with torch.inference_mode():
+        images = decoder(latents)
+    signature = infer_signature(latents.numpy(), images.numpy())
+    with mlflow.start_run(run_id=logger.run_id):
+        # Explicit requirements: MLflow would otherwise import the model in a subprocess to guess them.
+        mlflow.pytorch.log_model(
+            decoder,
+            name="model",
+            signature=signature,
+            input_example=latents.numpy(),
+            pip_requirements=[f"torch=={version('torch')}"],
+        )
+        for path in files:
+            mlflow.log_artifact(str(path), artifact_path="files")

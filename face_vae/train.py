@@ -1,0 +1,63 @@
+"""The `train` stage: data -> model -> Lightning fit -> saved model -> MLflow and DVC."""
+
+import logging
+from pathlib import Path
+
+import lightning as L
+from hydra.utils import instantiate
+from omegaconf import DictConfig
+
+from face_vae import storage, tracking
+from face_vae.data import CelebADataModule
+from face_vae.errors import UserError
+from face_vae.model import save_model
+from face_vae.prepare import ensure_prepared
+
+log = logging.getLogger(__name__)
+RUN_ID_FILE = "mlflow_run_id.txt"
+
+
+def run(cfg: DictConfig) -> None:
+    """Train the VAE on the train split, validate on val, save `cfg.model_file`, log and version it."""
+    checkpoints_dir = Path(cfg.checkpoints_dir)
+    resume_from = _resume_checkpoint(checkpoints_dir) if cfg.resume else None
+    L.seed_everything(cfg.seed, workers=True)
+    prepared_dir = ensure_prepared(cfg, force=cfg.force)
+    datamodule = CelebADataModule(
+        str(prepared_dir),
+        batch_size=cfg.data.batch_size,
+        num_workers=cfg.data.num_workers,
+        train_split=cfg.data.train_split,
+        val_split=cfg.data.val_split,
+        test_split=cfg.data.test_split,
+    )
+    module = instantiate(cfg.model.module)
+    logger = tracking.training_logger(cfg, run_id=_read_run_id(checkpoints_dir) if resume_from else None)
+    callbacks = [instantiate(callback) for callback in cfg.callbacks.values()]
+    if logger is not None:
+        callbacks.append(tracking.TrainingPictures(logger))
+        checkpoints_dir.mkdir(parents=True, exist_ok=True)
+        (checkpoints_dir / RUN_ID_FILE).write_text(logger.run_id)
+    trainer: L.Trainer = instantiate(cfg.trainer, callbacks=callbacks, logger=logger or False)
+    trainer.fit(module, datamodule=datamodule, ckpt_path=resume_from)
+    model_file = Path(cfg.model_file)
+    save_model(module.vae, model_file)
+    log.info("Saved the model to %s.", model_file)
+    if logger is not None:
+        tracking.log_trained_model(logger, module.vae, [model_file, *checkpoints_dir.glob("*.ckpt")])
+    if Path(cfg.storage.models_dvc).is_file() or cfg.storage.push:
+        storage.track_model(cfg.storage, model_file.parent)
+
+
+def _resume_checkpoint(checkpoints_dir: Path) -> str:
+    last = checkpoints_dir / "last.ckpt"
+    if not last.is_file():
+        raise UserError(f"resume=true but there is no {last}: train without resume=true first.")
+    log.info("Resuming from %s.", last)
+    return str(last)
+
+
+def _read_run_id(checkpoints_dir: Path) -> str | None:
+    """The MLflow run that wrote the checkpoints, so that a resumed run logs into it."""
+    path = checkpoints_dir / RUN_ID_FILE
+    return path.read_text().strip() if path.is_file() else None
