@@ -1,5 +1,6 @@
 """The convolutional VAE as plain torch modules: Encoder, Decoder and VAE (testable alone)."""
 
+import pickle
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -109,7 +110,7 @@ def load_model(path: Path) -> VAE:
         saved = torch.load(path, map_location="cpu", weights_only=True)
         vae = VAE(**saved["hparams"])
         vae.load_state_dict(saved["state_dict"])
-    except (RuntimeError, KeyError, TypeError, EOFError, ValueError) as error:
+    except (RuntimeError, KeyError, TypeError, EOFError, ValueError, pickle.UnpicklingError) as error:
         raise UserError(
             f"{path} is not a model saved by face_vae train, or is damaged ({str(error).splitlines()[0]}): "
             "train again or pull models.dvc."

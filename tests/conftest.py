@@ -1,0 +1,53 @@
+"""Shared fixtures: a scratch working folder and small, fast config overrides."""
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from face_vae.synthetic import make_faces
+
+SHARED_SAMPLE = Path(__file__).resolve().parents[2] / "shared" / "data" / "celeba_sample"
+
+# A narrow network and a few synthetic faces: a whole train run takes seconds on a CPU.
+FAST_TRAIN = [
+    "data=synthetic",
+    "data.num_images.train=64",
+    "data.num_images.val=32",
+    "data.num_images.test=16",
+    "data.batch_size=16",
+    "model.channels=[8,16,32,64,128]",
+    "model.latent_dim=16",
+    "trainer.max_epochs=1",
+    "trainer.log_every_n_steps=1",
+    "trainer.enable_model_summary=false",
+]
+
+
+@pytest.fixture
+def workdir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """Run the test inside an empty folder, as a user would run the commands in the project root."""
+    monkeypatch.chdir(tmp_path)
+    return tmp_path
+
+
+def write_fake_celeba(root: Path, counts: dict[str, int], size: tuple[int, int] = (178, 218)) -> Path:
+    """A folder in CelebA's official layout with synthetic faces (no real photo): images + partition."""
+    images_dir = root / "img_align_celeba"
+    images_dir.mkdir(parents=True)
+    faces = make_faces(sum(counts.values()), size[0], seed=1)
+    rows, index = [], 0
+    for code, split in enumerate(("train", "val", "test")):
+        for _ in range(counts.get(split, 0)):
+            name = f"{index + 1:06d}.jpg"
+            Image.fromarray(faces[index]).resize(size).save(images_dir / name, quality=95)
+            rows.append(f"{name} {code}\r\n")  # CRLF, as in the official file
+            index += 1
+    (root / "list_eval_partition.txt").write_text("".join(rows), newline="")
+    return root
+
+
+def image_array(path: Path) -> np.ndarray:
+    with Image.open(path) as image:
+        return np.asarray(image)

@@ -1,0 +1,137 @@
+"""DVC for real (no mocks): a scratch git+DVC repo with a local-directory remote."""
+
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import yaml
+from dvc.repo import Repo
+
+from face_vae import cli
+from tests.conftest import write_fake_celeba
+
+PROJECT_ROOT = Path(__file__).resolve().parents[1]
+TRAIN_ON_DVC_DATA = [
+    "data.source_dir=data/celeba",
+    "data.image_size=64",
+    "data.batch_size=4",
+    "data.num_workers=0",
+    "model.channels=[8,16,32,64,128]",
+    "model.latent_dim=8",
+    "trainer.max_epochs=1",
+    "trainer.enable_model_summary=false",
+    "tracking.enabled=false",
+    "storage.push=true",
+]
+
+
+def _git(*args, cwd):
+    subprocess.run(["git", *args], cwd=cwd, check=True, capture_output=True)
+
+
+@pytest.fixture
+def dvc_repo(workdir):
+    """A git + DVC repo in the working folder whose default remote is a local folder holding the data."""
+    _git("init", "-q", cwd=workdir)
+    Repo.init(str(workdir))
+    remote = workdir.parent / "remote"
+    with Repo(str(workdir)) as repo:
+        with repo.config.edit() as config:
+            config["remote"]["local"] = {"url": str(remote)}
+            config["core"]["remote"] = "local"
+        write_fake_celeba(workdir / "data" / "celeba", {"train": 8, "val": 4})
+        repo.add("data")
+        repo.push(targets=["data.dvc"])
+    return workdir
+
+
+def _remote_files(remote: Path) -> set[str]:
+    return {str(path.relative_to(remote)) for path in remote.rglob("*") if path.is_file()}
+
+
+def _forget_local_copies(root: Path) -> None:
+    for name in ("data", "models", "prepared", "checkpoints", "result", ".dvc/cache"):
+        shutil.rmtree(root / name, ignore_errors=True)
+
+
+def test_train_pulls_data_infer_pulls_model_and_train_pushes_a_new_model(dvc_repo):
+    remote = dvc_repo.parent / "remote"
+    cli.run("train", TRAIN_ON_DVC_DATA)
+    first_models_dvc = (dvc_repo / "models.dvc").read_text()
+    after_first_push = _remote_files(remote)
+
+    _forget_local_copies(dvc_repo)
+    cli.run("infer", ["n=2", "tracking.enabled=false"])
+    assert (dvc_repo / "models" / "vae.pt").is_file(), "infer pulled the model"
+    assert len(list((dvc_repo / "result").glob("face_*.jpg"))) == 2
+
+    _forget_local_copies(dvc_repo)
+    cli.run("train", [*TRAIN_ON_DVC_DATA, "seed=7"])
+    assert (dvc_repo / "data" / "celeba" / "list_eval_partition.txt").is_file(), "train pulled the data"
+    second_models_dvc = (dvc_repo / "models.dvc").read_text()
+    assert second_models_dvc != first_models_dvc
+    new_hash = yaml.safe_load(second_models_dvc)["outs"][0]["md5"].removesuffix(".dir")
+    assert any(new_hash[2:] in name for name in _remote_files(remote) - after_first_push), "the new model is on the remote"
+
+
+def test_an_unknown_remote_is_named_and_local_files_stay(dvc_repo, capsys):
+    shutil.rmtree(dvc_repo / "data")
+    with pytest.raises(SystemExit) as exit_info:
+        cli.run("train", [*TRAIN_ON_DVC_DATA, "storage.remote=nowhere"])
+    assert exit_info.value.code == 1
+    assert "no DVC remote named 'nowhere' (configured: local)" in capsys.readouterr().err
+
+
+def test_an_unreachable_remote_is_one_clear_error_and_touches_nothing(dvc_repo, capsys):
+    cli.run("train", TRAIN_ON_DVC_DATA)
+    model_bytes = (dvc_repo / "models" / "vae.pt").read_bytes()
+    capsys.readouterr()
+    with Repo(str(dvc_repo)) as repo, repo.config.edit() as config:
+        config["remote"]["local"]["url"] = str(dvc_repo.parent / "vanished")
+    shutil.rmtree(dvc_repo / "data")
+    shutil.rmtree(dvc_repo / ".dvc" / "cache")
+    shutil.rmtree(dvc_repo / "prepared")
+    with pytest.raises(SystemExit) as exit_info:
+        cli.run("train", TRAIN_ON_DVC_DATA)
+    assert exit_info.value.code == 1
+    err = capsys.readouterr().err
+    assert "Traceback" not in err
+    assert err.strip().splitlines()[-1].startswith("error: DVC could not pull data.dvc from remote 'local'")
+    assert (dvc_repo / "models" / "vae.pt").read_bytes() == model_bytes
+
+
+def test_outside_a_dvc_repo_the_error_says_where_to_run(workdir, capsys):
+    (workdir / "data.dvc").write_text("outs:\n- path: data\n")
+    with pytest.raises(SystemExit):
+        cli.run("train", ["data.source_dir=data/celeba", "tracking.enabled=false"])
+    assert "not inside a DVC repository" in capsys.readouterr().err
+
+
+def test_project_default_remote_is_google_drive_and_its_plugin_imports():
+    with Repo(str(PROJECT_ROOT)) as repo:
+        assert repo.config["core"]["remote"] == "gdrive"
+        assert repo.config["remote"]["gdrive"]["url"].startswith("gdrive://")
+        assert "local" in repo.config["remote"]
+    subprocess.run([sys.executable, "-c", "import dvc_gdrive, pydrive2.fs"], check=True)
+
+
+@pytest.mark.parametrize(
+    ("settings", "message"),
+    [
+        ({}, "Google blocks DVC's built-in one"),
+        ({"gdrive_client_id": "id", "gdrive_client_secret": "secret"}, "needs a sign-in in a browser"),
+        ({"gdrive_use_service_account": True}, "service account but has no key file"),
+    ],
+)
+def test_google_drive_without_credentials_fails_fast_instead_of_waiting(dvc_repo, monkeypatch, capsys, settings, message):
+    monkeypatch.delenv("GDRIVE_CREDENTIALS_DATA", raising=False)
+    monkeypatch.setenv("XDG_CACHE_HOME", str(dvc_repo / "no-token-here"))
+    monkeypatch.setattr(sys.stdin, "isatty", lambda: False)
+    with Repo(str(dvc_repo)) as repo, repo.config.edit() as config:
+        config["remote"]["drive"] = {"url": "gdrive://root/face_vae", **settings}
+    shutil.rmtree(dvc_repo / "data")
+    with pytest.raises(SystemExit):
+        cli.run("train", [*TRAIN_ON_DVC_DATA, "storage.remote=drive"])
+    assert message in capsys.readouterr().err
