@@ -85,14 +85,9 @@ def dvc_hash(dvc_file: str) -> str:
         return "none"
 
 
-def training_logger(cfg: DictConfig, run_id: str | None = None) -> MLFlowLogger | None:
-    """A Lightning MLFlowLogger for experiment `cfg.tracking.experiment`, with every param logged.
-
-    `run_id` continues an earlier run (resume). None when tracking is disabled.
-    """
-    if not cfg.tracking.enabled:
-        return None
-    uri = tracking_uri(cfg.tracking)
+def training_logger(cfg: DictConfig, uri: str, run_id: str | None = None) -> MLFlowLogger:
+    """A Lightning MLFlowLogger at `uri` for experiment `cfg.tracking.experiment`, with every param
+    logged; `run_id` continues an earlier run (resume)."""
     mlflow.set_tracking_uri(uri)
     logger = MLFlowLogger(experiment_name=cfg.tracking.experiment, tracking_uri=uri, run_id=run_id)
     if run_id is None:

@@ -21,6 +21,7 @@ def run(cfg: DictConfig) -> None:
     """Train the VAE on the train split, validate on val, save `cfg.model_file`, log and version it."""
     checkpoints_dir = Path(cfg.checkpoints_dir)
     resume_from = _resume_checkpoint(checkpoints_dir) if cfg.resume else None
+    uri = tracking.tracking_uri(cfg.tracking) if cfg.tracking.enabled else None  # fail fast, before any work
     L.seed_everything(cfg.seed, workers=True)
     prepared_dir = ensure_prepared(cfg, force=cfg.force)
     datamodule = CelebADataModule(
@@ -32,9 +33,10 @@ def run(cfg: DictConfig) -> None:
         test_split=cfg.data.test_split,
     )
     module = instantiate(cfg.model.module)
-    logger = tracking.training_logger(cfg, run_id=_read_run_id(checkpoints_dir) if resume_from else None)
     callbacks = [instantiate(callback) for callback in cfg.callbacks.values()]
-    if logger is not None:
+    logger = None
+    if uri is not None:
+        logger = tracking.training_logger(cfg, uri, run_id=_read_run_id(checkpoints_dir) if resume_from else None)
         callbacks.append(tracking.TrainingPictures(logger))
         checkpoints_dir.mkdir(parents=True, exist_ok=True)
         (checkpoints_dir / RUN_ID_FILE).write_text(logger.run_id)

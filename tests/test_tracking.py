@@ -1,0 +1,109 @@
+"""MLflow: a real `mlflow server` on loopback, the embedded store, and a server that does not answer."""
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+
+import pytest
+from mlflow.tracking import MlflowClient
+
+from face_vae import cli
+from tests.conftest import FAST_TRAIN
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+@pytest.fixture
+def mlflow_server(tmp_path_factory):
+    """An `mlflow server` on 127.0.0.1 with its own sqlite store, stopped by its PID at the end."""
+    store = tmp_path_factory.mktemp("mlflow-server")
+    port = _free_port()
+    env = {**os.environ, "MLFLOW_SERVER_ENABLE_JOB_EXECUTION": "false"}
+    command = [sys.executable, "-m", "mlflow", "server", "--host", "127.0.0.1", "--port", str(port), "--workers", "1"]
+    command += ["--backend-store-uri", f"sqlite:///{store}/mlflow.db", "--artifacts-destination", str(store / "artifacts")]
+    server = subprocess.Popen(command, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
+    uri = f"http://127.0.0.1:{port}"
+    deadline = time.monotonic() + 120
+    while True:
+        try:
+            with urllib.request.urlopen(f"{uri}/health", timeout=2):
+                break
+        except OSError:
+            if server.poll() is not None or time.monotonic() > deadline:
+                server.kill()
+                pytest.fail("mlflow server did not start within 120 s")
+            time.sleep(1)
+    yield uri
+    server.send_signal(signal.SIGTERM)
+    try:
+        server.wait(timeout=20)
+    except subprocess.TimeoutExpired:
+        os.killpg(server.pid, signal.SIGKILL)
+
+
+def _commit_everything(folder) -> str:
+    for args in (["init", "-q"], ["add", "-A"], ["-c", "user.name=t", "-c", "user.email=t@t", "commit", "-qm", "x", "--allow-empty"]):
+        subprocess.run(["git", *args], cwd=folder, check=True)
+    return subprocess.run(["git", "rev-parse", "HEAD"], cwd=folder, check=True, capture_output=True, text=True).stdout.strip()
+
+
+@pytest.mark.slow
+def test_train_and_infer_runs_on_a_server_hold_params_curves_grids_and_model(workdir, mlflow_server):
+    commit = _commit_everything(workdir)
+    cli.run("train", [*FAST_TRAIN, "trainer.max_epochs=2", f"tracking.uri={mlflow_server}"])
+    cli.run("infer", ["n=3", f"tracking.uri={mlflow_server}"])
+
+    client = MlflowClient(tracking_uri=mlflow_server)
+    train_experiment = client.get_experiment_by_name("train_VAE")
+    (train_run,) = client.search_runs([train_experiment.experiment_id])
+    params = train_run.data.params
+    assert params["git_commit"] == commit and params["git_dirty"] in {"True", "False"}
+    assert params["model.latent_dim"] == "16" and params["trainer.max_epochs"] == "2" and params["data.kind"] == "synthetic"
+    assert "version.torch" in params and "data_dvc_md5" in params
+    for curve in ("loss_train_step", "reconstruction_train_step", "kl_train_step"):
+        assert len(client.get_metric_history(train_run.info.run_id, curve)) >= 4, curve
+    for curve in ("loss_train_epoch", "loss_val", "kl_val", "reconstruction_val", "elapsed_s", "epoch_time_s"):
+        assert len(client.get_metric_history(train_run.info.run_id, curve)) == 2, curve
+
+    def artifacts(run_id, path=None):
+        return {item.path for item in client.list_artifacts(run_id, path)}
+
+    run_id = train_run.info.run_id
+    assert len(artifacts(run_id, "plots")) >= 3
+    assert artifacts(run_id, "samples") == {"samples/epoch_000.png", "samples/epoch_001.png"}
+    assert artifacts(run_id, "reconstructions") == {"reconstructions/epoch_000.png", "reconstructions/epoch_001.png"}
+    assert {"files/vae.pt", "files/last.ckpt", "files/best.ckpt"} <= artifacts(run_id, "files")
+    assert "config.yaml" in artifacts(run_id)
+    models = client.search_logged_models([train_experiment.experiment_id])
+    assert [model.source_run_id for model in models] == [run_id]
+
+    (infer_run,) = client.search_runs([client.get_experiment_by_name("infer_VAE").experiment_id])
+    assert infer_run.data.params["n"] == "3" and infer_run.data.params["git_commit"] == commit
+    assert infer_run.data.metrics["faces_per_s"] > 0
+    assert "faces/grid.jpg" in artifacts(infer_run.info.run_id, "faces")
+
+
+def test_a_server_that_does_not_answer_is_one_clear_error(workdir, capsys):
+    uri = f"http://127.0.0.1:{_free_port()}"
+    with pytest.raises(SystemExit) as exit_info:
+        cli.run("train", [*FAST_TRAIN, f"tracking.uri={uri}", "tracking.health_timeout_s=1"])
+    assert exit_info.value.code == 1
+    err = capsys.readouterr().err.strip()
+    assert "Traceback" not in err and "Prepared" not in err, "it stops before any work"
+    assert err.splitlines()[-1].startswith(f"error: The MLflow server {uri} does not answer") and "mlflow server" in err
+    assert not (workdir / "models").exists(), "nothing was trained"
+
+
+def test_fallback_local_logs_to_the_embedded_store_when_the_server_is_down(workdir):
+    uri = f"http://127.0.0.1:{_free_port()}"
+    cli.run("train", [*FAST_TRAIN, f"tracking.uri={uri}", "tracking.fallback_local=true", "tracking.health_timeout_s=1"])
+    client = MlflowClient(tracking_uri="sqlite:///mlflow.db")
+    assert client.search_runs([client.get_experiment_by_name("train_VAE").experiment_id])
