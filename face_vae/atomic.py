@@ -21,8 +21,10 @@ def atomic_path(path: Path) -> Iterator[Path]:
         yield tmp_path
         os.replace(tmp_path, path)
     except OSError as error:
-        raise UserError(f"Cannot write {path} ({error.strerror or error}): free some disk space or choose "
-                        "a writable output folder.") from error
+        raise UserError(
+            f"Cannot write {path} ({error.strerror or error}): free some disk space or choose "
+            "a writable output folder."
+        ) from error
     finally:
         tmp_path.unlink(missing_ok=True)
 

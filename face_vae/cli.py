@@ -29,10 +29,11 @@ def run(command: str, overrides: Iterable[object]) -> None:
 
 
 def _show_progress_messages() -> None:
-    """Print face_vae's INFO messages (Lightning and MLflow keep their own handlers)."""
+    """Print face_vae's INFO messages on the current stderr (Lightning and MLflow have their own)."""
     logger = logging.getLogger("face_vae")
-    if not logger.handlers:
-        handler = logging.StreamHandler()
-        handler.setFormatter(logging.Formatter("%(message)s"))
-        logger.addHandler(handler)
-        logger.setLevel(logging.INFO)
+    for handler in list(logger.handlers):
+        logger.removeHandler(handler)
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(logging.Formatter("%(message)s"))
+    logger.addHandler(handler)
+    logger.setLevel(logging.INFO)

@@ -34,7 +34,14 @@ def run(cfg: DictConfig) -> None:
     faces = sample_faces(vae, cfg.n, cfg.seed, cfg.batch_size)
     files = write_faces(faces, Path(cfg.result_dir))
     seconds = time.perf_counter() - start
-    log.info("Wrote %d faces of %dx%d to %s (%.1f faces/s).", cfg.n, faces.shape[-1], faces.shape[-2], cfg.result_dir, cfg.n / seconds)
+    log.info(
+        "Wrote %d faces of %dx%d to %s (%.1f faces/s).",
+        cfg.n,
+        faces.shape[-1],
+        faces.shape[-2],
+        cfg.result_dir,
+        cfg.n / seconds,
+    )
     if uri is not None:
         _log_run(cfg, uri, model_file, files, seconds)
 

@@ -38,6 +38,7 @@ class Encoder(nn.Module):
         self.log_var = nn.Linear(features, latent_dim)
 
     def forward(self, images: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """Return (mean, log_var) of the latent code of each image."""
         features = self.features(images)
         return self.mean(features), self.log_var(features)
 
@@ -62,6 +63,7 @@ class Decoder(nn.Module):
         self.layers = nn.Sequential(*layers)
 
     def forward(self, latents: torch.Tensor) -> torch.Tensor:
+        """Return the images decoded from `latents`."""
         return self.layers(self.project(latents).view(-1, *self.start_shape))
 
 

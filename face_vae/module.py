@@ -46,6 +46,7 @@ class VAEModule(L.LightningModule):
         self.channels_last = channels_last
 
     def kl_weight(self) -> float:
+        """beta for the current training step."""
         if self.kl_warmup_steps <= 0:
             return 1.0
         return min(1.0, self.global_step / self.kl_warmup_steps)

@@ -7,7 +7,9 @@ order; `meta.json`, written last, says what was built and marks the folder compl
 
 import json
 import logging
+from collections.abc import Iterable
 from concurrent.futures import ProcessPoolExecutor
+from functools import partial
 from pathlib import Path
 
 import numpy as np
@@ -67,9 +69,7 @@ def _recipe(data_cfg: DictConfig) -> dict:
     if data_cfg.kind == "synthetic":
         recipe.update(num_images=OmegaConf.to_container(data_cfg.num_images), seed=data_cfg.seed)
     else:
-        recipe.update(
-            source_dir=str(Path(data_cfg.source_dir).resolve()), crop=OmegaConf.to_container(data_cfg.crop)
-        )
+        recipe.update(source_dir=str(Path(data_cfg.source_dir).resolve()), crop=OmegaConf.to_container(data_cfg.crop))
     return recipe
 
 
@@ -88,29 +88,38 @@ def _prepare_celeba(data_cfg: DictConfig, prepared_dir: Path) -> dict[str, int]:
     images_dir = find_images_dir(source_dir, data_cfg.images_subdir)
     partition = read_partition(source_dir / PARTITION_FILE)
     crop = (data_cfg.crop.left, data_cfg.crop.top, data_cfg.crop.size)
+    load = partial(_load_crop, crop=crop, image_size=data_cfg.image_size)
     counts, bad = {}, []
     with ProcessPoolExecutor(max_workers=max(1, data_cfg.num_workers)) as pool:
         for split, names in partition.items():
             if not names:
                 log.warning("The partition lists no %s images; that split is left out.", split)
                 continue
-            paths = [images_dir / name for name in names]
-            sizes = [data_cfg.image_size] * len(paths)
-            crops = pool.map(_load_crop, paths, [crop] * len(paths), sizes, chunksize=64)
-            kept = []
-            with atomic.atomic_path(prepared_dir / f"{split}.u8") as tmp_path, open(tmp_path, "wb") as out:
-                for name, (image, problem) in tqdm(zip(names, crops), total=len(names), desc=f"prepare {split}"):
-                    if problem:
-                        bad.append(f"{name}\t{problem}")
-                        continue
-                    out.write(image.tobytes())
-                    kept.append(name)
+            kept, skipped = _write_split(
+                pool.map(load, [images_dir / name for name in names], chunksize=64), names, prepared_dir / f"{split}.u8"
+            )
+            bad += skipped
             atomic.write_text(prepared_dir / f"{split}.txt", "".join(f"{name}\n" for name in kept))
             counts[split] = len(kept)
     _check_bad_images(bad, sum(counts.values()) + len(bad), data_cfg.max_bad_fraction, prepared_dir)
     if not counts:
         raise UserError(f"{source_dir / PARTITION_FILE} lists no images: use CelebA's official partition file.")
     return counts
+
+
+def _write_split(
+    crops: Iterable[tuple[np.ndarray | None, str]], names: list[str], path: Path
+) -> tuple[list[str], list[str]]:
+    """Append the good crops to `path` in order; return (names kept, 'name<TAB>why' of those skipped)."""
+    kept, skipped = [], []
+    with atomic.atomic_path(path) as tmp_path, open(tmp_path, "wb") as out:
+        for name, (image, problem) in tqdm(zip(names, crops), total=len(names), desc=f"prepare {path.stem}"):
+            if problem:
+                skipped.append(f"{name}\t{problem}")
+            else:
+                out.write(image.tobytes())
+                kept.append(name)
+    return kept, skipped
 
 
 def _load_crop(path: Path, crop: tuple[int, int, int], image_size: int) -> tuple[np.ndarray | None, str]:

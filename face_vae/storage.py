@@ -30,7 +30,11 @@ def track_model(storage_cfg: DictConfig, models_dir: Path) -> None:
     try:
         with repo:
             repo.add(str(models_dir))
-            log.info("Updated %s: commit it (git add %s) so others get this model.", storage_cfg.models_dvc, storage_cfg.models_dvc)
+            log.info(
+                "Updated %s: commit it (git add %s) so others get this model.",
+                storage_cfg.models_dvc,
+                storage_cfg.models_dvc,
+            )
             if storage_cfg.push:
                 remote = _remote_name(repo, storage_cfg.remote)
                 _check_gdrive_credentials(repo, remote)
@@ -55,7 +59,9 @@ def _pull(storage_cfg: DictConfig, dvc_file: str, wanted: Path, what: str) -> No
             log.info("%s is missing: pulling %s from the DVC remote '%s'.", wanted, dvc_file, remote)
             repo.pull(targets=[dvc_file], remote=storage_cfg.remote)
     except DvcException as error:
-        raise UserError(f"DVC could not pull {dvc_file} from remote '{remote}': {_first_line(error)}; {_remote_advice()}") from error
+        raise UserError(
+            f"DVC could not pull {dvc_file} from remote '{remote}': {_first_line(error)}; {_remote_advice()}"
+        ) from error
     if not wanted.exists():
         raise UserError(f"Pulling {dvc_file} did not bring {wanted}: point the config at the path {dvc_file} tracks.")
 
@@ -67,7 +73,9 @@ def _open_repo():
     try:
         return Repo(os.getcwd())
     except NotDvcRepoError as error:
-        raise UserError("This folder is not inside a DVC repository: run the commands from the project root.") from error
+        raise UserError(
+            "This folder is not inside a DVC repository: run the commands from the project root."
+        ) from error
 
 
 def _remote_name(repo, remote: str | None) -> str:
@@ -77,7 +85,9 @@ def _remote_name(repo, remote: str | None) -> str:
         raise UserError("No DVC remote is configured: add one with `dvc remote add -d NAME URL` or set storage.remote.")
     if name not in repo.config["remote"]:
         known = ", ".join(repo.config["remote"]) or "none"
-        raise UserError(f"There is no DVC remote named '{name}' (configured: {known}): set storage.remote to one of them.")
+        raise UserError(
+            f"There is no DVC remote named '{name}' (configured: {known}): set storage.remote to one of them."
+        )
     return name
 
 
@@ -119,11 +129,15 @@ def _cached_gdrive_token(settings) -> Path:
     import appdirs  # pylint: disable=import-outside-toplevel
 
     profile = settings.get("profile") or "default"
-    return Path(appdirs.user_cache_dir("pydrive2fs", appauthor=False)) / settings["gdrive_client_id"] / f"{profile}.json"
+    return (
+        Path(appdirs.user_cache_dir("pydrive2fs", appauthor=False)) / settings["gdrive_client_id"] / f"{profile}.json"
+    )
 
 
 def _remote_advice() -> str:
-    return "check that the remote is reachable and holds the data (`dvc status -c`), or pick another with storage.remote"
+    return (
+        "check that the remote is reachable and holds the data (`dvc status -c`), or pick another with storage.remote"
+    )
 
 
 def _first_line(error: Exception) -> str:

@@ -21,19 +21,22 @@ def make_faces(count: int, size: int, seed: int) -> np.ndarray:
     yy, xx = np.mgrid[0:size, 0:size] / size
     faces = np.empty((count, size, size, 3), dtype=np.uint8)
     for index in range(count):
-        image = np.empty((size, size, 3))
-        image[:] = rng.uniform(0.1, 0.9, 3)
-        image += (yy[..., None] - 0.5) * rng.uniform(-0.3, 0.3)  # a soft background gradient
-        cx, cy = 0.5 + rng.normal(0, 0.02), 0.55 + rng.normal(0, 0.02)
-        rx, ry = rng.uniform(0.24, 0.3), rng.uniform(0.32, 0.38)
-        image[_ellipse(xx, yy, (cx, cy - 0.1), (rx * 1.1, ry * 0.9))] = HAIR_COLOURS[rng.integers(4)]
-        image[_ellipse(xx, yy, (cx, cy), (rx, ry))] = SKIN_TONES[rng.integers(4)] + rng.normal(0, 0.03, 3)
-        eye_y, eye_dx = cy - 0.06, rx * 0.42
-        for side in (-1, 1):
-            image[_ellipse(xx, yy, (cx + side * eye_dx, eye_y), (0.045, 0.025))] = 0.95
-            image[_ellipse(xx, yy, (cx + side * eye_dx, eye_y), (0.018, 0.018))] = 0.1
-        mouth_width = rng.uniform(0.06, 0.11)
-        image[_ellipse(xx, yy, (cx, cy + 0.19), (mouth_width, 0.025))] = [0.7, 0.2, 0.25]
-        image += rng.normal(0, 0.02, image.shape)  # sensor-like noise, so no two pixels are equal
-        faces[index] = np.clip(image * 255, 0, 255).astype(np.uint8)
+        faces[index] = np.clip(_draw_face(rng, xx, yy) * 255, 0, 255).astype(np.uint8)
     return faces
+
+
+def _draw_face(rng: np.random.Generator, xx: np.ndarray, yy: np.ndarray) -> np.ndarray:
+    """One face as floats (H, W, 3), drawn back to front: background, hair, face, eyes, mouth."""
+    image = np.empty((*xx.shape, 3))
+    image[:] = rng.uniform(0.1, 0.9, 3)
+    image += (yy[..., None] - 0.5) * rng.uniform(-0.3, 0.3)  # a soft background gradient
+    cx, cy = 0.5 + rng.normal(0, 0.02), 0.55 + rng.normal(0, 0.02)
+    rx, ry = rng.uniform(0.24, 0.3), rng.uniform(0.32, 0.38)
+    image[_ellipse(xx, yy, (cx, cy - 0.1), (rx * 1.1, ry * 0.9))] = HAIR_COLOURS[rng.integers(4)]
+    image[_ellipse(xx, yy, (cx, cy), (rx, ry))] = SKIN_TONES[rng.integers(4)] + rng.normal(0, 0.03, 3)
+    for side in (-1, 1):
+        eye = (cx + side * rx * 0.42, cy - 0.06)
+        image[_ellipse(xx, yy, eye, (0.045, 0.025))] = 0.95
+        image[_ellipse(xx, yy, eye, (0.018, 0.018))] = 0.1
+    image[_ellipse(xx, yy, (cx, cy + 0.19), (rng.uniform(0.06, 0.11), 0.025))] = [0.7, 0.2, 0.25]
+    return image + rng.normal(0, 0.02, image.shape)  # sensor-like noise, so no two pixels are equal

@@ -9,19 +9,16 @@ from importlib.metadata import version
 from pathlib import Path
 
 import lightning as L
-import matplotlib
 import mlflow
 import torch
 import yaml
 from lightning.pytorch.loggers import MLFlowLogger
+from matplotlib.figure import Figure
 from mlflow.models import infer_signature
 from omegaconf import DictConfig, OmegaConf
 from torchvision.utils import make_grid
 
 from face_vae.errors import UserError
-
-matplotlib.use("Agg")  # files only: no display is needed, or wanted, on a training machine
-import matplotlib.pyplot as plt  # noqa: E402  pylint: disable=wrong-import-position
 
 log = logging.getLogger(__name__)
 LIBRARIES = ("torch", "torchvision", "lightning", "hydra-core", "mlflow", "dvc")
@@ -40,7 +37,9 @@ def tracking_uri(tracking_cfg: DictConfig) -> str:
             return uri
     except (urllib.error.URLError, OSError) as error:
         if tracking_cfg.fallback_local:
-            log.warning("MLflow server %s does not answer (%s); logging to %s instead.", uri, error, tracking_cfg.local_uri)
+            log.warning(
+                "MLflow server %s does not answer (%s); logging to %s instead.", uri, error, tracking_cfg.local_uri
+            )
             return tracking_cfg.local_uri
         raise UserError(
             f"The MLflow server {uri} does not answer ({getattr(error, 'reason', error)}): start one with "
@@ -80,7 +79,7 @@ def git_state() -> tuple[str, bool]:
 def dvc_hash(dvc_file: str) -> str:
     """The md5 that a .dvc file records for its output, or 'none' when there is no such file."""
     try:
-        return yaml.safe_load(Path(dvc_file).read_text())["outs"][0]["md5"]
+        return yaml.safe_load(Path(dvc_file).read_text(encoding="utf-8"))["outs"][0]["md5"]
     except (OSError, KeyError, IndexError, TypeError, yaml.YAMLError):
         return "none"
 
@@ -119,10 +118,16 @@ class TrainingPictures(L.Callback):
 
     def on_train_epoch_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
         now = time.perf_counter()
-        point = {"epoch": trainer.current_epoch, "elapsed_s": now - self.fit_start, "epoch_time_s": now - self.epoch_start}
+        point = {
+            "epoch": trainer.current_epoch,
+            "elapsed_s": now - self.fit_start,
+            "epoch_time_s": now - self.epoch_start,
+        }
         point.update({name: float(value) for name, value in trainer.callback_metrics.items()})
         self.history.append(point)
-        self.logger.log_metrics({"elapsed_s": point["elapsed_s"], "epoch_time_s": point["epoch_time_s"]}, step=trainer.global_step)
+        self.logger.log_metrics(
+            {"elapsed_s": point["elapsed_s"], "epoch_time_s": point["epoch_time_s"]}, step=trainer.global_step
+        )
         self._log_grids(trainer, pl_module)
 
     def on_fit_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
@@ -136,7 +141,9 @@ class TrainingPictures(L.Callback):
         with torch.inference_mode():
             vae = pl_module.vae
             samples = vae.decoder(self.latents.to(pl_module.device)).float()
-            real = torch.stack([trainer.datamodule.dataset("val")[i] for i in range(min(8, len(trainer.datamodule.dataset("val"))))])
+            real = torch.stack(
+                [trainer.datamodule.dataset("val")[i] for i in range(min(8, len(trainer.datamodule.dataset("val"))))]
+            )
             real = real.to(pl_module.device).float() / 255
             reconstructions = vae.decoder(vae.encoder(real)[0]).float()
         pl_module.train(was_training)
@@ -156,7 +163,8 @@ class TrainingPictures(L.Callback):
             "plots/reconstruction_vs_epoch.png": ("epoch", ["reconstruction_train_epoch", "reconstruction_val"]),
         }
         for artifact_file, (x_key, y_keys) in plots.items():
-            figure, axes = plt.subplots(figsize=(6, 4))
+            figure = Figure(figsize=(6, 4))  # no pyplot: no GUI backend, no global figure state
+            axes = figure.add_subplot()
             for y_key in y_keys:
                 if y_key in series:
                     points = [p for p in self.history if y_key in p]
@@ -166,7 +174,6 @@ class TrainingPictures(L.Callback):
             axes.legend()
             axes.grid(alpha=0.3)
             self.logger.experiment.log_figure(self.logger.run_id, figure, artifact_file)
-            plt.close(figure)
 
 
 def log_trained_model(logger: MLFlowLogger, vae: torch.nn.Module, files: list[Path]) -> None:
@@ -177,6 +184,7 @@ def log_trained_model(logger: MLFlowLogger, vae: torch.nn.Module, files: list[Pa
     with torch.inference_mode():
         images = decoder(latents)
     signature = infer_signature(latents.numpy(), images.numpy())
+    mlflow.set_experiment(experiment_id=logger.experiment_id)  # the fluent API checks they match
     with mlflow.start_run(run_id=logger.run_id):
         # Explicit requirements: MLflow would otherwise import the model in a subprocess to guess them.
         mlflow.pytorch.log_model(

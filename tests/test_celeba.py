@@ -9,7 +9,11 @@ from face_vae.errors import UserError
 def test_partition_is_read_into_the_official_splits_with_crlf_lines(tmp_path):
     path = tmp_path / "list_eval_partition.txt"
     path.write_text("000001.jpg 0\r\n000002.jpg 1\r\n000003.jpg 2\r\n000004.jpg 0\r\n", newline="")
-    assert read_partition(path) == {"train": ["000001.jpg", "000004.jpg"], "val": ["000002.jpg"], "test": ["000003.jpg"]}
+    assert read_partition(path) == {
+        "train": ["000001.jpg", "000004.jpg"],
+        "val": ["000002.jpg"],
+        "test": ["000003.jpg"],
+    }
 
 
 def test_a_malformed_partition_line_is_named(tmp_path):

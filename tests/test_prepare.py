@@ -14,7 +14,9 @@ from tests.conftest import image_array, write_fake_celeba
 
 
 def _cfg(source, *overrides):
-    return compose("prepare", [f"data.source_dir={source}", "data.prepared_dir=prepared", "data.num_workers=1", *overrides])
+    return compose(
+        "prepare", [f"data.source_dir={source}", "data.prepared_dir=prepared", "data.num_workers=1", *overrides]
+    )
 
 
 def test_prepare_stores_the_150px_crop_box_pixel_for_pixel_per_official_split(workdir):

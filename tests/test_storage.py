@@ -73,7 +73,9 @@ def test_train_pulls_data_infer_pulls_model_and_train_pushes_a_new_model(dvc_rep
     second_models_dvc = (dvc_repo / "models.dvc").read_text()
     assert second_models_dvc != first_models_dvc
     new_hash = yaml.safe_load(second_models_dvc)["outs"][0]["md5"].removesuffix(".dir")
-    assert any(new_hash[2:] in name for name in _remote_files(remote) - after_first_push), "the new model is on the remote"
+    assert any(
+        new_hash[2:] in name for name in _remote_files(remote) - after_first_push
+    ), "the new model is on the remote"
 
 
 def test_an_unknown_remote_is_named_and_local_files_stay(dvc_repo, capsys):
@@ -125,7 +127,9 @@ def test_project_default_remote_is_google_drive_and_its_plugin_imports():
         ({"gdrive_use_service_account": True}, "service account but has no key file"),
     ],
 )
-def test_google_drive_without_credentials_fails_fast_instead_of_waiting(dvc_repo, monkeypatch, capsys, settings, message):
+def test_google_drive_without_credentials_fails_fast_instead_of_waiting(
+    dvc_repo, monkeypatch, capsys, settings, message
+):
     monkeypatch.delenv("GDRIVE_CREDENTIALS_DATA", raising=False)
     monkeypatch.setenv("XDG_CACHE_HOME", str(dvc_repo / "no-token-here"))
     monkeypatch.setattr(sys.stdin, "isatty", lambda: False)

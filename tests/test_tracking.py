@@ -28,8 +28,16 @@ def mlflow_server(tmp_path_factory):
     port = _free_port()
     env = {**os.environ, "MLFLOW_SERVER_ENABLE_JOB_EXECUTION": "false"}
     command = [sys.executable, "-m", "mlflow", "server", "--host", "127.0.0.1", "--port", str(port), "--workers", "1"]
-    command += ["--backend-store-uri", f"sqlite:///{store}/mlflow.db", "--artifacts-destination", str(store / "artifacts")]
-    server = subprocess.Popen(command, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
+    command += [
+        "--backend-store-uri",
+        f"sqlite:///{store}/mlflow.db",
+        "--artifacts-destination",
+        str(store / "artifacts"),
+    ]
+    # The server outlives this statement (it is stopped after the test), so no `with` here.
+    server = subprocess.Popen(  # pylint: disable=consider-using-with
+        command, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True
+    )
     uri = f"http://127.0.0.1:{port}"
     deadline = time.monotonic() + 120
     while True:
@@ -50,12 +58,17 @@ def mlflow_server(tmp_path_factory):
 
 
 def _commit_everything(folder) -> str:
-    for args in (["init", "-q"], ["add", "-A"], ["-c", "user.name=t", "-c", "user.email=t@t", "commit", "-qm", "x", "--allow-empty"]):
+    for args in (
+        ["init", "-q"],
+        ["add", "-A"],
+        ["-c", "user.name=t", "-c", "user.email=t@t", "commit", "-qm", "x", "--allow-empty"],
+    ):
         subprocess.run(["git", *args], cwd=folder, check=True)
-    return subprocess.run(["git", "rev-parse", "HEAD"], cwd=folder, check=True, capture_output=True, text=True).stdout.strip()
+    return subprocess.run(
+        ["git", "rev-parse", "HEAD"], cwd=folder, check=True, capture_output=True, text=True
+    ).stdout.strip()
 
 
-@pytest.mark.slow
 def test_train_and_infer_runs_on_a_server_hold_params_curves_grids_and_model(workdir, mlflow_server):
     commit = _commit_everything(workdir)
     cli.run("train", [*FAST_TRAIN, "trainer.max_epochs=2", f"tracking.uri={mlflow_server}"])
@@ -66,7 +79,11 @@ def test_train_and_infer_runs_on_a_server_hold_params_curves_grids_and_model(wor
     (train_run,) = client.search_runs([train_experiment.experiment_id])
     params = train_run.data.params
     assert params["git_commit"] == commit and params["git_dirty"] in {"True", "False"}
-    assert params["model.latent_dim"] == "16" and params["trainer.max_epochs"] == "2" and params["data.kind"] == "synthetic"
+    assert (
+        params["model.latent_dim"] == "16"
+        and params["trainer.max_epochs"] == "2"
+        and params["data.kind"] == "synthetic"
+    )
     assert "version.torch" in params and "data_dvc_md5" in params
     for curve in ("loss_train_step", "reconstruction_train_step", "kl_train_step"):
         assert len(client.get_metric_history(train_run.info.run_id, curve)) >= 4, curve
@@ -104,6 +121,8 @@ def test_a_server_that_does_not_answer_is_one_clear_error(workdir, capsys):
 
 def test_fallback_local_logs_to_the_embedded_store_when_the_server_is_down(workdir):
     uri = f"http://127.0.0.1:{_free_port()}"
-    cli.run("train", [*FAST_TRAIN, f"tracking.uri={uri}", "tracking.fallback_local=true", "tracking.health_timeout_s=1"])
+    cli.run(
+        "train", [*FAST_TRAIN, f"tracking.uri={uri}", "tracking.fallback_local=true", "tracking.health_timeout_s=1"]
+    )
     client = MlflowClient(tracking_uri="sqlite:///mlflow.db")
     assert client.search_runs([client.get_experiment_by_name("train_VAE").experiment_id])
