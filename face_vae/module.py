@@ -5,6 +5,7 @@ from collections.abc import Callable
 import lightning as L
 import torch
 
+from face_vae.errors import UserError
 from face_vae.model import VAE
 
 
@@ -39,6 +40,8 @@ class VAEModule(L.LightningModule):
         channels_last: bool = False,
     ):
         super().__init__()
+        if sigma <= 0:
+            raise UserError(f"model.sigma must be positive (it is the decoder's standard deviation), not {sigma}.")
         self.vae = vae.to(memory_format=torch.channels_last) if channels_last else vae
         self.optimizer = optimizer
         self.sigma = sigma
@@ -59,6 +62,13 @@ class VAEModule(L.LightningModule):
         kl = kl_divergence(mean.float(), log_var.float()).mean()
         beta = self.kl_weight() if stage == "train" else 1.0
         loss = reconstruction + beta * kl
+        if stage == "train" and not torch.isfinite(loss):
+            # Stop before the optimiser spreads it into the weights; checkpoints hold the last good state.
+            raise UserError(
+                f"The training loss became {loss.item()} at step {self.global_step}: lower model.lr or raise "
+                "model.sigma; the last checkpoint (checkpoints_dir) keeps the last good state and the saved "
+                "model was not replaced."
+            )
         on_step = stage == "train"
         self.log(f"loss_{stage}", loss, prog_bar=True, on_step=on_step, on_epoch=True)
         self.log(f"reconstruction_{stage}", reconstruction, on_step=on_step, on_epoch=True)

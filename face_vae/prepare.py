@@ -47,7 +47,7 @@ def ensure_prepared(cfg: DictConfig, force: bool = False) -> Path:
     else:
         source_dir = Path(data_cfg.source_dir)
         if not (source_dir / PARTITION_FILE).is_file():
-            storage.pull_data(cfg.storage, source_dir)
+            storage.pull_data(cfg.storage, source_dir / PARTITION_FILE)
         counts = _prepare_celeba(data_cfg, prepared_dir)
     meta = {"recipe": recipe, "image_size": data_cfg.image_size, "counts": counts}
     atomic.write_text(prepared_dir / META_FILE, json.dumps(meta, indent=2))

@@ -12,9 +12,9 @@ from face_vae.errors import UserError
 log = logging.getLogger(__name__)
 
 
-def pull_data(storage_cfg: DictConfig, source_dir: Path) -> None:
-    """Pull `data.dvc` so that `source_dir` exists; a UserError says what to do when it cannot."""
-    _pull(storage_cfg, storage_cfg.data_dvc, source_dir, "the dataset")
+def pull_data(storage_cfg: DictConfig, wanted: Path) -> None:
+    """Pull `data.dvc` so that `wanted` (a file of the dataset) exists; a UserError says what to do when it cannot."""
+    _pull(storage_cfg, storage_cfg.data_dvc, wanted, "the dataset")
 
 
 def pull_model(storage_cfg: DictConfig, model_file: Path) -> None:

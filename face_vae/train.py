@@ -4,10 +4,11 @@ import logging
 from pathlib import Path
 
 import lightning as L
-from hydra.utils import instantiate
+import torch
 from omegaconf import DictConfig
 
 from face_vae import storage, tracking
+from face_vae.config import build
 from face_vae.data import CelebADataModule
 from face_vae.errors import UserError
 from face_vae.model import save_model
@@ -32,15 +33,17 @@ def run(cfg: DictConfig) -> None:
         val_split=cfg.data.val_split,
         test_split=cfg.data.test_split,
     )
-    module = instantiate(cfg.model.module)
-    callbacks = [instantiate(callback) for callback in cfg.callbacks.values()]
+    module = build(cfg.model.module)
+    if resume_from:
+        _check_same_architecture(resume_from, module)
+    callbacks = [build(callback) for callback in cfg.callbacks.values()]
     logger = None
     if uri is not None:
         logger = tracking.training_logger(cfg, uri, run_id=_read_run_id(checkpoints_dir) if resume_from else None)
         callbacks.append(tracking.TrainingPictures(logger))
         checkpoints_dir.mkdir(parents=True, exist_ok=True)
         (checkpoints_dir / RUN_ID_FILE).write_text(logger.run_id)
-    trainer: L.Trainer = instantiate(cfg.trainer, callbacks=callbacks, logger=logger or False)
+    trainer: L.Trainer = build(cfg.trainer, callbacks=callbacks, logger=logger or False)
     trainer.fit(module, datamodule=datamodule, ckpt_path=resume_from)
     model_file = Path(cfg.model_file)
     save_model(module.vae, model_file)
@@ -57,6 +60,23 @@ def _resume_checkpoint(checkpoints_dir: Path) -> str:
         raise UserError(f"resume=true but there is no {last}: train without resume=true first.")
     log.info("Resuming from %s.", last)
     return str(last)
+
+
+def _check_same_architecture(checkpoint_path: str, module: L.LightningModule) -> None:
+    """Refuse to resume from a checkpoint of another architecture, naming the weights that differ."""
+    saved = torch.load(checkpoint_path, map_location="cpu", weights_only=True)["state_dict"]
+    wanted = module.state_dict()
+    differ = sorted(
+        name
+        for name in saved.keys() | wanted.keys()
+        if name not in saved or name not in wanted or saved[name].shape != wanted[name].shape
+    )
+    if differ:
+        shown = ", ".join(differ[:4]) + (f" and {len(differ) - 4} more" if len(differ) > 4 else "")
+        raise UserError(
+            f"{checkpoint_path} was trained with another model config ({shown} differ): resume with the config it was "
+            "trained with, or train from scratch without resume=true."
+        )
 
 
 def _read_run_id(checkpoints_dir: Path) -> str | None:

@@ -1,5 +1,7 @@
 """Shared fixtures: a scratch working folder and small, fast config overrides."""
 
+import logging
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -23,6 +25,16 @@ FAST_TRAIN = [
     "trainer.log_every_n_steps=1",
     "trainer.enable_model_summary=false",
 ]
+
+
+@pytest.fixture(autouse=True)
+def _library_logs_to_the_process_stderr():
+    """Lightning's and MLflow's log handlers keep the stream they were created with, which under
+    pytest is one test's capture buffer, closed after it; point them at the process's stderr."""
+    for logger in [logging.getLogger(), *logging.Logger.manager.loggerDict.values()]:
+        for handler in getattr(logger, "handlers", []):
+            if type(handler) is logging.StreamHandler:  # pylint: disable=unidiomatic-typecheck  # not FileHandler
+                handler.stream = sys.__stderr__  # not setStream: it flushes the closed one
 
 
 @pytest.fixture

@@ -1,0 +1,147 @@
+"""Every bad input a user can make costs one readable line; crashes never cost finished work."""
+
+import errno
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+import torch
+from mlflow.tracking import MlflowClient
+from PIL import Image
+
+from face_vae import cli
+from face_vae.errors import UserError
+from face_vae.model import load_model
+from tests.conftest import FAST_TRAIN
+
+PROJECT_ROOT = Path(__file__).resolve().parents[1]
+NO_TRACKING = [*FAST_TRAIN, "tracking.enabled=false"]
+
+
+def _error_line(capsys, command, overrides) -> str:
+    """Run a command that must fail; return its one printed error line."""
+    capsys.readouterr()
+    with pytest.raises(SystemExit) as exit_info:
+        cli.run(command, overrides)
+    assert exit_info.value.code == 1
+    err = capsys.readouterr().err
+    assert "Traceback" not in err
+    return err.strip().splitlines()[-1]
+
+
+def test_a_non_finite_loss_stops_training_naming_the_step_and_keeps_the_saved_model(workdir, capsys):
+    cli.run("train", NO_TRACKING)
+    saved = (workdir / "models" / "vae.pt").read_bytes()
+    line = _error_line(capsys, "train", [*NO_TRACKING, "model.lr=1e8", "trainer.max_epochs=3"])
+    assert "The training loss became nan at step" in line
+    assert (workdir / "models" / "vae.pt").read_bytes() == saved
+
+
+@pytest.mark.parametrize(
+    ("override", "message"),
+    [
+        ("trainer.max_epochs=ten", "trainer.max_epochs must be an int, not 'ten'"),
+        ("model.channels_last=maybe", "model.channels_last must be a bool"),
+        ("data.batch_size=0", "data.batch_size must be a positive number"),
+        ("model.sigma=0", "model.sigma must be positive"),
+        ("data.image_size=16", "model.image_size=16 is too small"),
+        ("trainer.max_epoch=1", "Could not override 'trainer.max_epoch'"),
+    ],
+)
+def test_a_bad_train_override_is_one_line(workdir, capsys, override, message):
+    assert message in _error_line(capsys, "train", [*NO_TRACKING, override])
+
+
+@pytest.mark.parametrize(("override", "message"), [("n=0", "must be positive"), ("n=-3", "must be positive")])
+def test_a_bad_infer_override_is_one_line(workdir, capsys, override, message):
+    assert message in _error_line(capsys, "infer", [override, "tracking.enabled=false"])
+
+
+def test_debug_true_shows_the_traceback_instead(workdir):
+    with pytest.raises(UserError):
+        cli.run("infer", ["n=0", "tracking.enabled=false", "debug=true"])
+
+
+def test_resume_without_a_checkpoint_says_so(workdir, capsys):
+    assert "there is no checkpoints/last.ckpt" in _error_line(capsys, "train", [*NO_TRACKING, "resume=true"])
+
+
+def test_resume_from_another_architecture_names_the_weights_that_differ(workdir, capsys):
+    cli.run("train", NO_TRACKING)
+    line = _error_line(capsys, "train", [*NO_TRACKING, "resume=true", "model.latent_dim=8"])
+    assert "was trained with another model config" in line and "vae.decoder.project.weight" in line
+
+
+def test_an_empty_data_folder_says_what_is_missing(workdir, capsys):
+    (workdir / "data" / "celeba").mkdir(parents=True)
+    line = _error_line(capsys, "prepare", [])
+    assert "data/celeba/list_eval_partition.txt is missing" in line and "data.dvc" in line
+
+
+def test_partition_rows_naming_missing_images_are_counted(workdir, capsys):
+    (workdir / "celeba" / "img_align_celeba").mkdir(parents=True)
+    (workdir / "celeba" / "list_eval_partition.txt").write_text("000001.jpg 0\n000002.jpg 1\n")
+    line = _error_line(capsys, "prepare", ["data.source_dir=celeba"])
+    assert "2 of 2 images are missing, corrupt or not RGB" in line
+
+
+def test_an_unwritable_result_folder_is_one_line(workdir, capsys):
+    cli.run("train", NO_TRACKING)
+    (workdir / "a_file").write_text("not a folder")
+    line = _error_line(capsys, "infer", ["tracking.enabled=false", "result_dir=a_file/result"])
+    assert line.startswith("error: Cannot write the faces to a_file/result")
+
+
+def test_a_full_disk_while_writing_faces_leaves_the_earlier_result_whole(workdir, capsys, monkeypatch):
+    cli.run("train", NO_TRACKING)
+    cli.run("infer", ["n=3", "tracking.enabled=false"])
+    before = {path.name: path.read_bytes() for path in (workdir / "result").iterdir()}
+    save = Image.Image.save
+
+    def save_until_disk_is_full(image, path, *args, **kwargs):
+        if str(path).endswith("face_0002.jpg"):
+            raise OSError(errno.ENOSPC, "No space left on device")
+        return save(image, path, *args, **kwargs)
+
+    monkeypatch.setattr(Image.Image, "save", save_until_disk_is_full)
+    line = _error_line(capsys, "infer", ["n=3", "seed=9", "tracking.enabled=false"])
+    assert "No space left on device" in line
+    assert {path.name: path.read_bytes() for path in (workdir / "result").iterdir()} == before
+    assert not [path for path in workdir.iterdir() if path.name.startswith(".result-")], "no temporary folder is left"
+
+
+def _checkpoint_step(path: Path) -> int:
+    return torch.load(path, map_location="cpu", weights_only=True)["global_step"]
+
+
+@pytest.mark.slow
+def test_training_killed_mid_run_resumes_from_its_last_checkpoint_into_the_same_mlflow_run(workdir):
+    command = [sys.executable, str(PROJECT_ROOT / "commands.py"), "train", *FAST_TRAIN]
+    command += ["data.image_size=64", "trainer.max_epochs=40", "callbacks.last.every_n_train_steps=3"]
+    env = {**os.environ, "PYTHONPATH": str(PROJECT_ROOT)}
+    last = workdir / "checkpoints" / "last.ckpt"
+    with subprocess.Popen(command, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL) as process:
+        deadline = time.monotonic() + 240
+        while not (last.is_file() and _checkpoint_step(last) >= 30):
+            assert process.poll() is None and time.monotonic() < deadline, "training ended before it could be killed"
+            time.sleep(0.2)
+        process.send_signal(signal.SIGKILL)
+    killed_at = _checkpoint_step(last)
+    assert killed_at < 40 * 4, "it was killed mid-run"
+    assert not (workdir / "models" / "vae.pt").exists()
+
+    result = subprocess.run([*command, "resume=true"], env=env, capture_output=True, text=True, check=False)
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert "Restored all states from the checkpoint" in result.stdout + result.stderr
+    assert _checkpoint_step(last) == 40 * 4
+    load_model(workdir / "models" / "vae.pt")  # complete, loadable
+
+    client = MlflowClient(tracking_uri="sqlite:///mlflow.db")
+    (run,) = client.search_runs([client.get_experiment_by_name("train_VAE").experiment_id])
+    steps = [metric.step for metric in client.get_metric_history(run.info.run_id, "loss_train_step")]
+    assert steps.count(0) == 1, "steps before the checkpoint were not trained again"
+    assert max(steps) == 40 * 4 - 1
