@@ -1,5 +1,6 @@
 """The LightningModule that trains the VAE: the loss, the optimiser and what is logged."""
 
+import random
 from collections.abc import Callable
 
 import lightning as L
@@ -80,6 +81,21 @@ class VAEModule(L.LightningModule):
 
     def validation_step(self, batch: torch.Tensor, batch_idx: int) -> torch.Tensor:
         return self._step(batch, "val")
+
+    def on_save_checkpoint(self, checkpoint: dict) -> None:
+        # Lightning saves weights, optimiser and loop state but not the random generators: without them
+        # a resumed run would draw other noise and shuffles than the run it continues.
+        checkpoint["rng_states"] = {"torch": torch.get_rng_state(), "python": random.getstate()}
+        if torch.cuda.is_available():
+            checkpoint["rng_states"]["cuda"] = torch.cuda.get_rng_state_all()
+
+    def on_load_checkpoint(self, checkpoint: dict) -> None:
+        states = checkpoint.get("rng_states", {})
+        if "torch" in states:
+            torch.set_rng_state(states["torch"])
+            random.setstate(states["python"])
+        if "cuda" in states and torch.cuda.is_available():
+            torch.cuda.set_rng_state_all(states["cuda"])
 
     def configure_optimizers(self) -> torch.optim.Optimizer:
         return self.optimizer(self.vae.parameters())
