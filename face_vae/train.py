@@ -41,10 +41,13 @@ def run(cfg: DictConfig) -> None:
     if uri is not None:
         logger = tracking.training_logger(cfg, uri, run_id=_read_run_id(checkpoints_dir) if resume_from else None)
         callbacks.append(tracking.TrainingPictures(logger))
-        checkpoints_dir.mkdir(parents=True, exist_ok=True)
-        (checkpoints_dir / RUN_ID_FILE).write_text(logger.run_id)
+        if logger.run_id is not None:  # None in the extra processes of a DDP run: rank 0 logs
+            checkpoints_dir.mkdir(parents=True, exist_ok=True)
+            (checkpoints_dir / RUN_ID_FILE).write_text(logger.run_id)
     trainer: L.Trainer = build(cfg.trainer, callbacks=callbacks, logger=logger or False)
     trainer.fit(module, datamodule=datamodule, ckpt_path=resume_from)
+    if not trainer.is_global_zero:
+        return  # with DDP, one process writes the model, logs it and versions it
     model_file = Path(cfg.model_file)
     save_model(module.vae, model_file)
     log.info("Saved the model to %s.", model_file)
