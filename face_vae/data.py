@@ -1,9 +1,9 @@
-"""Face crops prepared by `prepare`, read through memory maps, and their LightningDataModule."""
+"""Face crops prepared by `prepare`, read straight from their raw file, and their LightningDataModule."""
 
+import os
 from pathlib import Path
 
 import lightning as L
-import numpy as np
 import torch
 from torch.utils.data import DataLoader, Dataset
 
@@ -14,8 +14,10 @@ from face_vae.prepare import read_meta
 class FaceCrops(Dataset):
     """The uint8 face crops of one split, as CHW uint8 tensors; optionally flipped at random.
 
-    The file is memory-mapped lazily, so each loader worker maps it itself and memory does not grow
-    with the dataset.
+    Each item is one positioned read (`os.preadv`) of its bytes: no decoding, and nothing of the
+    file is mapped into the process, so its memory stays flat however large the dataset (a memory
+    map would count every page read into the resident set). The file is opened lazily, so each
+    loader worker has its own handle.
     """
 
     def __init__(self, prepared_dir: Path, split: str, flip: bool = False):
@@ -29,18 +31,46 @@ class FaceCrops(Dataset):
         size = meta["image_size"]
         self.shape = (meta["counts"][split], size, size, 3)
         self.flip = flip
-        self._images: np.memmap | None = None
+        self.item_bytes = size * size * 3
+        self._file: int | None = None
 
     def __len__(self) -> int:
         return self.shape[0]
 
     def __getitem__(self, index: int) -> torch.Tensor:
-        if self._images is None:
-            self._images = np.memmap(self.path, dtype=np.uint8, mode="r", shape=self.shape)
-        image = torch.from_numpy(np.array(self._images[index]))
-        if self.flip and torch.rand(()) < 0.5:
-            image = image.flip(1)  # a mirrored face is still a face; width is axis 1 in HWC
-        return image.permute(2, 0, 1)
+        return self.__getitems__([index])[0]
+
+    def __getitems__(self, indices: list[int]) -> torch.Tensor:
+        """A whole batch (N, 3, H, W) uint8, read into one buffer: one tensor to hand over per batch,
+        not N to collate (DataLoader calls this when the dataset has it)."""
+        if self._file is None:
+            self._file = os.open(self.path, os.O_RDONLY)
+        batch = torch.empty((len(indices), *self.shape[1:]), dtype=torch.uint8)
+        slots = memoryview(batch.numpy()).cast("B")
+        for slot, index in enumerate(indices):
+            if not 0 <= index < len(self):
+                raise IndexError(index)
+            start = slot * self.item_bytes
+            os.preadv(self._file, [slots[start : start + self.item_bytes]], index * self.item_bytes)
+        if self.flip:
+            # A mirrored face is still a face; width is axis 2 in NHWC.
+            mirrored = torch.rand(len(indices)) < 0.5
+            batch[mirrored] = batch[mirrored].flip(2)
+        # NHWC memory seen as NCHW: what convolutions call channels_last, and no copy.
+        return batch.permute(0, 3, 1, 2)
+
+    def __getstate__(self) -> dict:
+        # A worker started by spawn (or a pickled copy) opens its own handle.
+        return {**self.__dict__, "_file": None}
+
+    def __del__(self) -> None:
+        if self._file is not None:
+            os.close(self._file)
+
+
+def _batched(batch: torch.Tensor) -> torch.Tensor:
+    """The collate step: FaceCrops.__getitems__ has already made the batch."""
+    return batch
 
 
 class CelebADataModule(L.LightningDataModule):
@@ -79,6 +109,7 @@ class CelebADataModule(L.LightningDataModule):
             persistent_workers=self.num_workers > 0,
             pin_memory=torch.cuda.is_available(),
             drop_last=stage == "train",
+            collate_fn=_batched,
         )
 
     def train_dataloader(self) -> DataLoader:

@@ -107,10 +107,13 @@ class TrainingPictures(L.Callback):
         self.grid_size = grid_size
         self.history: list[dict[str, float]] = []
         self.latents: torch.Tensor | None = None
+        self.real: torch.Tensor | None = None
         self.fit_start = self.epoch_start = time.perf_counter()
 
     def on_fit_start(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
         self.latents = torch.randn(self.grid_size, pl_module.vae.latent_dim, generator=torch.Generator().manual_seed(0))
+        val = trainer.datamodule.dataset("val")
+        self.real = torch.stack([val[index] for index in range(min(8, len(val)))]).float() / 255
         self.fit_start = time.perf_counter()
 
     def on_train_epoch_start(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
@@ -141,10 +144,7 @@ class TrainingPictures(L.Callback):
         with torch.inference_mode():
             vae = pl_module.vae
             samples = vae.decoder(self.latents.to(pl_module.device)).float()
-            real = torch.stack(
-                [trainer.datamodule.dataset("val")[i] for i in range(min(8, len(trainer.datamodule.dataset("val"))))]
-            )
-            real = real.to(pl_module.device).float() / 255
+            real = self.real.to(pl_module.device)
             reconstructions = vae.decoder(vae.encoder(real)[0]).float()
         pl_module.train(was_training)
         self._log_image(make_grid(samples, nrow=4), f"samples/{epoch}.png")

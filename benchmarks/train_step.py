@@ -1,0 +1,124 @@
+"""Training-step throughput (forward + backward + Adam) at 150 and 64 px, per speed switch, and the
+share of step time spent waiting for data with the project's loader.
+
+    python benchmarks/train_step.py [--batch-size 32] [--steps 6] [--compile]
+
+Switches measured (each is a config value): model.channels_last=true, trainer.precision=bf16-mixed
+(bfloat16 autocast), and torch.compile (with --compile: it takes minutes to compile on 2 cores).
+"""
+
+import argparse
+import sys
+import tempfile
+from pathlib import Path
+
+import torch
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+# pylint: disable=wrong-import-position
+from benchmarks.common import Timer, celeba_source, prepared  # noqa: E402
+from face_vae.data import CelebADataModule  # noqa: E402
+from face_vae.model import VAE  # noqa: E402
+from face_vae.module import kl_divergence, reconstruction_nll  # noqa: E402
+
+
+def _trainer_step(image_size: int, bf16: bool, channels_last: bool, compiled: bool):
+    """A closure doing one optimisation step of the project's VAE and loss on a batch."""
+    torch.manual_seed(0)
+    vae = VAE(image_size)
+    if channels_last:
+        vae = vae.to(memory_format=torch.channels_last)
+    forward = torch.compile(vae) if compiled else vae
+    optimizer = torch.optim.Adam(vae.parameters(), lr=1e-3)
+
+    def step(images: torch.Tensor) -> None:
+        if channels_last:
+            images = images.contiguous(memory_format=torch.channels_last)
+        with torch.autocast("cpu", dtype=torch.bfloat16, enabled=bf16):
+            reconstructions, mean, log_var = forward(images)
+        loss = (
+            reconstruction_nll(images, reconstructions.float(), 0.1) + kl_divergence(mean.float(), log_var.float())
+        ).mean()
+        optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        optimizer.step()
+
+    return step
+
+
+def images_per_second(
+    image_size: int,
+    batch_size: int = 32,
+    bf16: bool = False,
+    channels_last: bool = False,
+    compiled: bool = False,
+    steps: int = 6,
+) -> float:
+    """Training images/s on random batches (two warm-up steps are not timed)."""
+    step = _trainer_step(image_size, bf16, channels_last, compiled)
+    images = torch.rand(batch_size, 3, image_size, image_size)
+    for _ in range(2):
+        step(images)
+    with Timer() as timer:
+        for _ in range(steps):
+            step(images)
+    return batch_size * steps / timer.seconds
+
+
+def data_wait_share(image_size: int, batch_size: int, steps: int, workers: int = 2) -> tuple[float, float]:
+    """(share of wall time spent waiting for the next batch, images/s) with the real loader."""
+    with tempfile.TemporaryDirectory() as tmp:
+        datamodule = CelebADataModule(
+            str(prepared(celeba_source(), image_size, Path(tmp) / "p")), batch_size=batch_size, num_workers=workers
+        )
+        step = _trainer_step(image_size, bf16=True, channels_last=False, compiled=False)
+        batches = iter(datamodule.train_dataloader())
+        step(datamodule.on_after_batch_transfer(next(batches), 0))  # warm-up, workers started
+        waiting = 0.0
+        with Timer() as total:
+            for _ in range(steps):
+                with Timer() as wait:
+                    batch = datamodule.on_after_batch_transfer(next(batches), 0)
+                waiting += wait.seconds
+                step(batch)
+    return waiting / total.seconds, batch_size * steps / total.seconds
+
+
+def main() -> None:
+    """Measure every switch at both sizes and print the table."""
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--batch-size", type=int, default=32)
+    parser.add_argument("--steps", type=int, default=6)
+    parser.add_argument("--compile", action="store_true", help="also measure torch.compile")
+    args = parser.parse_args()
+    variants = {
+        "fp32 (default)": {},
+        "channels_last": {"channels_last": True},
+        "bf16 autocast": {"bf16": True},
+        "channels_last + bf16": {"channels_last": True, "bf16": True},
+    }
+    if args.compile:
+        variants["torch.compile + bf16"] = {"compiled": True, "bf16": True}
+    print(f"\nTraining step, batch {args.batch_size}, {torch.get_num_threads()} threads, {args.steps} timed steps")
+    print("| setting | 150 px img/s | vs fp32 | 64 px img/s | vs fp32 |")
+    print("| --- | ---: | ---: | ---: | ---: |")
+    base = {}
+    for name, switches in variants.items():
+        row = [name]
+        for size in (150, 64):
+            speed = images_per_second(size, args.batch_size, steps=args.steps, **switches)
+            base.setdefault(size, speed)
+            row += [f"{speed:.1f}", f"{speed / base[size]:.2f}x"]
+        print("| " + " | ".join(row) + " |")
+    print("\nData wait with the project's loader (2 workers, bf16 step):")
+    for size in (150, 64):
+        share, speed = data_wait_share(size, args.batch_size, steps=args.steps * 2)
+        print(f"  {size} px: {share:.1%} of step time waiting for data ({speed:.1f} img/s end to end)")
+    print(
+        f"reproduce: python benchmarks/train_step.py --batch-size {args.batch_size} --steps {args.steps}"
+        + (" --compile" if args.compile else "")
+    )
+
+
+if __name__ == "__main__":
+    main()
