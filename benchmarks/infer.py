@@ -49,9 +49,8 @@ def main() -> None:
     print(f"| one by one (sample(1) + save) | {args.n / single.seconds:,.0f} | 1.0x |")
     speedup = single.seconds / batched.seconds
     print(f"| project (batches of {args.batch_size}, + grid) | {args.n / batched.seconds:,.0f} | {speedup:.1f}x |")
-    print(
-        f"reproduce: python benchmarks/infer.py --n {args.n} --image-size {args.image_size} --batch-size {args.batch_size}"
-    )
+    options = f"--n {args.n} --image-size {args.image_size} --batch-size {args.batch_size}"
+    print(f"reproduce: python benchmarks/infer.py {options}")
 
 
 if __name__ == "__main__":
