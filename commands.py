@@ -24,7 +24,12 @@ def infer(*overrides: str) -> None:
     cli.run("infer", overrides)
 
 
-COMMANDS = {"prepare": prepare, "train": train, "infer": infer}
+def evaluate(*overrides: str) -> None:
+    """Score a trained model: FID, KID, face-detection rate of samples; reconstruction error of real faces."""
+    cli.run("evaluate", overrides)
+
+
+COMMANDS = {"prepare": prepare, "train": train, "infer": infer, "evaluate": evaluate}
 
 if __name__ == "__main__":
     fire.Fire(COMMANDS)

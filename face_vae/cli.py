@@ -8,7 +8,12 @@ from collections.abc import Iterable
 from face_vae.config import compose
 from face_vae.errors import UserError
 
-STAGES = {"prepare": "face_vae.prepare", "train": "face_vae.train", "infer": "face_vae.infer"}
+STAGES = {
+    "prepare": "face_vae.prepare",
+    "train": "face_vae.train",
+    "infer": "face_vae.infer",
+    "evaluate": "face_vae.evaluate",
+}
 
 
 def run(command: str, overrides: Iterable[object]) -> None:

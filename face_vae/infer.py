@@ -6,7 +6,6 @@ import tempfile
 import time
 from pathlib import Path
 
-import mlflow
 import torch
 from omegaconf import DictConfig
 from torchvision.transforms.functional import to_pil_image
@@ -27,11 +26,9 @@ def run(cfg: DictConfig) -> None:
         raise UserError(f"n and batch_size must be positive numbers (got n={cfg.n}, batch_size={cfg.batch_size}).")
     uri = tracking.tracking_uri(cfg.tracking) if cfg.tracking.enabled else None
     model_file = Path(cfg.model_file)
-    if not model_file.is_file():
-        storage.pull_model(cfg.storage, model_file)
-    vae = load_model(model_file)
+    vae = pulled_model(cfg.storage, model_file)
     start = time.perf_counter()
-    faces = sample_faces(vae, cfg.n, cfg.seed, cfg.batch_size)
+    faces = sample_faces(vae, cfg.n, cfg.seed, cfg.batch_size, cfg.sampler)
     files = write_faces(faces, Path(cfg.result_dir))
     seconds = time.perf_counter() - start
     log.info(
@@ -43,14 +40,27 @@ def run(cfg: DictConfig) -> None:
         cfg.n / seconds,
     )
     if uri is not None:
-        _log_run(cfg, uri, model_file, files, seconds)
+        params = {"model_file": str(model_file), "model_dvc_md5": tracking.dvc_hash(cfg.storage.models_dvc)}
+        params |= {"n": cfg.n, "seed": cfg.seed, "sampler": cfg.sampler}
+        # Every face while they are few; past that, the grid shows them without thousands of files.
+        shown = files if cfg.n <= 64 else files[-1:]
+        tracking.log_stage_run(
+            uri, cfg.tracking.experiment, params, {"faces_per_s": cfg.n / seconds, "seconds": seconds}, shown
+        )
 
 
-def sample_faces(vae: VAE, count: int, seed: int, batch_size: int) -> torch.Tensor:
-    """`count` faces (N, 3, H, W) in [0, 1] decoded from N(0, I) latents; the same seed, the same faces."""
+def pulled_model(storage_cfg: DictConfig, model_file: Path) -> VAE:
+    """The model in `model_file`, pulled through models.dvc first when the file is missing."""
+    if not model_file.is_file():
+        storage.pull_model(storage_cfg, model_file)
+    return load_model(model_file)
+
+
+def sample_faces(vae: VAE, count: int, seed: int, batch_size: int, sampler: str = "normal") -> torch.Tensor:
+    """`count` faces (N, 3, H, W) in [0, 1] from `sampler`'s latents; the same seed, the same faces."""
     generator = torch.Generator().manual_seed(seed)
     vae.eval()
-    batches = [vae.sample(min(batch_size, count - start), generator) for start in range(0, count, batch_size)]
+    batches = [vae.sample(min(batch_size, count - start), generator, sampler) for start in range(0, count, batch_size)]
     return torch.cat(batches)
 
 
@@ -78,25 +88,3 @@ def write_faces(faces: torch.Tensor, result_dir: Path) -> list[Path]:
             "set result_dir to a writable folder."
         ) from error
     return [result_dir / name for name in names] + [result_dir / GRID_FILE]
-
-
-def _log_run(cfg: DictConfig, uri: str, model_file: Path, files: list[Path], seconds: float) -> None:
-    mlflow.set_tracking_uri(uri)
-    mlflow.set_experiment(cfg.tracking.experiment)
-    commit, dirty = tracking.git_state()
-    with mlflow.start_run():
-        mlflow.set_tag("mlflow.source.git.commit", commit)
-        mlflow.log_params(
-            {
-                "model_file": str(model_file),
-                "model_dvc_md5": tracking.dvc_hash(cfg.storage.models_dvc),
-                "n": cfg.n,
-                "seed": cfg.seed,
-                "git_commit": commit,
-                "git_dirty": dirty,
-            }
-        )
-        mlflow.log_metrics({"faces_per_s": cfg.n / seconds, "seconds": seconds})
-        # Every face while they are few; past that, the grid shows them without thousands of files.
-        for path in files if cfg.n <= 64 else files[-1:]:
-            mlflow.log_artifact(str(path), artifact_path="faces")

@@ -79,6 +79,8 @@ class VAE(nn.Module):
             )
         self.hparams = {"image_size": image_size, "channels": list(channels), "latent_dim": latent_dim}
         self.latent_dim = latent_dim
+        # Set after training by latent_density.fit_gmm: {weights, means, cholesky}; None means N(0, I) only.
+        self.latent_density: dict[str, torch.Tensor] | None = None
         self.encoder = Encoder(image_size, channels, latent_dim)
         self.decoder = Decoder(image_size, channels, latent_dim)
 
@@ -89,18 +91,32 @@ class VAE(nn.Module):
         return self.decoder(latents), mean, log_var
 
     @torch.inference_mode()
-    def sample(self, count: int, generator: torch.Generator | None = None) -> torch.Tensor:
-        """Decode `count` latents drawn from the prior N(0, I) into images in [0, 1]."""
-        device = next(self.parameters()).device
-        latents = torch.randn(count, self.latent_dim, generator=generator, device=device)
-        return self.decoder(latents)
+    def sample(self, count: int, generator: torch.Generator | None = None, sampler: str = "normal") -> torch.Tensor:
+        """Decode `count` latents into images in [0, 1]; latents from the prior N(0, I) (`normal`) or
+        from the Gaussian mixture fitted to the training codes (`gmm`). `generator` is a CPU generator."""
+        if sampler == "gmm":
+            if self.latent_density is None:
+                raise UserError(
+                    "This model has no fitted latent mixture: use sampler=normal, "
+                    "or train with model.gmm_components > 0."
+                )
+            from face_vae.latent_density import sample_gmm  # pylint: disable=import-outside-toplevel  # needs sklearn
+
+            latents = sample_gmm(self.latent_density, count, generator)
+        elif sampler == "normal":
+            latents = torch.randn(count, self.latent_dim, generator=generator)
+        else:
+            raise UserError(f"sampler must be normal or gmm, not {sampler!r}.")
+        return self.decoder(latents.to(next(self.parameters()).device))
 
 
 def save_model(vae: VAE, path: Path) -> None:
     """Save the architecture and weights (on CPU) in one file that `load_model` reads anywhere."""
     state = {name: tensor.cpu() for name, tensor in vae.state_dict().items()}
     with atomic.atomic_path(path) as tmp_path:
-        torch.save({"format": "face_vae.VAE/1", "hparams": vae.hparams, "state_dict": state}, tmp_path)
+        saved = {"format": "face_vae.VAE/1", "hparams": vae.hparams, "state_dict": state}
+        saved["latent_density"] = vae.latent_density
+        torch.save(saved, tmp_path)
 
 
 def load_model(path: Path) -> VAE:
@@ -112,6 +128,7 @@ def load_model(path: Path) -> VAE:
         saved = torch.load(path, map_location="cpu", weights_only=True)
         vae = VAE(**saved["hparams"])
         vae.load_state_dict(saved["state_dict"])
+        vae.latent_density = saved.get("latent_density")
     except (RuntimeError, KeyError, TypeError, EOFError, ValueError, pickle.UnpicklingError) as error:
         raise UserError(
             f"{path} is not a model saved by face_vae train, or is damaged ({str(error).splitlines()[0]}): "

@@ -15,6 +15,12 @@ def kl_divergence(mean: torch.Tensor, log_var: torch.Tensor) -> torch.Tensor:
     return -0.5 * (1 + log_var - mean.square() - log_var.exp()).sum(dim=1)
 
 
+def calibrated_sigma(images: torch.Tensor, reconstructions: torch.Tensor) -> torch.Tensor:
+    """The sigma that maximises the batch's likelihood: the root mean squared error (sigma-VAE,
+    Rybkin et al. 2021), held constant for the gradient and kept above 1e-3."""
+    return (images - reconstructions).square().mean().detach().sqrt().clamp_min(1e-3)
+
+
 def reconstruction_nll(images: torch.Tensor, reconstructions: torch.Tensor, sigma: float) -> torch.Tensor:
     """Negative log-likelihood of each image under N(reconstruction, sigma^2 I), summed over pixels.
 
@@ -28,6 +34,8 @@ def reconstruction_nll(images: torch.Tensor, reconstructions: torch.Tensor, sigm
 class VAEModule(L.LightningModule):
     """Maximises the ELBO: loss = reconstruction NLL + beta * KL, both per image, averaged over the batch.
 
+    likelihood `fixed` uses the decoder sigma given; `calibrated` sets it to the batch's RMSE each step.
+
     beta ramps from 0 to 1 over `kl_warmup_steps` (0: no warm-up), so the decoder learns to
     reconstruct before the KL term pulls the codes towards the prior.
     """
@@ -39,8 +47,11 @@ class VAEModule(L.LightningModule):
         sigma: float = 0.1,
         kl_warmup_steps: int = 0,
         channels_last: bool = False,
+        likelihood: str = "fixed",
     ):
         super().__init__()
+        if likelihood not in ("fixed", "calibrated"):
+            raise UserError(f"model.likelihood must be fixed or calibrated, not {likelihood!r}.")
         if sigma <= 0:
             raise UserError(f"model.sigma must be positive (it is the decoder's standard deviation), not {sigma}.")
         self.vae = vae.to(memory_format=torch.channels_last) if channels_last else vae
@@ -48,6 +59,7 @@ class VAEModule(L.LightningModule):
         self.sigma = sigma
         self.kl_warmup_steps = kl_warmup_steps
         self.channels_last = channels_last
+        self.likelihood = likelihood
 
     def kl_weight(self) -> float:
         """beta for the current training step."""
@@ -59,7 +71,15 @@ class VAEModule(L.LightningModule):
         if self.channels_last:
             images = images.contiguous(memory_format=torch.channels_last)
         reconstructions, mean, log_var = self.vae(images)
-        reconstruction = reconstruction_nll(images, reconstructions.float(), self.sigma).mean()
+        reconstructions = reconstructions.float()
+        if self.likelihood == "calibrated":
+            # With sigma fitted to the batch, the NLL's D * log(sigma) term is what moves: keep it.
+            sigma = calibrated_sigma(images, reconstructions)
+            reconstruction = (
+                reconstruction_nll(images, reconstructions, sigma) + images[0].numel() * sigma.log()
+            ).mean()
+        else:
+            reconstruction = reconstruction_nll(images, reconstructions, self.sigma).mean()
         kl = kl_divergence(mean.float(), log_var.float()).mean()
         beta = self.kl_weight() if stage == "train" else 1.0
         loss = reconstruction + beta * kl

