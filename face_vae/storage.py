@@ -5,6 +5,7 @@ import os
 import sys
 from pathlib import Path
 
+import yaml
 from omegaconf import DictConfig
 
 from face_vae.errors import UserError
@@ -20,6 +21,20 @@ def pull_data(storage_cfg: DictConfig, wanted: Path) -> None:
 def pull_model(storage_cfg: DictConfig, model_file: Path) -> None:
     """Pull `models.dvc` so that `model_file` exists; a UserError says what to do when it cannot."""
     _pull(storage_cfg, storage_cfg.models_dvc, model_file, "the model")
+
+
+def dvc_output(dvc_file: str) -> dict:
+    """What a .dvc file records of its output (path, md5, size...), or {} without a readable file."""
+    try:
+        return dict(yaml.safe_load(Path(dvc_file).read_text(encoding="utf-8"))["outs"][0])
+    except (OSError, KeyError, IndexError, TypeError, ValueError, yaml.YAMLError):
+        return {}
+
+
+def tracked_path(dvc_file: str) -> Path | None:
+    """The output a .dvc file tracks (relative to the working folder), or None without that file."""
+    out = dvc_output(dvc_file).get("path")
+    return Path(dvc_file).parent / out if out else None
 
 
 def track_model(storage_cfg: DictConfig, models_dir: Path) -> None:

@@ -11,13 +11,13 @@ from pathlib import Path
 import lightning as L
 import mlflow
 import torch
-import yaml
 from lightning.pytorch.loggers import MLFlowLogger
 from matplotlib.figure import Figure
 from mlflow.models import infer_signature
 from omegaconf import DictConfig, OmegaConf
 from torchvision.utils import make_grid
 
+from face_vae import storage
 from face_vae.errors import UserError
 
 log = logging.getLogger(__name__)
@@ -78,10 +78,7 @@ def git_state() -> tuple[str, bool]:
 
 def dvc_hash(dvc_file: str) -> str:
     """The md5 that a .dvc file records for its output, or 'none' when there is no such file."""
-    try:
-        return yaml.safe_load(Path(dvc_file).read_text(encoding="utf-8"))["outs"][0]["md5"]
-    except (OSError, KeyError, IndexError, TypeError, yaml.YAMLError):
-        return "none"
+    return storage.dvc_output(dvc_file).get("md5", "none")
 
 
 def training_logger(cfg: DictConfig, uri: str, run_id: str | None = None) -> MLFlowLogger:

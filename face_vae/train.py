@@ -61,7 +61,9 @@ def run(cfg: DictConfig) -> None:
     log.info("Saved the model to %s.", model_file)
     if logger is not None:
         tracking.log_trained_model(logger, module.vae, [model_file, *checkpoints_dir.glob("*.ckpt")])
-    if Path(cfg.storage.models_dvc).is_file() or cfg.storage.push:
+    # Version the model when it is where models.dvc points (a model written elsewhere is an experiment).
+    tracked = storage.tracked_path(cfg.storage.models_dvc)
+    if cfg.storage.push or (tracked is not None and tracked.resolve() == model_file.parent.resolve()):
         storage.track_model(cfg.storage, model_file.parent)
 
 

