@@ -11,6 +11,9 @@ from face_vae import atomic
 from face_vae.errors import UserError
 
 
+LOG_VAR_MIN, LOG_VAR_MAX = -12.0, 6.0  # std from 0.0025 to 20: far wider than any useful code
+
+
 def conv_sizes(image_size: int, depth: int) -> list[int]:
     """Spatial sizes after each stride-2 convolution (kernel 3, padding 1): 150 -> 75 -> 38 -> 19 -> 10 -> 5."""
     sizes = [image_size]
@@ -40,7 +43,8 @@ class Encoder(nn.Module):
     def forward(self, images: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """Return (mean, log_var) of the latent code of each image."""
         features = self.features(images)
-        return self.mean(features), self.log_var(features)
+        # Bounded log-variance: one wild batch once sent exp(log_var), and the KL term, to millions.
+        return self.mean(features), self.log_var(features).clamp(LOG_VAR_MIN, LOG_VAR_MAX)
 
 
 class Decoder(nn.Module):

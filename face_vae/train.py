@@ -53,6 +53,7 @@ def run(cfg: DictConfig) -> None:
     trainer.fit(module, datamodule=datamodule, ckpt_path=resume_from)
     if not trainer.is_global_zero:
         return  # with DDP, one process writes the model, logs it and versions it
+    _keep_best_weights(trainer, module)
     if cfg.model.gmm_components > 0:
         codes = encoder_means(module.vae.encoder, FaceCrops(prepared_dir, cfg.data.train_split))
         module.vae.latent_density = fit_gmm(codes, cfg.model.gmm_components, seed=cfg.seed)
@@ -65,6 +66,14 @@ def run(cfg: DictConfig) -> None:
     tracked = storage.tracked_path(cfg.storage.models_dvc)
     if cfg.storage.push or (tracked is not None and tracked.resolve() == model_file.parent.resolve()):
         storage.track_model(cfg.storage, model_file.parent)
+
+
+def _keep_best_weights(trainer: L.Trainer, module: L.LightningModule) -> None:
+    """Load the weights with the lowest validation loss: the last epoch is not always the best."""
+    best = trainer.checkpoint_callback.best_model_path if trainer.checkpoint_callback else ""
+    if best and Path(best).is_file():
+        module.load_state_dict(torch.load(best, map_location="cpu", weights_only=True)["state_dict"])
+        log.info("Keeping the weights of %s (loss_val %.1f).", best, trainer.checkpoint_callback.best_model_score)
 
 
 def _resume_checkpoint(checkpoints_dir: Path) -> str:
