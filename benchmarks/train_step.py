@@ -65,7 +65,7 @@ def images_per_second(
     return batch_size * steps / timer.seconds
 
 
-def data_wait_share(image_size: int, batch_size: int, steps: int, workers: int = 2) -> tuple[float, float]:
+def data_wait_share(image_size: int, batch_size: int, steps: int, workers: int = 0) -> tuple[float, float]:
     """(share of wall time spent waiting for the next batch, images/s) with the real loader."""
     with tempfile.TemporaryDirectory() as tmp:
         datamodule = CelebADataModule(
@@ -110,7 +110,7 @@ def main() -> None:
             base.setdefault(size, speed)
             row += [f"{speed:.1f}", f"{speed / base[size]:.2f}x"]
         print("| " + " | ".join(row) + " |")
-    print("\nData wait with the project's loader (2 workers, bf16 step):")
+    print("\nData wait with the project loader (default 0 workers, bf16 step):")
     for size in (150, 64):
         share, speed = data_wait_share(size, args.batch_size, steps=args.steps * 2)
         print(f"  {size} px: {share:.1%} of step time waiting for data ({speed:.1f} img/s end to end)")
