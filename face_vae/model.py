@@ -10,7 +10,6 @@ from torch import nn
 from face_vae import atomic
 from face_vae.errors import UserError
 
-
 LOG_VAR_MIN, LOG_VAR_MAX = -12.0, 6.0  # std from 0.0025 to 20: far wider than any useful code
 
 

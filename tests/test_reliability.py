@@ -1,8 +1,8 @@
 """Every bad input a user can make costs one readable line; crashes never cost finished work."""
 
 import errno
-import re
 import os
+import re
 import signal
 import subprocess
 import sys
