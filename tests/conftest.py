@@ -1,6 +1,7 @@
 """Shared fixtures: a scratch working folder and small, fast config overrides."""
 
 import logging
+import os
 import sys
 from pathlib import Path
 
@@ -25,6 +26,21 @@ FAST_TRAIN = [
     "trainer.log_every_n_steps=1",
     "trainer.enable_model_summary=false",
 ]
+
+
+def subprocess_env(project_root: Path) -> dict[str, str]:
+    """The environment for a commands.py subprocess: the project importable, and none of the
+    MLFLOW_* variables that MLflow's fluent API sets in this process (experiment id, tracking URI)
+    while earlier tests ran in it."""
+    env = {key: value for key, value in os.environ.items() if not key.startswith("MLFLOW_")}
+    return {**env, "PYTHONPATH": str(project_root)}
+
+
+@pytest.fixture(autouse=True)
+def _no_mlflow_state_from_earlier_tests(monkeypatch: pytest.MonkeyPatch):
+    """MLflow's fluent API leaves MLFLOW_EXPERIMENT_ID and MLFLOW_TRACKING_URI in os.environ."""
+    for key in [key for key in os.environ if key.startswith("MLFLOW_")]:
+        monkeypatch.delenv(key)
 
 
 @pytest.fixture(autouse=True)

@@ -1,6 +1,5 @@
 """Lightning's own DDP through `trainer=ddp`: two CPU processes (gloo) share out the data."""
 
-import os
 import subprocess
 import sys
 from pathlib import Path
@@ -10,7 +9,7 @@ import torch
 from mlflow.tracking import MlflowClient
 
 from face_vae.model import load_model
-from tests.conftest import FAST_TRAIN
+from tests.conftest import FAST_TRAIN, subprocess_env
 
 PROJECT_ROOT = Path(__file__).resolve().parents[1]
 
@@ -20,7 +19,7 @@ def test_two_cpu_processes_each_train_on_half_the_data_and_one_model_is_written(
     # 64 training images, batch 16: one process takes 4 steps an epoch, each of two DDP processes 2.
     command = [sys.executable, str(PROJECT_ROOT / "commands.py"), "train", *FAST_TRAIN]
     command += ["data.image_size=64", "trainer=ddp", "trainer.devices=2", "trainer.max_epochs=2"]
-    env = {**os.environ, "PYTHONPATH": str(PROJECT_ROOT)}
+    env = subprocess_env(PROJECT_ROOT)
     result = subprocess.run(command, env=env, capture_output=True, text=True, check=False, timeout=300)
     assert result.returncode == 0, result.stderr[-3000:]
     output = result.stdout + result.stderr

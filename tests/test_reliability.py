@@ -1,7 +1,6 @@
 """Every bad input a user can make costs one readable line; crashes never cost finished work."""
 
 import errno
-import os
 import re
 import signal
 import subprocess
@@ -17,7 +16,7 @@ from PIL import Image
 from face_vae import cli
 from face_vae.errors import UserError
 from face_vae.model import load_model
-from tests.conftest import FAST_TRAIN
+from tests.conftest import FAST_TRAIN, subprocess_env
 
 PROJECT_ROOT = Path(__file__).resolve().parents[1]
 NO_TRACKING = [*FAST_TRAIN, "tracking.enabled=false"]
@@ -123,7 +122,7 @@ def _checkpoint_step(path: Path) -> int:
 def test_training_killed_mid_run_resumes_from_its_last_checkpoint_into_the_same_mlflow_run(workdir):
     command = [sys.executable, str(PROJECT_ROOT / "commands.py"), "train", *FAST_TRAIN]
     command += ["data.image_size=64", "trainer.max_epochs=40", "callbacks.last.every_n_train_steps=3"]
-    env = {**os.environ, "PYTHONPATH": str(PROJECT_ROOT)}
+    env = subprocess_env(PROJECT_ROOT)
     last = workdir / "checkpoints" / "last.ckpt"
     with subprocess.Popen(command, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL) as process:
         deadline = time.monotonic() + 240
@@ -145,7 +144,9 @@ def test_training_killed_mid_run_resumes_from_its_last_checkpoint_into_the_same_
     load_model(workdir / "models" / "vae.pt")  # complete, loadable
 
     client = MlflowClient(tracking_uri="sqlite:///mlflow.db")
-    (run,) = client.search_runs([client.get_experiment_by_name("train_VAE").experiment_id])
+    runs = client.search_runs([client.get_experiment_by_name("train_VAE").experiment_id])
+    assert len(runs) == 1, [(r.info.run_id, r.info.status, r.data.params.get("seed"), r.info.start_time) for r in runs]
+    (run,) = runs
     steps = [metric.step for metric in client.get_metric_history(run.info.run_id, "loss_train_step")]
     assert steps.count(0) == 1, "steps before the checkpoint were not trained again"
     assert max(steps) >= 40 * 4 - 2
