@@ -31,7 +31,7 @@ def tracking_uri(tracking_cfg: DictConfig) -> str:
     """
     uri = tracking_cfg.uri
     if not uri.startswith(("http://", "https://")):
-        return uri
+        return _absolute(uri)
     try:
         with urllib.request.urlopen(f"{uri.rstrip('/')}/health", timeout=tracking_cfg.health_timeout_s):
             return uri
@@ -40,12 +40,21 @@ def tracking_uri(tracking_cfg: DictConfig) -> str:
             log.warning(
                 "MLflow server %s does not answer (%s); logging to %s instead.", uri, error, tracking_cfg.local_uri
             )
-            return tracking_cfg.local_uri
+            return _absolute(tracking_cfg.local_uri)
         raise UserError(
             f"The MLflow server {uri} does not answer ({getattr(error, 'reason', error)}): start one with "
             "`mlflow server --host 127.0.0.1 --port 5000`, or log locally with tracking.uri="
             f"{tracking_cfg.local_uri} (or tracking.fallback_local=true)."
         ) from error
+
+
+def _absolute(uri: str) -> str:
+    """A local store's path made absolute: MLflow caches stores by URI, so `sqlite:///mlflow.db`
+    would keep pointing at the first folder a process used it in."""
+    prefix = "sqlite:///"
+    if uri.startswith(prefix) and not uri.startswith(prefix + "/"):
+        return prefix + str(Path(uri[len(prefix) :]).resolve())
+    return uri
 
 
 def flat_params(cfg: DictConfig) -> dict[str, str]:

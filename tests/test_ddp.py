@@ -31,5 +31,5 @@ def test_two_cpu_processes_each_train_on_half_the_data_and_one_model_is_written(
     assert [path.name for path in (workdir / "models").iterdir()] == ["vae.pt"]
     assert output.count("Saved the model to") == 1
     load_model(workdir / "models" / "vae.pt")
-    client = MlflowClient(tracking_uri="sqlite:///mlflow.db")
+    client = MlflowClient(tracking_uri=f"sqlite:///{workdir}/mlflow.db")
     assert len(client.search_runs([client.get_experiment_by_name("train_VAE").experiment_id])) == 1

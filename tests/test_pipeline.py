@@ -32,7 +32,7 @@ def test_train_then_infer_writes_n_jpgs_of_150px_the_same_for_the_same_seed(work
     assert len(second) == 4, "faces of an earlier run do not linger beside the new ones"
     assert second["face_0001.jpg"] != first["face_0001.jpg"]
 
-    client = MlflowClient(tracking_uri="sqlite:///mlflow.db")
+    client = MlflowClient(tracking_uri=f"sqlite:///{workdir}/mlflow.db")
     train_run = client.search_runs([client.get_experiment_by_name("train_VAE").experiment_id])[0]
     assert train_run.data.params["model.latent_dim"] == "16"
     assert "git_commit" in train_run.data.params

@@ -143,7 +143,7 @@ def test_training_killed_mid_run_resumes_from_its_last_checkpoint_into_the_same_
     assert torch.load(last, map_location="cpu", weights_only=True)["epoch"] == 39  # 0-based: the 40th epoch finished
     load_model(workdir / "models" / "vae.pt")  # complete, loadable
 
-    client = MlflowClient(tracking_uri="sqlite:///mlflow.db")
+    client = MlflowClient(tracking_uri=f"sqlite:///{workdir}/mlflow.db")
     runs = client.search_runs([client.get_experiment_by_name("train_VAE").experiment_id])
     assert len(runs) == 1, [(r.info.run_id, r.info.status, r.data.params.get("seed"), r.info.start_time) for r in runs]
     (run,) = runs

@@ -124,5 +124,5 @@ def test_fallback_local_logs_to_the_embedded_store_when_the_server_is_down(workd
     cli.run(
         "train", [*FAST_TRAIN, f"tracking.uri={uri}", "tracking.fallback_local=true", "tracking.health_timeout_s=1"]
     )
-    client = MlflowClient(tracking_uri="sqlite:///mlflow.db")
+    client = MlflowClient(tracking_uri=f"sqlite:///{workdir}/mlflow.db")
     assert client.search_runs([client.get_experiment_by_name("train_VAE").experiment_id])
