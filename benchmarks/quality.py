@@ -21,8 +21,8 @@ from benchmarks.common import SHARED_SAMPLE  # noqa: E402
 # "The usual recipe": MSE averaged over the 64x64x3 pixels plus 2.5e-4 x KL. Up to the loss scale
 # (which Adam ignores) that is the Gaussian NLL with sigma = sqrt(12288 x 2.5e-4 / 2) = 1.24.
 VARIANTS = {
-    "usual: mean MSE + 2.5e-4 KL": ["model.sigma=1.24"],
-    "summed NLL, sigma=0.1": ["model.sigma=0.1"],
+    "usual: mean MSE + 2.5e-4 KL": ["model.likelihood=fixed", "model.sigma=1.24"],
+    "summed NLL, sigma=0.1": ["model.likelihood=fixed", "model.sigma=0.1"],
     "calibrated sigma (sigma-VAE)": ["model.likelihood=calibrated"],
     "calibrated + KL warm-up": ["model.likelihood=calibrated", "model.kl_warmup_steps=500"],
     "calibrated + KL warm-up + EMA": [
