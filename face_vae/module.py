@@ -48,6 +48,7 @@ class VAEModule(L.LightningModule):
         kl_warmup_steps: int = 0,
         channels_last: bool = False,
         likelihood: str = "fixed",
+        compile_model: bool = False,
     ):
         super().__init__()
         if likelihood not in ("fixed", "calibrated"):
@@ -60,6 +61,8 @@ class VAEModule(L.LightningModule):
         self.kl_warmup_steps = kl_warmup_steps
         self.channels_last = channels_last
         self.likelihood = likelihood
+        # torch.compile'd forward, kept outside the module tree so checkpoints hold plain `vae.*` weights.
+        object.__setattr__(self, "_forward", torch.compile(self.vae) if compile_model else self.vae)
 
     def kl_weight(self) -> float:
         """beta for the current training step."""
@@ -70,7 +73,7 @@ class VAEModule(L.LightningModule):
     def _step(self, images: torch.Tensor, stage: str) -> torch.Tensor:
         if self.channels_last:
             images = images.contiguous(memory_format=torch.channels_last)
-        reconstructions, mean, log_var = self.vae(images)
+        reconstructions, mean, log_var = self._forward(images)
         reconstructions = reconstructions.float()
         if self.likelihood == "calibrated":
             # With sigma fitted to the batch, the NLL's D * log(sigma) term is what moves: keep it.
