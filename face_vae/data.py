@@ -68,9 +68,14 @@ class FaceCrops(Dataset):
             os.close(self._file)
 
 
-def _batched(batch: torch.Tensor) -> torch.Tensor:
-    """The collate step: FaceCrops.__getitems__ has already made the batch."""
+def batched(batch: torch.Tensor) -> torch.Tensor:
+    """The DataLoader collate step for FaceCrops: its __getitems__ has already made the batch."""
     return batch
+
+
+def as_floats(batch: torch.Tensor) -> torch.Tensor:
+    """uint8 pixels -> floats in [0, 1], the model's input."""
+    return batch.float().div_(255)
 
 
 class CelebADataModule(L.LightningDataModule):
@@ -109,7 +114,7 @@ class CelebADataModule(L.LightningDataModule):
             persistent_workers=self.num_workers > 0,
             pin_memory=torch.cuda.is_available(),
             drop_last=stage == "train",
-            collate_fn=_batched,
+            collate_fn=batched,
         )
 
     def train_dataloader(self) -> DataLoader:
@@ -122,4 +127,4 @@ class CelebADataModule(L.LightningDataModule):
         return self._loader("test")
 
     def on_after_batch_transfer(self, batch: torch.Tensor, dataloader_idx: int) -> torch.Tensor:
-        return batch.float().div_(255)
+        return as_floats(batch)

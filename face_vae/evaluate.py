@@ -8,7 +8,7 @@ import torch
 from omegaconf import DictConfig
 
 from face_vae import metrics, tracking
-from face_vae.data import FaceCrops
+from face_vae.data import FaceCrops, as_floats
 from face_vae.errors import UserError
 from face_vae.infer import pulled_model, sample_faces
 from face_vae.model import VAE
@@ -62,7 +62,7 @@ def reconstruction_scores(vae: VAE, images: torch.Tensor, batch_size: int) -> di
 
 
 def _first_images(crops: FaceCrops, count: int) -> torch.Tensor:
-    return crops.__getitems__(list(range(min(count, len(crops))))).float() / 255
+    return as_floats(crops.__getitems__(list(range(min(count, len(crops))))))
 
 
 def _cached_features(inception, images: torch.Tensor, size: int, cache: Path) -> np.ndarray:

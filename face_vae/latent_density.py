@@ -8,19 +8,20 @@ two-stage / RAE idea) avoids them. The mixture is stored in the model file as pl
 import torch
 from sklearn.mixture import GaussianMixture
 from torch import nn
-from torch.utils.data import DataLoader, Dataset
+from torch.utils.data import DataLoader
 from tqdm import tqdm
+
+from face_vae.data import FaceCrops, as_floats, batched
 
 
 @torch.inference_mode()
-def encoder_means(encoder: nn.Module, images: Dataset, batch_size: int = 128) -> torch.Tensor:
-    """The encoder's mean code of every image of `images` (uint8 CHW items), as (N, latent_dim)."""
+def encoder_means(encoder: nn.Module, images: FaceCrops, batch_size: int = 128) -> torch.Tensor:
+    """The encoder's mean code of every image of `images`, as (N, latent_dim)."""
     encoder.eval()
     device = next(encoder.parameters()).device
     means = []
-    for batch in tqdm(DataLoader(images, batch_size=batch_size, collate_fn=lambda b: b), desc="encode train"):
-        batch = batch if isinstance(batch, torch.Tensor) else torch.stack(batch)
-        means.append(encoder(batch.to(device).float() / 255)[0].float().cpu())
+    for batch in tqdm(DataLoader(images, batch_size=batch_size, collate_fn=batched), desc="encode train"):
+        means.append(encoder(as_floats(batch.to(device)))[0].float().cpu())
     return torch.cat(means)
 
 

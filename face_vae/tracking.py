@@ -18,6 +18,7 @@ from omegaconf import DictConfig, OmegaConf
 from torchvision.utils import make_grid
 
 from face_vae import storage
+from face_vae.data import as_floats
 from face_vae.errors import UserError
 
 log = logging.getLogger(__name__)
@@ -119,7 +120,7 @@ class TrainingPictures(L.Callback):
     def on_fit_start(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
         self.latents = torch.randn(self.grid_size, pl_module.vae.latent_dim, generator=torch.Generator().manual_seed(0))
         val = trainer.datamodule.dataset("val")
-        self.real = torch.stack([val[index] for index in range(min(8, len(val)))]).float() / 255
+        self.real = as_floats(val.__getitems__(list(range(min(8, len(val))))))
         self.fit_start = time.perf_counter()
 
     def on_train_epoch_start(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
