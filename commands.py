@@ -20,7 +20,7 @@ def train(*overrides: str) -> None:
 
 
 def infer(*overrides: str) -> None:
-    """Sample n faces from the trained VAE and write them as JPGs to result/."""
+    """Sample n faces from the trained model and write them as JPGs to result/ (attributes= steers them)."""
     cli.run("infer", overrides)
 
 
@@ -29,7 +29,30 @@ def evaluate(*overrides: str) -> None:
     cli.run("evaluate", overrides)
 
 
-COMMANDS = {"prepare": prepare, "train": train, "infer": infer, "evaluate": evaluate}
+def train_classifier(*overrides: str) -> None:
+    """Train a classifier of CelebA's 40 attributes on the VAE's codes; print its per-attribute scores."""
+    cli.run("train_classifier", overrides)
+
+
+def reconstruct(*overrides: str) -> None:
+    """Encode real photos (input=FOLDER or FILE) and write original | reconstruction JPGs to result/."""
+    cli.run("reconstruct", overrides)
+
+
+def interpolate(*overrides: str) -> None:
+    """Walk the latent space between two photos (start=, end=) or two samples: a strip JPG and a GIF."""
+    cli.run("interpolate", overrides)
+
+
+COMMANDS = {
+    "prepare": prepare,
+    "train": train,
+    "infer": infer,
+    "evaluate": evaluate,
+    "train_classifier": train_classifier,
+    "reconstruct": reconstruct,
+    "interpolate": interpolate,
+}
 
 if __name__ == "__main__":
     fire.Fire(COMMANDS)

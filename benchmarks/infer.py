@@ -17,8 +17,10 @@ from torchvision.transforms.functional import to_pil_image
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 # pylint: disable=wrong-import-position
 from benchmarks.common import Timer  # noqa: E402
-from face_vae.infer import JPEG_QUALITY, sample_faces, write_faces  # noqa: E402
-from face_vae.model import VAE, load_model  # noqa: E402
+from face_vae.infer import face_pictures, sample_faces  # noqa: E402
+from face_vae.model import VAE  # noqa: E402
+from face_vae.model_file import load_model  # noqa: E402
+from face_vae.outputs import JPEG_QUALITY, write_images  # noqa: E402
 
 
 def one_by_one(vae: VAE, count: int, folder: Path) -> None:
@@ -39,7 +41,8 @@ def main() -> None:
     vae = load_model(args.model) if args.model else VAE(args.image_size).eval()
     with tempfile.TemporaryDirectory() as tmp:
         with Timer() as batched:
-            write_faces(sample_faces(vae, args.n, seed=0, batch_size=args.batch_size), Path(tmp) / "batched")
+            faces = sample_faces(vae, args.n, seed=0, batch_size=args.batch_size)
+            write_images(Path(tmp) / "batched", face_pictures(faces))
         (Path(tmp) / "single").mkdir()
         with Timer() as single:
             one_by_one(vae, args.n, Path(tmp) / "single")

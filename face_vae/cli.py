@@ -13,6 +13,9 @@ STAGES = {
     "train": "face_vae.train",
     "infer": "face_vae.infer",
     "evaluate": "face_vae.evaluate",
+    "train_classifier": "face_vae.train_classifier",
+    "reconstruct": "face_vae.reconstruct",
+    "interpolate": "face_vae.interpolate",
 }
 
 

@@ -29,7 +29,8 @@ def run(cfg: DictConfig) -> None:
     prepared_dir = ensure_prepared(cfg, force=cfg.force)
     real = _first_images(FaceCrops(prepared_dir, cfg.split), max(cfg.n, cfg.n_reconstruct))
     fake = sample_faces(vae, cfg.n, cfg.seed, cfg.batch_size, cfg.sampler)
-    results = reconstruction_scores(vae, real[: cfg.n_reconstruct], cfg.batch_size)
+    # A DCGAN has no encoder: it is scored on its samples only.
+    results = reconstruction_scores(vae, real[: cfg.n_reconstruct], cfg.batch_size) if isinstance(vae, VAE) else {}
     inception = metrics.load_inception()
     for size in cfg.fid_sizes:
         real_features = _cached_features(
@@ -49,11 +50,10 @@ def run(cfg: DictConfig) -> None:
 def reconstruction_scores(vae: VAE, images: torch.Tensor, batch_size: int) -> dict[str, float]:
     """Mean and median over images of the per-image errors of mean-code reconstructions."""
     errors: dict[str, list[np.ndarray]] = {}
-    with torch.inference_mode():
-        for start in range(0, len(images), batch_size):
-            batch = images[start : start + batch_size]
-            for name, values in metrics.reconstruction_errors(batch, vae.decoder(vae.encoder(batch)[0])).items():
-                errors.setdefault(name, []).append(values)
+    for start in range(0, len(images), batch_size):
+        batch = images[start : start + batch_size]
+        for name, values in metrics.reconstruction_errors(batch, vae.decode(vae.encode(batch))).items():
+            errors.setdefault(name, []).append(values)
     scores = {}
     for name, chunks in errors.items():
         values = np.concatenate(chunks)

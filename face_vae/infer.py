@@ -1,90 +1,125 @@
-"""The `infer` stage: sample faces from the trained VAE and write them as JPGs."""
+"""The `infer` stage: sample faces from the trained model, optionally steered along attributes, as JPGs."""
 
 import logging
-import shutil
-import tempfile
 import time
+from collections.abc import Mapping
 from pathlib import Path
 
 import torch
-from omegaconf import DictConfig
-from torchvision.transforms.functional import to_pil_image
+from omegaconf import DictConfig, OmegaConf
 from torchvision.utils import make_grid
 
 from face_vae import storage, tracking
+from face_vae.classifier import AttributeClassifier, load_classifier
+from face_vae.dcgan import DCGAN
 from face_vae.errors import UserError
-from face_vae.model import VAE, load_model
+from face_vae.model import VAE
+from face_vae.model_file import file_md5, load_model, require_encoder
+from face_vae.outputs import write_images
 
 log = logging.getLogger(__name__)
 GRID_FILE = "grid.jpg"
-JPEG_QUALITY = 95  # PIL's default of 75 leaves visible blocks on smooth skin
+ATTRIBUTE_GRID_FILE = "attribute_grid.jpg"
+REPLACED = ("face_*.jpg", ATTRIBUTE_GRID_FILE)  # an earlier run's files that must not linger beside the new
 
 
 def run(cfg: DictConfig) -> None:
     """Load the model (pulling models.dvc when it is missing), write `n` faces and a grid, log to MLflow."""
     if cfg.n <= 0 or cfg.batch_size <= 0:
         raise UserError(f"n and batch_size must be positive numbers (got n={cfg.n}, batch_size={cfg.batch_size}).")
+    strengths = attribute_strengths(cfg.attributes)
     uri = tracking.tracking_uri(cfg.tracking) if cfg.tracking.enabled else None
     model_file = Path(cfg.model_file)
-    vae = pulled_model(cfg.storage, model_file)
+    network = pulled_model(cfg.storage, model_file)
     start = time.perf_counter()
-    faces = sample_faces(vae, cfg.n, cfg.seed, cfg.batch_size, cfg.sampler)
-    files = write_faces(faces, Path(cfg.result_dir))
+    latents = network.sample_latents(cfg.n, torch.Generator().manual_seed(cfg.seed), cfg.sampler)
+    pictures, metrics = {}, {}
+    if strengths:
+        vae = require_encoder(network, model_file, "move faces along attributes")
+        classifier = load_classifier(Path(cfg.classifier_file), file_md5(model_file))
+        pictures[ATTRIBUTE_GRID_FILE] = attribute_grid(
+            vae, classifier, latents[: cfg.grid_faces], list(strengths), cfg.attribute_sweep
+        )
+        before = attribute_probabilities(vae, classifier, decode_all(vae, latents, cfg.batch_size), strengths)
+        latents = latents + classifier.shift(strengths)
+    faces = decode_all(network, latents, cfg.batch_size)
+    if strengths:
+        after = attribute_probabilities(vae, classifier, faces, strengths)
+        for name in strengths:
+            log.info("%s: the classifier finds it in %.0f%% of the faces before the move, %.0f%% after.",
+                     name, 100 * before[name], 100 * after[name])  # fmt: skip
+            metrics |= {f"share_{name}_before": before[name], f"share_{name}_after": after[name]}
+    files = write_images(Path(cfg.result_dir), face_pictures(faces) | pictures, replaces=REPLACED)
     seconds = time.perf_counter() - start
-    log.info(
-        "Wrote %d faces of %dx%d to %s (%.1f faces/s).",
-        cfg.n,
-        faces.shape[-1],
-        faces.shape[-2],
-        cfg.result_dir,
-        cfg.n / seconds,
-    )
+    log.info("Wrote %d faces of %dx%d to %s (%.1f faces/s).", cfg.n, faces.shape[-1], faces.shape[-2], cfg.result_dir,
+             cfg.n / seconds)  # fmt: skip
+    if pictures:
+        log.info("%s: one row per face and attribute (%s), strengths %s from left to right.",
+                 ATTRIBUTE_GRID_FILE, ", ".join(strengths), list(cfg.attribute_sweep))  # fmt: skip
     if uri is not None:
         params = {"model_file": str(model_file), "model_dvc_md5": tracking.dvc_hash(cfg.storage.models_dvc)}
-        params |= {"n": cfg.n, "seed": cfg.seed, "sampler": cfg.sampler}
-        # Every face while they are few; past that, the grid shows them without thousands of files.
-        shown = files if cfg.n <= 64 else files[-1:]
-        tracking.log_stage_run(
-            uri, cfg.tracking.experiment, params, {"faces_per_s": cfg.n / seconds, "seconds": seconds}, shown
+        params |= {"n": cfg.n, "seed": cfg.seed, "sampler": cfg.sampler, "attributes": str(strengths or "none")}
+        # Every face while they are few; past that, the grids show them without thousands of files.
+        shown = files if cfg.n <= 64 else files[cfg.n :]
+        metrics |= {"faces_per_s": cfg.n / seconds, "seconds": seconds}
+        tracking.log_stage_run(uri, cfg.tracking.experiment, params, metrics, shown)
+
+
+def attribute_strengths(attributes: object) -> dict[str, float]:
+    """The `attributes` override as {name: strength}; a UserError shows the syntax when it is not that."""
+    if attributes is None:
+        return {}
+    values = OmegaConf.to_container(attributes) if OmegaConf.is_config(attributes) else attributes
+    if not isinstance(values, Mapping) or not all(
+        isinstance(value, (int, float)) and not isinstance(value, bool) for value in values.values()
+    ):
+        raise UserError(
+            f'attributes must map attribute names to numbers, e.g. attributes="{{Smiling: 1.5, Eyeglasses: 1}}", '
+            f"not {attributes!r}."
         )
+    return {str(name): float(value) for name, value in values.items()}
 
 
-def pulled_model(storage_cfg: DictConfig, model_file: Path) -> VAE:
+def pulled_model(storage_cfg: DictConfig, model_file: Path) -> VAE | DCGAN:
     """The model in `model_file`, pulled through models.dvc first when the file is missing."""
     if not model_file.is_file():
         storage.pull_model(storage_cfg, model_file)
     return load_model(model_file)
 
 
-def sample_faces(vae: VAE, count: int, seed: int, batch_size: int, sampler: str = "normal") -> torch.Tensor:
+def decode_all(network: VAE | DCGAN, latents: torch.Tensor, batch_size: int) -> torch.Tensor:
+    """Images (N, 3, H, W) in [0, 1] of all `latents`, decoded `batch_size` at a time, on the CPU."""
+    network.eval()
+    return torch.cat([network.decode(latents[i : i + batch_size]).cpu() for i in range(0, len(latents), batch_size)])
+
+
+def sample_faces(network: VAE | DCGAN, count: int, seed: int, batch_size: int, sampler: str = "auto") -> torch.Tensor:
     """`count` faces (N, 3, H, W) in [0, 1] from `sampler`'s latents; the same seed, the same faces."""
-    generator = torch.Generator().manual_seed(seed)
-    vae.eval()
-    batches = [vae.sample(min(batch_size, count - start), generator, sampler) for start in range(0, count, batch_size)]
-    return torch.cat(batches)
+    return decode_all(network, network.sample_latents(count, torch.Generator().manual_seed(seed), sampler), batch_size)
 
 
-def write_faces(faces: torch.Tensor, result_dir: Path) -> list[Path]:
-    """Write face_0001.jpg ... and grid.jpg into `result_dir`, all or nothing.
+def face_pictures(faces: torch.Tensor) -> dict[str, torch.Tensor]:
+    """face_0001.jpg ... for each face, then grid.jpg of them all."""
+    pictures = {f"face_{index:04d}.jpg": face for index, face in enumerate(faces, start=1)}
+    return pictures | {GRID_FILE: make_grid(faces, nrow=max(1, round(len(faces) ** 0.5)))}
 
-    The files are written in a temporary folder first; earlier faces in `result_dir` are replaced
-    only once every new file is complete.
-    """
-    try:
-        result_dir.mkdir(parents=True, exist_ok=True)
-        with tempfile.TemporaryDirectory(dir=result_dir.parent, prefix=f".{result_dir.name}-") as tmp:
-            names = [f"face_{index:04d}.jpg" for index in range(1, len(faces) + 1)]
-            for name, face in zip(names, faces):
-                to_pil_image(face).save(Path(tmp) / name, quality=JPEG_QUALITY)
-            grid = make_grid(faces, nrow=max(1, round(len(faces) ** 0.5)))
-            to_pil_image(grid).save(Path(tmp) / GRID_FILE, quality=JPEG_QUALITY)
-            for old in result_dir.glob("face_*.jpg"):
-                old.unlink()
-            for name in [*names, GRID_FILE]:
-                shutil.move(Path(tmp) / name, result_dir / name)
-    except OSError as error:
-        raise UserError(
-            f"Cannot write the faces to {result_dir} ({error.strerror or error}): free some disk space or "
-            "set result_dir to a writable folder."
-        ) from error
-    return [result_dir / name for name in names] + [result_dir / GRID_FILE]
+
+def attribute_grid(
+    vae: VAE, classifier: AttributeClassifier, latents: torch.Tensor, names: list[str], sweep: list[float]
+) -> torch.Tensor:
+    """One row per attribute and face: the face moved along the attribute's direction by each strength
+    of `sweep` (e.g. -2 .. 2: from clearly without it to clearly with it)."""
+    rows = [
+        latent + strength * classifier.shift({name: 1.0}) for name in names for latent in latents for strength in sweep
+    ]
+    return make_grid(vae.decode(torch.stack(rows)).cpu(), nrow=len(sweep))
+
+
+def attribute_probabilities(
+    vae: VAE, classifier: AttributeClassifier, faces: torch.Tensor, names: Mapping[str, float]
+) -> dict[str, float]:
+    """The share of `faces` in which the classifier, reading them back through the encoder, finds each
+    attribute: a check that moving the codes changed the pictures."""
+    with torch.inference_mode():
+        present = classifier(vae.encode(faces).cpu()) > 0
+    return {name: float(present[:, classifier.attributes.index(name)].float().mean()) for name in names}

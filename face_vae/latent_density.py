@@ -15,12 +15,12 @@ from face_vae.data import FaceCrops, as_floats, batched
 
 
 @torch.inference_mode()
-def encoder_means(encoder: nn.Module, images: FaceCrops, batch_size: int = 128) -> torch.Tensor:
+def encoder_means(encoder: nn.Module, images: FaceCrops, batch_size: int = 128, desc: str = "encode train") -> torch.Tensor:
     """The encoder's mean code of every image of `images`, as (N, latent_dim)."""
     encoder.eval()
     device = next(encoder.parameters()).device
     means = []
-    for batch in tqdm(DataLoader(images, batch_size=batch_size, collate_fn=batched), desc="encode train"):
+    for batch in tqdm(DataLoader(images, batch_size=batch_size, collate_fn=batched), desc=desc):
         means.append(encoder(as_floats(batch.to(device)))[0].float().cpu())
     return torch.cat(means)
 

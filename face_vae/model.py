@@ -1,13 +1,10 @@
 """The convolutional VAE as plain torch modules: Encoder, Decoder and VAE (testable alone)."""
 
-import pickle
 from collections.abc import Sequence
-from pathlib import Path
 
 import torch
 from torch import nn
 
-from face_vae import atomic
 from face_vae.errors import UserError
 
 LOG_VAR_MIN, LOG_VAR_MAX = -12.0, 6.0  # std from 0.0025 to 20: far wider than any useful code
@@ -19,6 +16,15 @@ def conv_sizes(image_size: int, depth: int) -> list[int]:
     for _ in range(depth):
         sizes.append((sizes[-1] + 1) // 2)
     return sizes
+
+
+def check_size(image_size: int, channels: Sequence[int]) -> None:
+    """Each stride-2 layer halves the image: refuse sizes that would vanish before the last one."""
+    if image_size < 2 ** len(channels):
+        raise UserError(
+            f"data.image_size={image_size} is too small for {len(channels)} stride-2 layers: "
+            f"use at least {2 ** len(channels)} pixels or fewer model.channels."
+        )
 
 
 class Encoder(nn.Module):
@@ -73,14 +79,13 @@ class Decoder(nn.Module):
 class VAE(nn.Module):
     """A Gaussian-latent VAE with prior N(0, I)."""
 
+    FORMAT = "face_vae.VAE/1"  # how model files name this class (face_vae.model_file)
+
     def __init__(self, image_size: int = 150, channels: Sequence[int] = (32, 64, 128, 256, 512), latent_dim: int = 128):
         super().__init__()
-        if image_size < 2 ** len(channels):
-            raise UserError(
-                f"model.image_size={image_size} is too small for {len(channels)} stride-2 layers: "
-                f"use at least {2 ** len(channels)} pixels or fewer model.channels."
-            )
+        check_size(image_size, channels)
         self.hparams = {"image_size": image_size, "channels": list(channels), "latent_dim": latent_dim}
+        self.image_size = image_size
         self.latent_dim = latent_dim
         # Set after training by latent_density.fit_gmm: {weights, means, cholesky}; None means N(0, I) only.
         self.latent_density: dict[str, torch.Tensor] | None = None
@@ -94,9 +99,15 @@ class VAE(nn.Module):
         return self.decoder(latents), mean, log_var
 
     @torch.inference_mode()
-    def sample(self, count: int, generator: torch.Generator | None = None, sampler: str = "normal") -> torch.Tensor:
-        """Decode `count` latents into images in [0, 1]; latents from the prior N(0, I) (`normal`) or
-        from the Gaussian mixture fitted to the training codes (`gmm`). `generator` is a CPU generator."""
+    def sample(self, count: int, generator: torch.Generator | None = None, sampler: str = "auto") -> torch.Tensor:
+        """Decode `count` latents from `sample_latents` into images in [0, 1]."""
+        return self.decode(self.sample_latents(count, generator, sampler))
+
+    def sample_latents(self, count: int, generator: torch.Generator | None = None, sampler: str = "auto") -> torch.Tensor:
+        """`count` latent codes (on the CPU) from the prior N(0, I) (`normal`), from the Gaussian mixture
+        fitted to the training codes (`gmm`), or `auto`: the mixture when the model has one."""
+        if sampler == "auto":
+            sampler = "normal" if self.latent_density is None else "gmm"
         if sampler == "gmm":
             if self.latent_density is None:
                 raise UserError(
@@ -105,36 +116,17 @@ class VAE(nn.Module):
                 )
             from face_vae.latent_density import sample_gmm  # pylint: disable=import-outside-toplevel  # needs sklearn
 
-            latents = sample_gmm(self.latent_density, count, generator)
-        elif sampler == "normal":
-            latents = torch.randn(count, self.latent_dim, generator=generator)
-        else:
-            raise UserError(f"sampler must be normal or gmm, not {sampler!r}.")
-        return self.decoder(latents.to(next(self.parameters()).device))
+            return sample_gmm(self.latent_density, count, generator)
+        if sampler == "normal":
+            return torch.randn(count, self.latent_dim, generator=generator)
+        raise UserError(f"sampler must be auto, gmm or normal, not {sampler!r}.")
 
+    @torch.inference_mode()
+    def decode(self, latents: torch.Tensor) -> torch.Tensor:
+        """Images in [0, 1] decoded from latent codes (moved to the model's device)."""
+        return self.decoder(latents.to(next(self.parameters()).device)).float()
 
-def save_model(vae: VAE, path: Path) -> None:
-    """Save the architecture and weights (on CPU) in one file that `load_model` reads anywhere."""
-    state = {name: tensor.cpu() for name, tensor in vae.state_dict().items()}
-    with atomic.atomic_path(path) as tmp_path:
-        saved = {"format": "face_vae.VAE/1", "hparams": vae.hparams, "state_dict": state}
-        saved["latent_density"] = vae.latent_density
-        torch.save(saved, tmp_path)
-
-
-def load_model(path: Path) -> VAE:
-    """Load a model saved by `save_model`, on the CPU, in eval mode."""
-    path = Path(path)
-    if not path.is_file():
-        raise UserError(f"There is no model at {path}: train one with `python commands.py train` or pull it with DVC.")
-    try:
-        saved = torch.load(path, map_location="cpu", weights_only=True)
-        vae = VAE(**saved["hparams"])
-        vae.load_state_dict(saved["state_dict"])
-        vae.latent_density = saved.get("latent_density")
-    except (RuntimeError, KeyError, TypeError, EOFError, ValueError, pickle.UnpicklingError) as error:
-        raise UserError(
-            f"{path} is not a model saved by face_vae train, or is damaged ({str(error).splitlines()[0]}): "
-            "train again or pull models.dvc."
-        ) from error
-    return vae.eval()
+    @torch.inference_mode()
+    def encode(self, images: torch.Tensor) -> torch.Tensor:
+        """The mean latent code of each image in [0, 1]: the deterministic code used to edit real photos."""
+        return self.encoder(images.to(next(self.parameters()).device))[0].float()

@@ -64,6 +64,11 @@ class VAEModule(L.LightningModule):
         # torch.compile'd forward, kept outside the module tree so checkpoints hold plain `vae.*` weights.
         object.__setattr__(self, "_forward", torch.compile(self.vae) if compile_model else self.vae)
 
+    @property
+    def network(self) -> VAE:
+        """What `train` saves and samples from."""
+        return self.vae
+
     def kl_weight(self) -> float:
         """beta for the current training step."""
         if self.kl_warmup_steps <= 0:

@@ -20,7 +20,8 @@ from tqdm import tqdm
 from face_vae import atomic, storage
 from face_vae.celeba import PARTITION_FILE, find_images_dir, read_partition
 from face_vae.errors import UserError
-from face_vae.synthetic import make_faces
+from face_vae.attributes import write_attributes
+from face_vae.synthetic import ATTRIBUTES, make_labelled_faces
 
 log = logging.getLogger(__name__)
 META_FILE = "meta.json"
@@ -67,19 +68,23 @@ def _recipe(data_cfg: DictConfig) -> dict:
     """Everything that decides the prepared bytes: a change in any of it means preparing again."""
     recipe = {"kind": data_cfg.kind, "image_size": data_cfg.image_size}
     if data_cfg.kind == "synthetic":
-        recipe.update(num_images=OmegaConf.to_container(data_cfg.num_images), seed=data_cfg.seed)
+        recipe.update(num_images=OmegaConf.to_container(data_cfg.num_images), seed=data_cfg.seed, attributes=True)
     else:
         recipe.update(source_dir=str(Path(data_cfg.source_dir).resolve()), crop=OmegaConf.to_container(data_cfg.crop))
     return recipe
 
 
 def _prepare_synthetic(data_cfg: DictConfig, prepared_dir: Path) -> dict[str, int]:
-    counts = {}
+    """Draw each split's faces; their attributes go to data.attributes_file, in CelebA's format."""
+    counts, attributes = {}, {}
     for offset, (split, count) in enumerate(data_cfg.num_images.items()):
-        faces = make_faces(count, data_cfg.image_size, seed=data_cfg.seed + offset)
+        faces, labels = make_labelled_faces(count, data_cfg.image_size, seed=data_cfg.seed + offset)
+        names = [f"{split}_{index:06d}" for index in range(count)]
         atomic.write_bytes(prepared_dir / f"{split}.u8", faces.tobytes())
-        atomic.write_text(prepared_dir / f"{split}.txt", "".join(f"synthetic_{i:06d}\n" for i in range(count)))
+        atomic.write_text(prepared_dir / f"{split}.txt", "".join(f"{name}\n" for name in names))
+        attributes.update(zip(names, labels))
         counts[split] = count
+    write_attributes(Path(data_cfg.attributes_file), list(ATTRIBUTES), attributes)
     return counts
 
 

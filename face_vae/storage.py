@@ -37,6 +37,14 @@ def tracked_path(dvc_file: str) -> Path | None:
     return Path(dvc_file).parent / out if out else None
 
 
+def version_models(storage_cfg: DictConfig, models_dir: Path) -> None:
+    """`track_model` when `models_dir` is where models.dvc points, or when asked to push: a model
+    written elsewhere is an experiment, not the project's model."""
+    tracked = tracked_path(storage_cfg.models_dvc)
+    if storage_cfg.push or (tracked is not None and tracked.resolve() == models_dir.resolve()):
+        track_model(storage_cfg, models_dir)
+
+
 def track_model(storage_cfg: DictConfig, models_dir: Path) -> None:
     """`dvc add` the models folder (updating models.dvc) and push it when `storage.push` is set."""
     from dvc.exceptions import DvcException  # pylint: disable=import-outside-toplevel  # DVC is slow to import

@@ -106,8 +106,8 @@ def training_logger(cfg: DictConfig, uri: str, run_id: str | None = None) -> MLF
 
 
 class TrainingPictures(L.Callback):
-    """Every epoch: a grid of samples from fixed latents and of validation reconstructions, epoch and
-    elapsed wall time; at the end, loss curves against epoch and against wall time as PNGs."""
+    """Every epoch: a grid of samples from fixed latents and of validation reconstructions (for a model
+    with an encoder), epoch and elapsed wall time; at the end, loss curves against epoch and wall time."""
 
     def __init__(self, logger: MLFlowLogger, grid_size: int = 16):
         self.logger = logger
@@ -118,7 +118,8 @@ class TrainingPictures(L.Callback):
         self.fit_start = self.epoch_start = time.perf_counter()
 
     def on_fit_start(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
-        self.latents = torch.randn(self.grid_size, pl_module.vae.latent_dim, generator=torch.Generator().manual_seed(0))
+        generator = torch.Generator().manual_seed(0)
+        self.latents = torch.randn(self.grid_size, pl_module.network.latent_dim, generator=generator)
         val = trainer.datamodule.dataset("val")
         self.real = as_floats(val.__getitems__(list(range(min(8, len(val))))))
         self.fit_start = time.perf_counter()
@@ -148,14 +149,14 @@ class TrainingPictures(L.Callback):
         epoch = f"epoch_{trainer.current_epoch:03d}"
         was_training = pl_module.training
         pl_module.eval()
-        with torch.inference_mode():
-            vae = pl_module.vae
-            samples = vae.decoder(self.latents.to(pl_module.device)).float()
-            real = self.real.to(pl_module.device)
-            reconstructions = vae.decoder(vae.encoder(real)[0]).float()
+        network = pl_module.network
+        samples = network.decode(self.latents)
+        if hasattr(network, "encode"):
+            reconstructions = network.decode(network.encode(self.real))
+            pictures = torch.cat([self.real, reconstructions.cpu()])
+            self._log_image(make_grid(pictures, nrow=len(self.real)), f"reconstructions/{epoch}.png")
         pl_module.train(was_training)
         self._log_image(make_grid(samples, nrow=4), f"samples/{epoch}.png")
-        self._log_image(make_grid(torch.cat([real, reconstructions]), nrow=len(real)), f"reconstructions/{epoch}.png")
 
     def _log_image(self, grid: torch.Tensor, artifact_file: str) -> None:
         pixels = (grid.clamp(0, 1) * 255).round().byte().permute(1, 2, 0).cpu().numpy()
@@ -168,8 +169,12 @@ class TrainingPictures(L.Callback):
             "plots/losses_vs_wall_time.png": ("elapsed_s", ["loss_train_epoch", "loss_val"]),
             "plots/kl_vs_epoch.png": ("epoch", ["kl_train_epoch", "kl_val"]),
             "plots/reconstruction_vs_epoch.png": ("epoch", ["reconstruction_train_epoch", "reconstruction_val"]),
+            "plots/gan_losses_vs_epoch.png": ("epoch", ["loss_generator_epoch", "loss_discriminator_epoch"]),
+            "plots/gan_losses_vs_wall_time.png": ("elapsed_s", ["loss_generator_epoch", "loss_discriminator_epoch"]),
         }
         for artifact_file, (x_key, y_keys) in plots.items():
+            if not series.intersection(y_keys):
+                continue  # a VAE has no GAN losses, and the reverse
             figure = Figure(figsize=(6, 4))  # no pyplot: no GUI backend, no global figure state
             axes = figure.add_subplot()
             for y_key in y_keys:
@@ -217,3 +222,16 @@ def log_stage_run(uri: str, experiment: str, params: dict, metrics: dict[str, fl
         mlflow.log_metrics(metrics)
         for path in files:
             mlflow.log_artifact(str(path), artifact_path="faces")
+
+
+def log_classifier_report(logger: MLFlowLogger, rows: list[dict], report: str, classifier_file: Path) -> None:
+    """Per-attribute scores as metrics (`f1.Smiling`, ...), their macro averages, the report table
+    and the saved classifier, in the classifier's training run."""
+    scores = ("precision", "recall", "f1", "balanced_accuracy", "accuracy", "majority_accuracy")
+    metrics = {f"{score}.{row['attribute']}": row[score] for row in rows for score in scores}
+    metrics |= {f"macro_{score}": sum(row[score] for row in rows) / len(rows) for score in scores}
+    client, run_id = logger.experiment, logger.run_id
+    for name, value in metrics.items():
+        client.log_metric(run_id, name, value)
+    client.log_text(run_id, report, "classification_report.md")
+    client.log_artifact(run_id, str(classifier_file), artifact_path="files")

@@ -13,7 +13,7 @@ from face_vae.config import build
 from face_vae.data import CelebADataModule, FaceCrops
 from face_vae.errors import UserError
 from face_vae.latent_density import encoder_means, fit_gmm
-from face_vae.model import save_model
+from face_vae.model_file import save_model
 from face_vae.prepare import ensure_prepared
 
 log = logging.getLogger(__name__)
@@ -54,26 +54,26 @@ def run(cfg: DictConfig) -> None:
     if not trainer.is_global_zero:
         return  # with DDP, one process writes the model, logs it and versions it
     _keep_best_weights(trainer, module)
+    network = module.network
     if cfg.model.gmm_components > 0:
-        codes = encoder_means(module.vae.encoder, FaceCrops(prepared_dir, cfg.data.train_split))
-        module.vae.latent_density = fit_gmm(codes, cfg.model.gmm_components, seed=cfg.seed)
+        codes = encoder_means(network.encoder, FaceCrops(prepared_dir, cfg.data.train_split))
+        network.latent_density = fit_gmm(codes, cfg.model.gmm_components, seed=cfg.seed)
     model_file = Path(cfg.model_file)
-    save_model(module.vae, model_file)
+    save_model(network, model_file)
     log.info("Saved the model to %s.", model_file)
     if logger is not None:
-        tracking.log_trained_model(logger, module.vae, [model_file, *checkpoints_dir.glob("*.ckpt")])
-    # Version the model when it is where models.dvc points (a model written elsewhere is an experiment).
-    tracked = storage.tracked_path(cfg.storage.models_dvc)
-    if cfg.storage.push or (tracked is not None and tracked.resolve() == model_file.parent.resolve()):
-        storage.track_model(cfg.storage, model_file.parent)
+        tracking.log_trained_model(logger, network, [model_file, *checkpoints_dir.glob("*.ckpt")])
+    storage.version_models(cfg.storage, model_file.parent)
 
 
 def _keep_best_weights(trainer: L.Trainer, module: L.LightningModule) -> None:
-    """Load the weights with the lowest validation loss: the last epoch is not always the best."""
-    best = trainer.checkpoint_callback.best_model_path if trainer.checkpoint_callback else ""
+    """Load the weights with the lowest validation loss: the last epoch is not always the best.
+    (A model with no validation loss, the DCGAN, keeps its last weights.)"""
+    callback = trainer.checkpoint_callback
+    best = callback.best_model_path if callback and callback.monitor else ""
     if best and Path(best).is_file():
         module.load_state_dict(torch.load(best, map_location="cpu", weights_only=True)["state_dict"])
-        log.info("Keeping the weights of %s (loss_val %.1f).", best, trainer.checkpoint_callback.best_model_score)
+        log.info("Keeping the weights of %s (%s %.1f).", best, callback.monitor, callback.best_model_score)
 
 
 def _resume_checkpoint(checkpoints_dir: Path) -> str:

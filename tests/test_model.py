@@ -4,7 +4,8 @@ import pytest
 import torch
 
 from face_vae.errors import UserError
-from face_vae.model import VAE, load_model, save_model
+from face_vae.model import VAE
+from face_vae.model_file import load_model, save_model
 from face_vae.module import kl_divergence, reconstruction_nll
 from face_vae.synthetic import make_faces
 

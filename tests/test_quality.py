@@ -11,7 +11,8 @@ from face_vae import cli
 from face_vae.errors import UserError
 from face_vae.latent_density import fit_gmm, sample_gmm
 from face_vae.metrics import fid, kid
-from face_vae.model import VAE, load_model, save_model
+from face_vae.model import VAE
+from face_vae.model_file import load_model, save_model
 from face_vae.module import calibrated_sigma
 from tests.conftest import FAST_TRAIN
 

@@ -15,7 +15,7 @@ from PIL import Image
 
 from face_vae import cli
 from face_vae.errors import UserError
-from face_vae.model import load_model
+from face_vae.model_file import load_model
 from tests.conftest import FAST_TRAIN, subprocess_env
 
 PROJECT_ROOT = Path(__file__).resolve().parents[1]
@@ -48,7 +48,7 @@ def test_a_non_finite_loss_stops_training_naming_the_step_and_keeps_the_saved_mo
         ("model.channels_last=maybe", "model.channels_last must be a bool"),
         ("data.batch_size=0", "data.batch_size must be a positive number"),
         ("model.sigma=0", "model.sigma must be positive"),
-        ("data.image_size=16", "model.image_size=16 is too small"),
+        ("data.image_size=16", "data.image_size=16 is too small"),
         ("trainer.max_epoch=1", "Could not override 'trainer.max_epoch'"),
     ],
 )
@@ -93,7 +93,7 @@ def test_an_unwritable_result_folder_is_one_line(workdir, capsys):
     cli.run("train", NO_TRACKING)
     (workdir / "a_file").write_text("not a folder")
     line = _error_line(capsys, "infer", ["tracking.enabled=false", "result_dir=a_file/result"])
-    assert line.startswith("error: Cannot write the faces to a_file/result")
+    assert line.startswith("error: Cannot write the pictures to a_file/result")
 
 
 def test_a_full_disk_while_writing_faces_leaves_the_earlier_result_whole(workdir, capsys, monkeypatch):

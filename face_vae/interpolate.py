@@ -1,0 +1,49 @@
+"""The `interpolate` stage: a straight walk in latent space between two faces, as a strip and a GIF."""
+
+import logging
+from pathlib import Path
+
+import torch
+from omegaconf import DictConfig
+from torchvision.utils import make_grid
+
+from face_vae import tracking
+from face_vae.errors import UserError
+from face_vae.infer import decode_all, pulled_model
+from face_vae.model_file import require_encoder
+from face_vae.outputs import write_images
+from face_vae.photos import load_photos, photo_paths
+
+log = logging.getLogger(__name__)
+STRIP_FILE = "interpolation.jpg"
+GIF_FILE = "interpolation.gif"
+
+
+def run(cfg: DictConfig) -> None:
+    """From `cfg.start` to `cfg.end` (two photos, encoded) or between two sampled faces when both are
+    null: `cfg.steps` faces in a strip JPG and an animated GIF (there and back) in `cfg.result_dir`."""
+    if cfg.steps < 2:
+        raise UserError(f"steps must be at least 2 (the two ends), not {cfg.steps}.")
+    if (cfg.start is None) != (cfg.end is None):
+        raise UserError("Give both ends as photos (start=a.jpg end=b.jpg), or neither to walk between two samples.")
+    uri = tracking.tracking_uri(cfg.tracking) if cfg.tracking.enabled else None
+    model_file = Path(cfg.model_file)
+    network = pulled_model(cfg.storage, model_file)
+    if cfg.start is None:
+        ends = network.sample_latents(2, torch.Generator().manual_seed(cfg.seed), cfg.sampler)
+    else:
+        vae = require_encoder(network, model_file, "encode photos")
+        paths = photo_paths(cfg.start, "start") + photo_paths(cfg.end, "end")
+        photos, kept = load_photos(paths, cfg.data.crop, vae.image_size)
+        if len(kept) != 2:
+            raise UserError(f"start and end must be one readable photo each (got {len(paths)} files, {len(kept)} read).")
+        ends = vae.encode(photos).cpu()
+    weights = torch.linspace(0, 1, cfg.steps)[:, None]
+    faces = decode_all(network, (1 - weights) * ends[0] + weights * ends[1], cfg.batch_size)
+    frames = list(faces) + list(faces.flip(0))[1:-1]  # there and back: the GIF loops without a jump
+    files = write_images(Path(cfg.result_dir), {STRIP_FILE: make_grid(faces, nrow=cfg.steps), GIF_FILE: frames})
+    log.info("Wrote %s and %s (%d steps) to %s.", STRIP_FILE, GIF_FILE, cfg.steps, cfg.result_dir)
+    if uri is not None:
+        params = {"model_file": str(model_file), "model_dvc_md5": tracking.dvc_hash(cfg.storage.models_dvc)}
+        params |= {"start": str(cfg.start), "end": str(cfg.end), "steps": cfg.steps, "seed": cfg.seed}
+        tracking.log_stage_run(uri, cfg.tracking.experiment, params, {}, files)

@@ -1,0 +1,59 @@
+"""One file per trained generator (a VAE or the DCGAN baseline): architecture, weights, latent mixture."""
+
+import hashlib
+import pickle
+from pathlib import Path
+
+import torch
+from torch import nn
+
+from face_vae import atomic
+from face_vae.dcgan import DCGAN
+from face_vae.errors import UserError
+from face_vae.model import VAE
+
+# What `format` says in a file -> the class that rebuilds it from its hparams.
+NETWORKS: dict[str, type[nn.Module]] = {VAE.FORMAT: VAE, DCGAN.FORMAT: DCGAN}
+
+
+def save_model(network: VAE | DCGAN, path: Path) -> None:
+    """Save the architecture and weights (on CPU) in one file that `load_model` reads anywhere."""
+    state = {name: tensor.cpu() for name, tensor in network.state_dict().items()}
+    with atomic.atomic_path(path) as tmp_path:
+        saved = {"format": network.FORMAT, "hparams": network.hparams, "state_dict": state}
+        saved["latent_density"] = network.latent_density
+        torch.save(saved, tmp_path)
+
+
+def load_model(path: Path) -> VAE | DCGAN:
+    """Load a model saved by `save_model`, on the CPU, in eval mode."""
+    path = Path(path)
+    if not path.is_file():
+        raise UserError(f"There is no model at {path}: train one with `python commands.py train` or pull it with DVC.")
+    try:
+        saved = torch.load(path, map_location="cpu", weights_only=True)
+        network = NETWORKS[saved["format"]](**saved["hparams"])
+        network.load_state_dict(saved["state_dict"])
+        network.latent_density = saved.get("latent_density")
+    except (RuntimeError, KeyError, TypeError, EOFError, ValueError, pickle.UnpicklingError) as error:
+        raise UserError(
+            f"{path} is not a model saved by face_vae train, or is damaged ({str(error).splitlines()[0]}): "
+            "train again or pull models.dvc."
+        ) from error
+    return network.eval()
+
+
+def require_encoder(network: VAE | DCGAN, path: Path, task: str) -> VAE:
+    """The model itself when it can encode photos; a UserError for the DCGAN, which cannot."""
+    if not isinstance(network, VAE):
+        raise UserError(
+            f"{path} is a DCGAN, which has no encoder, so it cannot {task}: use a VAE's model_file "
+            "(trained with the default model=vae)."
+        )
+    return network
+
+
+def file_md5(path: Path) -> str:
+    """The md5 of a model file: what a classifier of its codes records, to refuse another model's."""
+    with open(path, "rb") as file:
+        return hashlib.file_digest(file, "md5").hexdigest()

@@ -1,0 +1,69 @@
+"""Real photos given on the command line, cropped and resized as the training faces were."""
+
+import logging
+from collections.abc import Sequence
+from pathlib import Path
+
+import torch
+from omegaconf import DictConfig, ListConfig
+from PIL import Image, UnidentifiedImageError
+from torchvision.transforms.functional import pil_to_tensor
+
+from face_vae.errors import UserError
+
+log = logging.getLogger(__name__)
+PHOTO_SUFFIXES = {".jpg", ".jpeg", ".png", ".bmp", ".webp"}
+ALIGNED_SIZE = (178, 218)  # CelebA's aligned images (width, height): they get the training crop box
+
+
+def photo_paths(inputs: str | Sequence[str] | None, key: str = "input") -> list[Path]:
+    """The photo files named by `inputs`: a file, a folder (its photos, sorted), or a list of either."""
+    if inputs is None or inputs == "" or (isinstance(inputs, (list, ListConfig)) and not inputs):
+        raise UserError(f"Say which photos: {key}=FOLDER, {key}=photo.jpg or {key}=[a.jpg,b.jpg].")
+    paths = []
+    for item in [inputs] if isinstance(inputs, str) else inputs:
+        path = Path(str(item))
+        if path.is_dir():
+            found = sorted(p for p in path.iterdir() if p.suffix.lower() in PHOTO_SUFFIXES and p.is_file())
+            if not found:
+                raise UserError(f"The folder {path} has no photos ({', '.join(sorted(PHOTO_SUFFIXES))}).")
+            paths += found
+        elif path.is_file():
+            paths.append(path)
+        else:
+            raise UserError(f"{path} does not exist: give {key} an existing photo or folder.")
+    return paths
+
+
+def load_photos(paths: list[Path], crop: DictConfig, image_size: int) -> tuple[torch.Tensor, list[Path]]:
+    """The photos as (N, 3, image_size, image_size) floats in [0, 1], and the paths that could be read.
+
+    A photo of CelebA's aligned size gets the training crop box (`data.crop`); any other photo its
+    largest centred square. Either is then resized to `image_size`. Unreadable files are skipped
+    with a warning; none readable is an error.
+    """
+    faces, kept = [], []
+    for path in paths:
+        try:
+            with Image.open(path) as image:
+                faces.append(pil_to_tensor(face_crop(image.convert("RGB"), crop, image_size)))
+                kept.append(path)
+        except (UnidentifiedImageError, OSError, SyntaxError) as error:
+            log.warning("Skipped %s: not a readable image (%s).", path, error)
+    if not faces:
+        raise UserError(f"None of the {len(paths)} files given is a readable image: give JPG or PNG photos.")
+    return torch.stack(faces).float().div_(255), kept
+
+
+def face_crop(image: Image.Image, crop: DictConfig, image_size: int) -> Image.Image:
+    """The face square of `image`, resized to `image_size` x `image_size`."""
+    if image.size == ALIGNED_SIZE:
+        box = (crop.left, crop.top, crop.left + crop.size, crop.top + crop.size)
+    else:
+        side = min(image.size)
+        left, top = (image.width - side) // 2, (image.height - side) // 2
+        box = (left, top, left + side, top + side)
+    face = image.crop(box)
+    if face.size != (image_size, image_size):
+        face = face.resize((image_size, image_size), Image.Resampling.BICUBIC)
+    return face

@@ -1,0 +1,70 @@
+"""The `train_classifier` stage: CelebA's attributes from the VAE's codes, scored against the majority class."""
+
+import logging
+from pathlib import Path
+
+import lightning as L
+import torch
+from omegaconf import DictConfig
+from torch.utils.data import DataLoader, TensorDataset
+
+from face_vae import storage, tracking
+from face_vae.attributes import split_labels
+from face_vae.classifier import (
+    AttributeClassifier,
+    ClassifierModule,
+    attribute_report,
+    format_report,
+    positive_weight,
+    save_classifier,
+)
+from face_vae.config import build
+from face_vae.data import FaceCrops
+from face_vae.errors import UserError
+from face_vae.infer import pulled_model
+from face_vae.latent_density import encoder_means
+from face_vae.model_file import file_md5, require_encoder
+from face_vae.prepare import ensure_prepared
+
+log = logging.getLogger(__name__)
+
+
+def run(cfg: DictConfig) -> None:
+    """Encode the train and `cfg.split` images, fit the classifier on train, score it on `cfg.split`,
+    save it beside the VAE and log the report."""
+    uri = tracking.tracking_uri(cfg.tracking) if cfg.tracking.enabled else None
+    L.seed_everything(cfg.seed)
+    model_file = Path(cfg.model_file)
+    vae = require_encoder(pulled_model(cfg.storage, model_file), model_file, "encode faces for a classifier")
+    if vae.image_size != cfg.data.image_size:
+        raise UserError(f"The model reads {vae.image_size} px faces: set data.image_size={vae.image_size}.")
+    prepared_dir = ensure_prepared(cfg, force=cfg.force)
+    attributes_file = Path(cfg.data.attributes_file)
+    names, train_labels = split_labels(attributes_file, prepared_dir, cfg.data.train_split)
+    _, scored_labels = split_labels(attributes_file, prepared_dir, cfg.split)
+    train_codes = encoder_means(vae.encoder, FaceCrops(prepared_dir, cfg.data.train_split))
+    scored_codes = encoder_means(vae.encoder, FaceCrops(prepared_dir, cfg.split), desc=f"encode {cfg.split}")
+
+    classifier = AttributeClassifier(vae.latent_dim, names, cfg.classifier.hidden, cfg.classifier.dropout)
+    classifier.fit_statistics(train_codes, train_labels)
+    weights = positive_weight(train_labels) if cfg.classifier.balanced else torch.ones(len(names))
+    module = ClassifierModule(classifier, weights, cfg.classifier.lr, cfg.classifier.weight_decay)
+    logger = tracking.training_logger(cfg, uri) if uri is not None else None
+    trainer: L.Trainer = build(cfg.trainer, logger=logger or False)
+    codes = DataLoader(TensorDataset(train_codes, train_labels), batch_size=cfg.classifier.batch_size, shuffle=True)
+    trainer.fit(module, train_dataloaders=codes)
+
+    classifier.cpu().eval()
+    with torch.inference_mode():
+        predicted = classifier(scored_codes) > 0
+    rows = attribute_report(names, scored_labels, predicted)
+    report = format_report(
+        rows, f"{model_file}: attributes of {len(scored_labels)} {cfg.split} images from their codes"
+    )
+    print(f"\n{report}")
+    classifier_file = Path(cfg.classifier_file)
+    save_classifier(classifier, classifier_file, file_md5(model_file))
+    log.info("Saved the attribute classifier to %s.", classifier_file)
+    if logger is not None:
+        tracking.log_classifier_report(logger, rows, report, classifier_file)
+    storage.version_models(cfg.storage, classifier_file.parent)
