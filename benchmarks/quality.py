@@ -4,7 +4,7 @@ Each variant is trained by `python commands.py train` with the same data, steps 
 scored by `python commands.py evaluate` (FID/KID at 64 px, MTCNN face rate, reconstruction error)
 with both samplers. Prints the table of docs/RESULTS.md and the commands it ran.
 
-    python benchmarks/quality.py [--source ../shared/data/celeba_sample] [--epochs 8] [--n 300]
+    python benchmarks/quality.py [--source ../shared/data/celeba_sample] [--epochs 8] [--n 300] [--only 2 5]
 """
 
 import argparse
@@ -30,6 +30,8 @@ VARIANTS = {
         "model.kl_warmup_steps=500",
         "model.ema_decay=0.999",
     ],
+    # The GAN baseline at the same budget: the VAE's decoder as generator, its encoder as discriminator.
+    "DCGAN (same layers, adversarial loss)": ["model=dcgan"],
 }
 METRICS = ("fid_64", "kid_64", "face_rate", "mse_sum_mean", "ssim_mean")
 
@@ -43,7 +45,7 @@ def scores(evaluate: list[str]) -> list[str]:
     """Run an evaluate command and read METRICS from the table it prints."""
     output = subprocess.run(evaluate, check=True, cwd=ROOT, capture_output=True, text=True).stdout
     values = dict(re.findall(r"^\| (\w+) \| ([-\d.e+]+) \|$", output, flags=re.MULTILINE))
-    return [values[key] for key in METRICS]
+    return [values.get(key, "n/a") for key in METRICS]  # a GAN has no reconstruction error
 
 
 def main() -> None:
@@ -53,17 +55,20 @@ def main() -> None:
     parser.add_argument("--epochs", type=int, default=8)
     parser.add_argument("--n", type=int, default=300)
     parser.add_argument("--out", type=Path, default=ROOT / "experiments")
+    parser.add_argument("--only", type=int, nargs="*", help="run these variants (0-based, in table order) only")
     args = parser.parse_args()
     common = [f"data.source_dir={args.source}", "data.image_size=64", f"trainer.max_epochs={args.epochs}"]
     common += ["trainer.precision=bf16-mixed", "storage.pull=false"]
     rows, ran = [], []
     for index, (name, overrides) in enumerate(VARIANTS.items()):
+        if args.only is not None and index not in args.only:
+            continue
         folder = args.out / f"variant_{index}"
         paths = [f"model_file={folder}/vae.pt"]
         train = command("train", *common, *overrides, *paths, f"checkpoints_dir={folder}/checkpoints")
         subprocess.run(train, check=True, cwd=ROOT, stdout=subprocess.DEVNULL)
         ran.append(" ".join(["python commands.py", *train[2:]]))
-        for sampler in ("normal", "gmm"):
+        for sampler in ("normal",) if "model=dcgan" in overrides else ("normal", "gmm"):
             evaluate = command("evaluate", *common[:2], "split=val", f"n={args.n}", f"n_reconstruct={args.n}")
             evaluate += ["fid_sizes=[64]", f"sampler={sampler}", *paths]
             ran.append(" ".join(["python commands.py", *evaluate[2:]]))

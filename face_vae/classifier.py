@@ -49,6 +49,7 @@ class AttributeClassifier(nn.Module):
         self.directions.copy_((present - absent) @ codes)
 
     def forward(self, codes: torch.Tensor) -> torch.Tensor:
+        """One logit per attribute of each code."""
         return self.layers((codes - self.code_mean) / self.code_std)
 
     def shift(self, strengths: Mapping[str, float]) -> torch.Tensor:
@@ -88,11 +89,13 @@ class ClassifierModule(L.LightningModule):
         return torch.optim.AdamW(self.classifier.parameters(), lr=self.lr, weight_decay=self.weight_decay)
 
 
-def positive_weight(labels: torch.Tensor) -> torch.Tensor:
+def balancing_weights(labels: torch.Tensor) -> torch.Tensor:
     """negatives / positives of each attribute (1 where an attribute never or always occurs)."""
     positives = labels.sum(0)
     negatives = len(labels) - positives
-    return torch.where((positives > 0) & (negatives > 0), negatives / positives.clamp_min(1), torch.ones_like(positives))
+    return torch.where(
+        (positives > 0) & (negatives > 0), negatives / positives.clamp_min(1), torch.ones_like(positives)
+    )
 
 
 def attribute_report(attributes: list[str], labels: torch.Tensor, predicted: torch.Tensor) -> list[dict[str, float]]:
@@ -140,7 +143,9 @@ def save_classifier(classifier: AttributeClassifier, path: Path, model_md5: str)
     """Save the classifier with the md5 of the VAE file whose codes it reads."""
     state = {name: tensor.cpu() for name, tensor in classifier.state_dict().items()}
     with atomic.atomic_path(path) as tmp_path:
-        torch.save({"format": FORMAT, "hparams": classifier.hparams, "state_dict": state, "model_md5": model_md5}, tmp_path)
+        torch.save(
+            {"format": FORMAT, "hparams": classifier.hparams, "state_dict": state, "model_md5": model_md5}, tmp_path
+        )
 
 
 def load_classifier(path: Path, model_md5: str) -> AttributeClassifier:

@@ -49,12 +49,18 @@ class DCGAN(nn.Module):
         self.generator = Decoder(image_size, channels, latent_dim)
         self.discriminator = Discriminator(image_size, channels)
 
+    def forward(self, latents: torch.Tensor) -> torch.Tensor:
+        """The generated images of `latents`."""
+        return self.generator(latents)
+
     @property
     def decoder(self) -> nn.Module:
         """The generator, under the name the VAE gives its latent -> image network."""
         return self.generator
 
-    def sample_latents(self, count: int, generator: torch.Generator | None = None, sampler: str = "auto") -> torch.Tensor:
+    def sample_latents(
+        self, count: int, generator: torch.Generator | None = None, sampler: str = "auto"
+    ) -> torch.Tensor:
         """`count` codes from N(0, I), the only distribution the generator was trained on."""
         if sampler not in ("auto", "normal"):
             raise UserError(f"A DCGAN samples from N(0, I) only: use sampler=auto or sampler=normal, not {sampler!r}.")

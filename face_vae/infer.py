@@ -33,22 +33,10 @@ def run(cfg: DictConfig) -> None:
     network = pulled_model(cfg.storage, model_file)
     start = time.perf_counter()
     latents = network.sample_latents(cfg.n, torch.Generator().manual_seed(cfg.seed), cfg.sampler)
-    pictures, metrics = {}, {}
     if strengths:
-        vae = require_encoder(network, model_file, "move faces along attributes")
-        classifier = load_classifier(Path(cfg.classifier_file), file_md5(model_file))
-        pictures[ATTRIBUTE_GRID_FILE] = attribute_grid(
-            vae, classifier, latents[: cfg.grid_faces], list(strengths), cfg.attribute_sweep
-        )
-        before = attribute_probabilities(vae, classifier, decode_all(vae, latents, cfg.batch_size), strengths)
-        latents = latents + classifier.shift(strengths)
-    faces = decode_all(network, latents, cfg.batch_size)
-    if strengths:
-        after = attribute_probabilities(vae, classifier, faces, strengths)
-        for name in strengths:
-            log.info("%s: the classifier finds it in %.0f%% of the faces before the move, %.0f%% after.",
-                     name, 100 * before[name], 100 * after[name])  # fmt: skip
-            metrics |= {f"share_{name}_before": before[name], f"share_{name}_after": after[name]}
+        faces, pictures, metrics = steered_faces(cfg, network, model_file, latents, strengths)
+    else:
+        faces, pictures, metrics = decode_all(network, latents, cfg.batch_size), {}, {}
     files = write_images(Path(cfg.result_dir), face_pictures(faces) | pictures, replaces=REPLACED)
     seconds = time.perf_counter() - start
     log.info("Wrote %d faces of %dx%d to %s (%.1f faces/s).", cfg.n, faces.shape[-1], faces.shape[-2], cfg.result_dir,
@@ -63,6 +51,26 @@ def run(cfg: DictConfig) -> None:
         shown = files if cfg.n <= 64 else files[cfg.n :]
         metrics |= {"faces_per_s": cfg.n / seconds, "seconds": seconds}
         tracking.log_stage_run(uri, cfg.tracking.experiment, params, metrics, shown)
+
+
+def steered_faces(
+    cfg: DictConfig, network: VAE | DCGAN, model_file: Path, latents: torch.Tensor, strengths: dict[str, float]
+) -> tuple[torch.Tensor, dict[str, torch.Tensor], dict[str, float]]:
+    """The faces of `latents` moved along the attributes' directions, the attribute grid, and the share
+    of faces in which the classifier finds each attribute before and after the move."""
+    vae = require_encoder(network, model_file, "move faces along attributes")
+    classifier = load_classifier(Path(cfg.classifier_file), file_md5(model_file))
+    shift = classifier.shift(strengths)  # checks the names before any work
+    grid = attribute_grid(vae, classifier, latents[: cfg.grid_faces], list(strengths), cfg.attribute_sweep)
+    before = attribute_probabilities(vae, classifier, decode_all(vae, latents, cfg.batch_size), strengths)
+    faces = decode_all(vae, latents + shift, cfg.batch_size)
+    after = attribute_probabilities(vae, classifier, faces, strengths)
+    metrics = {}
+    for name in strengths:
+        log.info("%s: the classifier finds it in %.0f%% of the faces before the move, %.0f%% after.",
+                 name, 100 * before[name], 100 * after[name])  # fmt: skip
+        metrics |= {f"share_{name}_before": before[name], f"share_{name}_after": after[name]}
+    return faces, {ATTRIBUTE_GRID_FILE: grid}, metrics
 
 
 def attribute_strengths(attributes: object) -> dict[str, float]:

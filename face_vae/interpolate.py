@@ -36,7 +36,9 @@ def run(cfg: DictConfig) -> None:
         paths = photo_paths(cfg.start, "start") + photo_paths(cfg.end, "end")
         photos, kept = load_photos(paths, cfg.data.crop, vae.image_size)
         if len(kept) != 2:
-            raise UserError(f"start and end must be one readable photo each (got {len(paths)} files, {len(kept)} read).")
+            raise UserError(
+                f"start and end must be one readable photo each (got {len(paths)} files, {len(kept)} read)."
+            )
         ends = vae.encode(photos).cpu()
     weights = torch.linspace(0, 1, cfg.steps)[:, None]
     faces = decode_all(network, (1 - weights) * ends[0] + weights * ends[1], cfg.batch_size)

@@ -15,7 +15,9 @@ from face_vae.data import FaceCrops, as_floats, batched
 
 
 @torch.inference_mode()
-def encoder_means(encoder: nn.Module, images: FaceCrops, batch_size: int = 128, desc: str = "encode train") -> torch.Tensor:
+def encoder_means(
+    encoder: nn.Module, images: FaceCrops, batch_size: int = 128, desc: str = "encode train"
+) -> torch.Tensor:
     """The encoder's mean code of every image of `images`, as (N, latent_dim)."""
     encoder.eval()
     device = next(encoder.parameters()).device

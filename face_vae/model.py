@@ -103,7 +103,9 @@ class VAE(nn.Module):
         """Decode `count` latents from `sample_latents` into images in [0, 1]."""
         return self.decode(self.sample_latents(count, generator, sampler))
 
-    def sample_latents(self, count: int, generator: torch.Generator | None = None, sampler: str = "auto") -> torch.Tensor:
+    def sample_latents(
+        self, count: int, generator: torch.Generator | None = None, sampler: str = "auto"
+    ) -> torch.Tensor:
         """`count` latent codes (on the CPU) from the prior N(0, I) (`normal`), from the Gaussian mixture
         fitted to the training codes (`gmm`), or `auto`: the mixture when the model has one."""
         if sampler == "auto":

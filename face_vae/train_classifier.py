@@ -5,6 +5,7 @@ from pathlib import Path
 
 import lightning as L
 import torch
+from lightning.pytorch.loggers import MLFlowLogger
 from omegaconf import DictConfig
 from torch.utils.data import DataLoader, TensorDataset
 
@@ -14,8 +15,8 @@ from face_vae.classifier import (
     AttributeClassifier,
     ClassifierModule,
     attribute_report,
+    balancing_weights,
     format_report,
-    positive_weight,
     save_classifier,
 )
 from face_vae.config import build
@@ -23,6 +24,7 @@ from face_vae.data import FaceCrops
 from face_vae.errors import UserError
 from face_vae.infer import pulled_model
 from face_vae.latent_density import encoder_means
+from face_vae.model import VAE
 from face_vae.model_file import file_md5, require_encoder
 from face_vae.prepare import ensure_prepared
 
@@ -39,22 +41,11 @@ def run(cfg: DictConfig) -> None:
     if vae.image_size != cfg.data.image_size:
         raise UserError(f"The model reads {vae.image_size} px faces: set data.image_size={vae.image_size}.")
     prepared_dir = ensure_prepared(cfg, force=cfg.force)
-    attributes_file = Path(cfg.data.attributes_file)
-    names, train_labels = split_labels(attributes_file, prepared_dir, cfg.data.train_split)
-    _, scored_labels = split_labels(attributes_file, prepared_dir, cfg.split)
-    train_codes = encoder_means(vae.encoder, FaceCrops(prepared_dir, cfg.data.train_split))
-    scored_codes = encoder_means(vae.encoder, FaceCrops(prepared_dir, cfg.split), desc=f"encode {cfg.split}")
+    names, train_codes, train_labels = codes_and_labels(cfg, vae, prepared_dir, cfg.data.train_split)
+    _, scored_codes, scored_labels = codes_and_labels(cfg, vae, prepared_dir, cfg.split)
 
-    classifier = AttributeClassifier(vae.latent_dim, names, cfg.classifier.hidden, cfg.classifier.dropout)
-    classifier.fit_statistics(train_codes, train_labels)
-    weights = positive_weight(train_labels) if cfg.classifier.balanced else torch.ones(len(names))
-    module = ClassifierModule(classifier, weights, cfg.classifier.lr, cfg.classifier.weight_decay)
     logger = tracking.training_logger(cfg, uri) if uri is not None else None
-    trainer: L.Trainer = build(cfg.trainer, logger=logger or False)
-    codes = DataLoader(TensorDataset(train_codes, train_labels), batch_size=cfg.classifier.batch_size, shuffle=True)
-    trainer.fit(module, train_dataloaders=codes)
-
-    classifier.cpu().eval()
+    classifier = fit_classifier(cfg, vae.latent_dim, names, train_codes, train_labels, logger)
     with torch.inference_mode():
         predicted = classifier(scored_codes) > 0
     rows = attribute_report(names, scored_labels, predicted)
@@ -68,3 +59,30 @@ def run(cfg: DictConfig) -> None:
     if logger is not None:
         tracking.log_classifier_report(logger, rows, report, classifier_file)
     storage.version_models(cfg.storage, classifier_file.parent)
+
+
+def codes_and_labels(
+    cfg: DictConfig, vae: VAE, prepared_dir: Path, split: str
+) -> tuple[list[str], torch.Tensor, torch.Tensor]:
+    """(attribute names, the encoder means, the attribute labels) of the images of `split`."""
+    names, labels = split_labels(Path(cfg.data.attributes_file), prepared_dir, split)
+    return names, encoder_means(vae.encoder, FaceCrops(prepared_dir, split), desc=f"encode {split}"), labels
+
+
+def fit_classifier(
+    cfg: DictConfig,
+    latent_dim: int,
+    names: list[str],
+    codes: torch.Tensor,
+    labels: torch.Tensor,
+    logger: MLFlowLogger | None,
+) -> AttributeClassifier:
+    """A classifier of `names` trained on `codes` with Lightning, returned on the CPU in eval mode."""
+    classifier = AttributeClassifier(latent_dim, names, cfg.classifier.hidden, cfg.classifier.dropout)
+    classifier.fit_statistics(codes, labels)
+    weights = balancing_weights(labels) if cfg.classifier.balanced else torch.ones(len(names))
+    module = ClassifierModule(classifier, weights, cfg.classifier.lr, cfg.classifier.weight_decay)
+    trainer: L.Trainer = build(cfg.trainer, logger=logger or False)
+    batches = DataLoader(TensorDataset(codes, labels), batch_size=cfg.classifier.batch_size, shuffle=True)
+    trainer.fit(module, train_dataloaders=batches)
+    return classifier.cpu().eval()

@@ -74,8 +74,10 @@ def test_classifier_beats_the_majority_class_on_what_the_images_show_and_not_on_
 def test_classifier_report_is_a_table_with_one_row_per_attribute_and_the_majority_baseline(project):
     client = MlflowClient(tracking_uri=f"sqlite:///{project}/mlflow.db")
     (run,) = client.search_runs([client.get_experiment_by_name("train_classifier_VAE").experiment_id])
-    report = Path(client.download_artifacts(run.info.run_id, "classification_report.md")).read_text()
-    assert "| attribute | share | precision | recall | f1 | balanced_accuracy | accuracy | majority_accuracy |" in report
+    report = Path(client.download_artifacts(run.info.run_id, "classification_report.md")).read_text("utf-8")
+    assert (
+        "| attribute | share | precision | recall | f1 | balanced_accuracy | accuracy | majority_accuracy |" in report
+    )
     assert sum(line.startswith("| ") for line in report.splitlines()) == 2 + 7 + 1  # header, rule, 7 attributes, mean
 
 
@@ -160,6 +162,18 @@ def test_a_classifier_of_another_model_is_refused(in_project, tmp_path, capsys):
     with pytest.raises(SystemExit):
         cli.run("infer", [f"model_file={other}", "attributes={Pale_Skin: 1}", "tracking.enabled=false"])
     assert "was trained on the codes of another model" in capsys.readouterr().err
+
+
+def test_infer_without_a_classifier_says_to_train_one(in_project, capsys):
+    with pytest.raises(SystemExit):
+        cli.run("infer", ["attributes={Pale_Skin: 1}", "classifier_file=nowhere.pt", "tracking.enabled=false"])
+    assert "There is no attribute classifier at nowhere.pt: train one" in capsys.readouterr().err
+
+
+def test_train_classifier_without_an_attribute_file_names_it(in_project, capsys):
+    with pytest.raises(SystemExit):
+        cli.run("train_classifier", [*DATA, "data.attributes_file=no_attributes.txt", "tracking.enabled=false"])
+    assert "The attribute file no_attributes.txt is missing" in capsys.readouterr().err
 
 
 def test_interpolate_between_two_samples_writes_a_strip_and_a_looping_gif(in_project, tmp_path):
