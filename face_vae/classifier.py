@@ -52,6 +52,11 @@ class AttributeClassifier(nn.Module):
         """One logit per attribute of each code."""
         return self.layers((codes - self.code_mean) / self.code_std)
 
+    @torch.inference_mode()
+    def predict(self, codes: torch.Tensor) -> torch.Tensor:
+        """Whether each attribute is present (N, A): a positive logit."""
+        return self(codes) > 0
+
     def shift(self, strengths: Mapping[str, float]) -> torch.Tensor:
         """The latent move (latent_dim,) that adds each named attribute `strength` times its direction
         (1: the average difference between faces with and without it; negative: away from it)."""

@@ -62,9 +62,9 @@ def steered_faces(
     classifier = load_classifier(Path(cfg.classifier_file), file_md5(model_file))
     shift = classifier.shift(strengths)  # checks the names before any work
     grid = attribute_grid(vae, classifier, latents[: cfg.grid_faces], list(strengths), cfg.attribute_sweep)
-    before = attribute_probabilities(vae, classifier, decode_all(vae, latents, cfg.batch_size), strengths)
+    before = attribute_shares(vae, classifier, decode_all(vae, latents, cfg.batch_size), strengths, cfg.batch_size)
     faces = decode_all(vae, latents + shift, cfg.batch_size)
-    after = attribute_probabilities(vae, classifier, faces, strengths)
+    after = attribute_shares(vae, classifier, faces, strengths, cfg.batch_size)
     metrics = {}
     for name in strengths:
         log.info("%s: the classifier finds it in %.0f%% of the faces before the move, %.0f%% after.",
@@ -120,14 +120,14 @@ def attribute_grid(
     rows = [
         latent + strength * classifier.shift({name: 1.0}) for name in names for latent in latents for strength in sweep
     ]
-    return make_grid(vae.decode(torch.stack(rows)).cpu(), nrow=len(sweep))
+    return make_grid(decode_all(vae, torch.stack(rows), batch_size=64), nrow=len(sweep))
 
 
-def attribute_probabilities(
-    vae: VAE, classifier: AttributeClassifier, faces: torch.Tensor, names: Mapping[str, float]
+def attribute_shares(
+    vae: VAE, classifier: AttributeClassifier, faces: torch.Tensor, names: Mapping[str, float], batch_size: int
 ) -> dict[str, float]:
     """The share of `faces` in which the classifier, reading them back through the encoder, finds each
     attribute: a check that moving the codes changed the pictures."""
-    with torch.inference_mode():
-        present = classifier(vae.encode(faces).cpu()) > 0
+    codes = torch.cat([vae.encode(faces[i : i + batch_size]).cpu() for i in range(0, len(faces), batch_size)])
+    present = classifier.predict(codes)
     return {name: float(present[:, classifier.attributes.index(name)].float().mean()) for name in names}

@@ -46,9 +46,7 @@ def run(cfg: DictConfig) -> None:
 
     logger = tracking.training_logger(cfg, uri) if uri is not None else None
     classifier = fit_classifier(cfg, vae.latent_dim, names, train_codes, train_labels, logger)
-    with torch.inference_mode():
-        predicted = classifier(scored_codes) > 0
-    rows = attribute_report(names, scored_labels, predicted)
+    rows = attribute_report(names, scored_labels, classifier.predict(scored_codes))
     report = format_report(
         rows, f"{model_file}: attributes of {len(scored_labels)} {cfg.split} images from their codes"
     )
