@@ -234,4 +234,21 @@ def log_classifier_report(logger: MLFlowLogger, rows: list[dict], report: str, c
     for name, value in metrics.items():
         client.log_metric(run_id, name, value)
     client.log_text(run_id, report, "classification_report.md")
+    client.log_figure(run_id, classifier_figure(rows), "classification_report.png")
     client.log_artifact(run_id, str(classifier_file), artifact_path="files")
+
+
+def classifier_figure(rows: list[dict]) -> Figure:
+    """Balanced accuracy per attribute as horizontal bars, against the majority class's 0.5."""
+    figure = Figure(figsize=(6, 0.6 + 0.18 * len(rows)))
+    axes = figure.add_subplot()
+    ordered = sorted(rows, key=lambda row: row["balanced_accuracy"])
+    axes.barh([row["attribute"] for row in ordered], [row["balanced_accuracy"] for row in ordered], color="tab:blue")
+    axes.axvline(0.5, color="tab:red", linestyle="--", label="majority class (0.5)")
+    axes.set_xlim(0, 1)
+    axes.set_xlabel("balanced accuracy")
+    axes.tick_params(axis="y", labelsize=7)
+    axes.legend(loc="lower right")
+    axes.grid(axis="x", alpha=0.3)
+    figure.tight_layout()
+    return figure

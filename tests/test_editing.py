@@ -75,6 +75,7 @@ def test_classifier_report_is_a_table_with_one_row_per_attribute_and_the_majorit
     client = MlflowClient(tracking_uri=f"sqlite:///{project}/mlflow.db")
     (run,) = client.search_runs([client.get_experiment_by_name("train_classifier_VAE").experiment_id])
     report = Path(client.download_artifacts(run.info.run_id, "classification_report.md")).read_text("utf-8")
+    assert "classification_report.png" in {artifact.path for artifact in client.list_artifacts(run.info.run_id)}
     assert (
         "| attribute | share | precision | recall | f1 | balanced_accuracy | accuracy | majority_accuracy |" in report
     )
