@@ -40,7 +40,7 @@ def load_photos(paths: list[Path], crop: DictConfig, image_size: int) -> tuple[t
 
     A photo of CelebA's aligned size gets the training crop box (`data.crop`); any other photo its
     largest centred square. Either is then resized to `image_size`. Unreadable files are skipped
-    with a warning; none readable is an error.
+    with a warning (none readable: an empty batch).
     """
     faces, kept = [], []
     for path in paths:
@@ -51,7 +51,7 @@ def load_photos(paths: list[Path], crop: DictConfig, image_size: int) -> tuple[t
         except (UnidentifiedImageError, OSError, SyntaxError) as error:
             log.warning("Skipped %s: not a readable image (%s).", path, error)
     if not faces:
-        raise UserError(f"None of the {len(paths)} files given is a readable image: give JPG or PNG photos.")
+        return torch.empty(0, 3, image_size, image_size), kept
     return torch.stack(faces).float().div_(255), kept
 
 

@@ -1,6 +1,7 @@
 """The `reconstruct` stage: real photos through the VAE, written side by side with what comes back."""
 
 import logging
+from collections.abc import Iterator
 from pathlib import Path
 
 import torch
@@ -8,37 +9,61 @@ from omegaconf import DictConfig
 from torchvision.utils import make_grid
 
 from face_vae import tracking
-from face_vae.infer import decode_all, pulled_model
+from face_vae.errors import UserError
+from face_vae.infer import pulled_model
+from face_vae.model import VAE
 from face_vae.model_file import require_encoder
 from face_vae.outputs import write_images
 from face_vae.photos import load_photos, photo_paths
 
 log = logging.getLogger(__name__)
 GRID_FILE = "reconstructions.jpg"
+GRID_PAIRS = 64  # the grid shows the first ones: a folder of thousands would make an unreadable picture
 
 
 def run(cfg: DictConfig) -> None:
     """Encode each photo of `cfg.input` to its mean code, decode it, write `<name>_reconstruction.jpg`
-    (original | reconstruction) and a grid of them all into `cfg.result_dir`; log to MLflow."""
+    (original | reconstruction) and a grid of the first ones into `cfg.result_dir`; log to MLflow."""
     paths = photo_paths(cfg.input)
     uri = tracking.tracking_uri(cfg.tracking) if cfg.tracking.enabled else None
     model_file = Path(cfg.model_file)
     vae = require_encoder(pulled_model(cfg.storage, model_file), model_file, "reconstruct photos")
-    photos, paths = load_photos(paths, cfg.data.crop, vae.image_size)
-    codes = torch.cat([vae.encode(photos[i : i + cfg.batch_size]).cpu() for i in range(0, len(photos), cfg.batch_size)])
-    reconstructions = decode_all(vae, codes, cfg.batch_size)
-    pairs = torch.cat([photos, reconstructions], dim=3)  # side by side: width doubles
-    names = _unique_names(paths)
-    pictures = dict(zip(names, pairs)) | {GRID_FILE: make_grid(pairs, nrow=max(1, round((len(pairs) / 2) ** 0.5)))}
-    files = write_images(Path(cfg.result_dir), pictures, replaces=("*_reconstruction.jpg", GRID_FILE))
-    squared_error = (photos - reconstructions).square().flatten(1).sum(1)
-    log.info("Wrote %d reconstructions to %s (squared error per photo: mean %.1f).", len(photos), cfg.result_dir,
-             float(squared_error.mean()))  # fmt: skip
+    errors: list[torch.Tensor] = []
+    files = write_images(
+        Path(cfg.result_dir),
+        reconstructed_pairs(vae, paths, cfg, errors),
+        replaces=("*_reconstruction.jpg", GRID_FILE),
+        total=len(paths) + 1,
+    )
+    squared_error = torch.cat(errors)
+    log.info("Wrote %d reconstructions to %s (squared error per photo: mean %.1f).", len(squared_error),
+             cfg.result_dir, float(squared_error.mean()))  # fmt: skip
     if uri is not None:
         params = {"model_file": str(model_file), "model_dvc_md5": tracking.dvc_hash(cfg.storage.models_dvc)}
-        params |= {"input": str(cfg.input), "photos": len(photos)}
+        params |= {"input": str(cfg.input), "photos": len(squared_error)}
         metrics = {"squared_error_mean": float(squared_error.mean())}
         tracking.log_stage_run(uri, cfg.tracking.experiment, params, metrics, files if len(files) <= 65 else files[-1:])
+
+
+def reconstructed_pairs(
+    vae: VAE, paths: list[Path], cfg: DictConfig, errors: list[torch.Tensor]
+) -> Iterator[tuple[str, torch.Tensor]]:
+    """(file name, photo | reconstruction) of each readable photo, `cfg.batch_size` photos at a time,
+    then the grid of the first GRID_PAIRS; each batch's squared errors per photo go to `errors`."""
+    names = dict(zip(paths, _unique_names(paths)))
+    shown: list[torch.Tensor] = []
+    for start in range(0, len(paths), cfg.batch_size):
+        photos, kept = load_photos(paths[start : start + cfg.batch_size], cfg.data.crop, vae.image_size)
+        if not kept:
+            continue
+        reconstructions = vae.decode(vae.encode(photos)).cpu()
+        errors.append((photos - reconstructions).square().flatten(1).sum(1))
+        pairs = torch.cat([photos, reconstructions], dim=3)  # side by side: width doubles
+        shown += list(pairs[: GRID_PAIRS - len(shown)])
+        yield from zip((names[path] for path in kept), pairs)
+    if not shown:
+        raise UserError(f"None of the {len(paths)} files given is a readable image: give JPG or PNG photos.")
+    yield GRID_FILE, make_grid(torch.stack(shown), nrow=max(1, round((len(shown) / 2) ** 0.5)))
 
 
 def _unique_names(paths: list[Path]) -> list[str]:

@@ -85,7 +85,8 @@ def test_classifier_report_is_a_table_with_one_row_per_attribute_and_the_majorit
 def test_reconstruct_writes_original_beside_reconstruction_and_skips_a_broken_file(in_project, tmp_path, caplog):
     photos = _write_photos(tmp_path / "photos")
     result = tmp_path / "result"
-    cli.run("reconstruct", [f"input={photos}", f"result_dir={result}", "tracking.enabled=false"])
+    # Batches of 2: the broken file shares the first batch with a good photo; names stay matched.
+    cli.run("reconstruct", [f"input={photos}", f"result_dir={result}", "batch_size=2", "tracking.enabled=false"])
     written = sorted(path.name for path in result.glob("*_reconstruction.jpg"))
     assert written == ["aligned_reconstruction.jpg", "square_reconstruction.jpg", "wide_reconstruction.jpg"]
     pair = image_array(result / "aligned_reconstruction.jpg")
