@@ -112,7 +112,9 @@ def attribute_report(attributes: list[str], labels: torch.Tensor, predicted: tor
     rows = []
     for index, name in enumerate(attributes):
         share = float(truth[:, index].mean())
-        single_class = truth[:, index].all() or not truth[:, index].any()
+        accuracy = float((guess[:, index] == truth[:, index]).mean())
+        # sklearn warns on a single-class column; its balanced accuracy is then plain accuracy.
+        single_class = share in (0.0, 1.0)
         rows.append(
             {
                 "attribute": name,
@@ -120,13 +122,10 @@ def attribute_report(attributes: list[str], labels: torch.Tensor, predicted: tor
                 "precision": float(precision[index]),
                 "recall": float(recall[index]),
                 "f1": float(f1[index]),
-                # sklearn warns on a single-class column; its balanced accuracy is then plain accuracy.
-                "balanced_accuracy": float(
-                    (guess[:, index] == truth[:, index]).mean()
-                    if single_class
-                    else balanced_accuracy_score(truth[:, index], guess[:, index])
+                "balanced_accuracy": (
+                    accuracy if single_class else float(balanced_accuracy_score(truth[:, index], guess[:, index]))
                 ),
-                "accuracy": float((guess[:, index] == truth[:, index]).mean()),
+                "accuracy": accuracy,
                 "majority_accuracy": max(share, 1 - share),
             }
         )

@@ -11,7 +11,7 @@ import torch
 from torch import nn
 
 from face_vae.errors import UserError
-from face_vae.model import Decoder, check_size, conv_sizes
+from face_vae.model import Decoder, LatentImageModel, conv_sizes
 
 
 class Discriminator(nn.Module):
@@ -34,18 +34,13 @@ class Discriminator(nn.Module):
         return self.layers(images).squeeze(1)
 
 
-class DCGAN(nn.Module):
+class DCGAN(LatentImageModel):
     """Generator and discriminator; samples come from the prior N(0, I) only (it has no encoder)."""
 
-    FORMAT = "face_vae.DCGAN/1"  # how model files name this class (face_vae.model_file)
+    FORMAT = "face_vae.DCGAN/1"
 
     def __init__(self, image_size: int = 64, channels: Sequence[int] = (32, 64, 128, 256, 512), latent_dim: int = 128):
-        super().__init__()
-        check_size(image_size, channels)
-        self.hparams = {"image_size": image_size, "channels": list(channels), "latent_dim": latent_dim}
-        self.image_size = image_size
-        self.latent_dim = latent_dim
-        self.latent_density = None  # the same file format as the VAE's; a GAN samples its own prior
+        super().__init__(image_size, channels, latent_dim)
         self.generator = Decoder(image_size, channels, latent_dim)
         self.discriminator = Discriminator(image_size, channels)
 
@@ -65,13 +60,3 @@ class DCGAN(nn.Module):
         if sampler not in ("auto", "normal"):
             raise UserError(f"A DCGAN samples from N(0, I) only: use sampler=auto or sampler=normal, not {sampler!r}.")
         return torch.randn(count, self.latent_dim, generator=generator)
-
-    @torch.inference_mode()
-    def decode(self, latents: torch.Tensor) -> torch.Tensor:
-        """Images in [0, 1] generated from latent codes (moved to the model's device)."""
-        return self.generator(latents.to(next(self.parameters()).device)).float()
-
-    @torch.inference_mode()
-    def sample(self, count: int, generator: torch.Generator | None = None, sampler: str = "auto") -> torch.Tensor:
-        """`count` generated images in [0, 1]."""
-        return self.decode(self.sample_latents(count, generator, sampler))

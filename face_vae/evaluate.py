@@ -12,6 +12,7 @@ from face_vae.data import FaceCrops, as_floats
 from face_vae.errors import UserError
 from face_vae.infer import pulled_model, sample_faces
 from face_vae.model import VAE
+from face_vae.model_file import require_image_size
 from face_vae.prepare import ensure_prepared
 
 log = logging.getLogger(__name__)
@@ -24,8 +25,7 @@ def run(cfg: DictConfig) -> None:
     uri = tracking.tracking_uri(cfg.tracking) if cfg.tracking.enabled else None
     model_file = Path(cfg.model_file)
     vae = pulled_model(cfg.storage, model_file)
-    if vae.hparams["image_size"] != cfg.data.image_size:
-        raise UserError(f"The model makes {vae.hparams['image_size']} px faces: set data.image_size to match.")
+    require_image_size(vae, cfg.data.image_size)
     prepared_dir = ensure_prepared(cfg, force=cfg.force)
     real = _first_images(FaceCrops(prepared_dir, cfg.split), max(cfg.n, cfg.n_reconstruct))
     fake = sample_faces(vae, cfg.n, cfg.seed, cfg.batch_size, cfg.sampler)

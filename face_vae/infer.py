@@ -117,9 +117,8 @@ def attribute_grid(
 ) -> torch.Tensor:
     """One row per attribute and face: the face moved along the attribute's direction by each strength
     of `sweep` (e.g. -2 .. 2: from clearly without it to clearly with it)."""
-    rows = [
-        latent + strength * classifier.shift({name: 1.0}) for name in names for latent in latents for strength in sweep
-    ]
+    directions = [classifier.shift({name: 1.0}) for name in names]
+    rows = [latent + strength * direction for direction in directions for latent in latents for strength in sweep]
     return make_grid(decode_all(vae, torch.stack(rows), batch_size=64), nrow=len(sweep))
 
 

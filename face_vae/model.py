@@ -76,12 +76,14 @@ class Decoder(nn.Module):
         return self.layers(self.project(latents).view(-1, *self.start_shape))
 
 
-class VAE(nn.Module):
-    """A Gaussian-latent VAE with prior N(0, I)."""
+class LatentImageModel(nn.Module):
+    """What the VAE and the DCGAN baseline share: the sizes they are built for (what a model file
+    stores), and turning latent codes into images. Each says how its codes are drawn."""
 
-    FORMAT = "face_vae.VAE/1"  # how model files name this class (face_vae.model_file)
+    FORMAT = ""  # how model files name the class (face_vae.model_file)
+    decoder: nn.Module  # latent (N, latent_dim) -> image (N, 3, H, W) in [0, 1]
 
-    def __init__(self, image_size: int = 150, channels: Sequence[int] = (32, 64, 128, 256, 512), latent_dim: int = 128):
+    def __init__(self, image_size: int, channels: Sequence[int], latent_dim: int):
         super().__init__()
         check_size(image_size, channels)
         self.hparams = {"image_size": image_size, "channels": list(channels), "latent_dim": latent_dim}
@@ -89,6 +91,31 @@ class VAE(nn.Module):
         self.latent_dim = latent_dim
         # Set after training by latent_density.fit_gmm: {weights, means, cholesky}; None means N(0, I) only.
         self.latent_density: dict[str, torch.Tensor] | None = None
+
+    def sample_latents(
+        self, count: int, generator: torch.Generator | None = None, sampler: str = "auto"
+    ) -> torch.Tensor:
+        """`count` latent codes (on the CPU) drawn by `sampler`."""
+        raise NotImplementedError
+
+    @torch.inference_mode()
+    def decode(self, latents: torch.Tensor) -> torch.Tensor:
+        """Images in [0, 1] decoded from latent codes (moved to the model's device)."""
+        return self.decoder(latents.to(next(self.parameters()).device)).float()
+
+    @torch.inference_mode()
+    def sample(self, count: int, generator: torch.Generator | None = None, sampler: str = "auto") -> torch.Tensor:
+        """Decode `count` latents from `sample_latents` into images in [0, 1]."""
+        return self.decode(self.sample_latents(count, generator, sampler))
+
+
+class VAE(LatentImageModel):
+    """A Gaussian-latent VAE with prior N(0, I)."""
+
+    FORMAT = "face_vae.VAE/1"
+
+    def __init__(self, image_size: int = 150, channels: Sequence[int] = (32, 64, 128, 256, 512), latent_dim: int = 128):
+        super().__init__(image_size, channels, latent_dim)
         self.encoder = Encoder(image_size, channels, latent_dim)
         self.decoder = Decoder(image_size, channels, latent_dim)
 
@@ -97,11 +124,6 @@ class VAE(nn.Module):
         mean, log_var = self.encoder(images)
         latents = mean + torch.randn_like(mean) * torch.exp(0.5 * log_var)  # reparameterisation trick
         return self.decoder(latents), mean, log_var
-
-    @torch.inference_mode()
-    def sample(self, count: int, generator: torch.Generator | None = None, sampler: str = "auto") -> torch.Tensor:
-        """Decode `count` latents from `sample_latents` into images in [0, 1]."""
-        return self.decode(self.sample_latents(count, generator, sampler))
 
     def sample_latents(
         self, count: int, generator: torch.Generator | None = None, sampler: str = "auto"
@@ -122,11 +144,6 @@ class VAE(nn.Module):
         if sampler == "normal":
             return torch.randn(count, self.latent_dim, generator=generator)
         raise UserError(f"sampler must be auto, gmm or normal, not {sampler!r}.")
-
-    @torch.inference_mode()
-    def decode(self, latents: torch.Tensor) -> torch.Tensor:
-        """Images in [0, 1] decoded from latent codes (moved to the model's device)."""
-        return self.decoder(latents.to(next(self.parameters()).device)).float()
 
     @torch.inference_mode()
     def encode(self, images: torch.Tensor) -> torch.Tensor:

@@ -21,11 +21,10 @@ from face_vae.classifier import (
 )
 from face_vae.config import build
 from face_vae.data import FaceCrops
-from face_vae.errors import UserError
 from face_vae.infer import pulled_model
 from face_vae.latent_density import encoder_means
 from face_vae.model import VAE
-from face_vae.model_file import file_md5, require_encoder
+from face_vae.model_file import file_md5, require_encoder, require_image_size
 from face_vae.prepare import ensure_prepared
 
 log = logging.getLogger(__name__)
@@ -38,8 +37,7 @@ def run(cfg: DictConfig) -> None:
     L.seed_everything(cfg.seed)
     model_file = Path(cfg.model_file)
     vae = require_encoder(pulled_model(cfg.storage, model_file), model_file, "encode faces for a classifier")
-    if vae.image_size != cfg.data.image_size:
-        raise UserError(f"The model reads {vae.image_size} px faces: set data.image_size={vae.image_size}.")
+    require_image_size(vae, cfg.data.image_size)
     prepared_dir = ensure_prepared(cfg, force=cfg.force)
     names, train_codes, train_labels = codes_and_labels(cfg, vae, prepared_dir, cfg.data.train_split)
     _, scored_codes, scored_labels = codes_and_labels(cfg, vae, prepared_dir, cfg.split)
