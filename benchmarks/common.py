@@ -5,7 +5,7 @@ import time
 from pathlib import Path
 
 from face_vae.config import compose
-from face_vae.prepare import ensure_prepared
+from face_vae.stages.prepare import ensure_prepared
 
 SHARED_SAMPLE = Path(__file__).resolve().parents[2] / "shared" / "data" / "celeba_sample"
 

@@ -17,9 +17,9 @@ from torchvision.transforms.functional import to_pil_image
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 # pylint: disable=wrong-import-position
 from benchmarks.common import Timer  # noqa: E402
-from face_vae.infer import face_pictures, sample_faces  # noqa: E402
-from face_vae.model import VAE  # noqa: E402
-from face_vae.model_file import load_model  # noqa: E402
+from face_vae.stages.infer import face_pictures, sample_faces  # noqa: E402
+from face_vae.models.vae import VAE  # noqa: E402
+from face_vae.models.model_file import load_model  # noqa: E402
 from face_vae.outputs import JPEG_QUALITY, write_images  # noqa: E402
 
 

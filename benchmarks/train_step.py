@@ -17,9 +17,9 @@ import torch
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 # pylint: disable=wrong-import-position
 from benchmarks.common import Timer, celeba_source, prepared  # noqa: E402
-from face_vae.data import CelebADataModule  # noqa: E402
-from face_vae.model import VAE  # noqa: E402
-from face_vae.module import kl_divergence, reconstruction_nll  # noqa: E402
+from face_vae.data.datamodule import CelebADataModule  # noqa: E402
+from face_vae.models.vae import VAE  # noqa: E402
+from face_vae.models.vae_module import kl_divergence, reconstruction_nll  # noqa: E402
 
 
 def _trainer_step(image_size: int, bf16: bool, channels_last: bool, compiled: bool):

@@ -9,13 +9,13 @@ from face_vae.config import compose
 from face_vae.errors import UserError
 
 STAGES = {
-    "prepare": "face_vae.prepare",
-    "train": "face_vae.train",
-    "infer": "face_vae.infer",
-    "evaluate": "face_vae.evaluate",
-    "train_classifier": "face_vae.train_classifier",
-    "reconstruct": "face_vae.reconstruct",
-    "interpolate": "face_vae.interpolate",
+    "prepare": "face_vae.stages.prepare",
+    "train": "face_vae.stages.train",
+    "infer": "face_vae.stages.infer",
+    "evaluate": "face_vae.stages.evaluate",
+    "train_classifier": "face_vae.stages.train_classifier",
+    "reconstruct": "face_vae.stages.reconstruct",
+    "interpolate": "face_vae.stages.interpolate",
 }
 
 

@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from face_vae.synthetic import make_faces
+from face_vae.data.synthetic import make_faces
 
 SHARED_SAMPLE = Path(__file__).resolve().parents[2] / "shared" / "data" / "celeba_sample"
 

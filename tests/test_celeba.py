@@ -2,7 +2,7 @@
 
 import pytest
 
-from face_vae.celeba import find_images_dir, read_partition
+from face_vae.data.celeba import find_images_dir, read_partition
 from face_vae.errors import UserError
 
 

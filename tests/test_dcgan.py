@@ -7,9 +7,9 @@ from mlflow.tracking import MlflowClient
 from torch.utils.data import DataLoader
 
 from face_vae import cli
-from face_vae.dcgan import DCGAN
-from face_vae.gan_module import GANModule
-from face_vae.model_file import load_model
+from face_vae.models.dcgan import DCGAN
+from face_vae.models.gan_module import GANModule
+from face_vae.models.model_file import load_model
 from tests.conftest import FAST_TRAIN, image_array
 from tests.test_quality import EXTRAS
 

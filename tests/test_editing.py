@@ -10,7 +10,7 @@ from mlflow.tracking import MlflowClient
 from PIL import Image
 
 from face_vae import cli
-from face_vae.synthetic import make_faces
+from face_vae.data.synthetic import make_faces
 from tests.conftest import image_array
 
 SIZE = 32  # small faces: the VAE below trains in seconds and still learns skin and hair colour

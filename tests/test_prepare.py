@@ -7,9 +7,9 @@ import pytest
 from PIL import Image
 
 from face_vae.config import compose
-from face_vae.data import CelebADataModule, FaceCrops
+from face_vae.data.datamodule import CelebADataModule, FaceCrops
 from face_vae.errors import UserError
-from face_vae.prepare import BAD_IMAGES_REPORT, ensure_prepared, read_meta
+from face_vae.stages.prepare import BAD_IMAGES_REPORT, ensure_prepared, read_meta
 from tests.conftest import image_array, write_fake_celeba
 
 

@@ -15,7 +15,7 @@ from PIL import Image
 
 from face_vae import cli
 from face_vae.errors import UserError
-from face_vae.model_file import load_model
+from face_vae.models.model_file import load_model
 from tests.conftest import FAST_TRAIN, subprocess_env
 
 PROJECT_ROOT = Path(__file__).resolve().parents[1]

@@ -80,7 +80,7 @@ class LatentImageModel(nn.Module):
     """What the VAE and the DCGAN baseline share: the sizes they are built for (what a model file
     stores), and turning latent codes into images. Each says how its codes are drawn."""
 
-    FORMAT = ""  # how model files name the class (face_vae.model_file)
+    FORMAT = ""  # how model files name the class (face_vae.models.model_file)
     decoder: nn.Module  # latent (N, latent_dim) -> image (N, 3, H, W) in [0, 1]
 
     def __init__(self, image_size: int, channels: Sequence[int], latent_dim: int):
@@ -138,7 +138,7 @@ class VAE(LatentImageModel):
                     "This model has no fitted latent mixture: use sampler=normal, "
                     "or train with model.gmm_components > 0."
                 )
-            from face_vae.latent_density import sample_gmm  # pylint: disable=import-outside-toplevel  # needs sklearn
+            from face_vae.models.latent_density import sample_gmm  # pylint: disable=import-outside-toplevel  # needs sklearn
 
             return sample_gmm(self.latent_density, count, generator)
         if sampler == "normal":

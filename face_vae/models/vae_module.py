@@ -7,7 +7,7 @@ import lightning as L
 import torch
 
 from face_vae.errors import UserError
-from face_vae.model import VAE
+from face_vae.models.vae import VAE
 
 
 def kl_divergence(mean: torch.Tensor, log_var: torch.Tensor) -> torch.Tensor:

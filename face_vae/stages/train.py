@@ -8,13 +8,14 @@ import torch
 from lightning.pytorch.callbacks import EMAWeightAveraging
 from omegaconf import DictConfig
 
-from face_vae import storage, tracking
+from face_vae import storage
+from face_vae.tracking import mlflow_tracking as tracking
 from face_vae.config import build
-from face_vae.data import CelebADataModule, FaceCrops
+from face_vae.data.datamodule import CelebADataModule, FaceCrops
 from face_vae.errors import UserError
-from face_vae.latent_density import encoder_means, fit_gmm
-from face_vae.model_file import save_model
-from face_vae.prepare import ensure_prepared
+from face_vae.models.latent_density import encoder_means, fit_gmm
+from face_vae.models.model_file import save_model
+from face_vae.stages.prepare import ensure_prepared
 
 log = logging.getLogger(__name__)
 RUN_ID_FILE = "mlflow_run_id.txt"

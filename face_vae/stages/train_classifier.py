@@ -9,9 +9,10 @@ from lightning.pytorch.loggers import MLFlowLogger
 from omegaconf import DictConfig
 from torch.utils.data import DataLoader, TensorDataset
 
-from face_vae import storage, tracking
-from face_vae.attributes import split_labels
-from face_vae.classifier import (
+from face_vae import storage
+from face_vae.tracking import mlflow_tracking as tracking
+from face_vae.data.attributes import split_labels
+from face_vae.models.classifier import (
     AttributeClassifier,
     ClassifierModule,
     attribute_report,
@@ -20,12 +21,12 @@ from face_vae.classifier import (
     save_classifier,
 )
 from face_vae.config import build
-from face_vae.data import FaceCrops
-from face_vae.infer import pulled_model
-from face_vae.latent_density import encoder_means
-from face_vae.model import VAE
-from face_vae.model_file import file_md5, require_encoder, require_image_size
-from face_vae.prepare import ensure_prepared
+from face_vae.data.datamodule import FaceCrops
+from face_vae.stages.infer import pulled_model
+from face_vae.models.latent_density import encoder_means
+from face_vae.models.vae import VAE
+from face_vae.models.model_file import file_md5, require_encoder, require_image_size
+from face_vae.stages.prepare import ensure_prepared
 
 log = logging.getLogger(__name__)
 

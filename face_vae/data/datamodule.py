@@ -8,7 +8,7 @@ import torch
 from torch.utils.data import DataLoader, Dataset
 
 from face_vae.errors import UserError
-from face_vae.prepare import read_meta
+from face_vae.stages.prepare import read_meta
 
 
 class FaceCrops(Dataset):

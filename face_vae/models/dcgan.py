@@ -11,7 +11,7 @@ import torch
 from torch import nn
 
 from face_vae.errors import UserError
-from face_vae.model import Decoder, LatentImageModel, conv_sizes
+from face_vae.models.vae import Decoder, LatentImageModel, conv_sizes
 
 
 class Discriminator(nn.Module):

@@ -18,7 +18,7 @@ from omegaconf import DictConfig, OmegaConf
 from torchvision.utils import make_grid
 
 from face_vae import storage
-from face_vae.data import as_floats
+from face_vae.data.datamodule import as_floats
 from face_vae.errors import UserError
 
 log = logging.getLogger(__name__)

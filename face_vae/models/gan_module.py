@@ -6,7 +6,7 @@ import lightning as L
 import torch
 from torch.nn.functional import binary_cross_entropy_with_logits
 
-from face_vae.dcgan import DCGAN
+from face_vae.models.dcgan import DCGAN
 
 
 class GANModule(L.LightningModule):

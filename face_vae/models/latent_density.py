@@ -11,7 +11,7 @@ from torch import nn
 from torch.utils.data import DataLoader
 from tqdm import tqdm
 
-from face_vae.data import FaceCrops, as_floats, batched
+from face_vae.data.datamodule import FaceCrops, as_floats, batched
 
 
 @torch.inference_mode()

@@ -9,12 +9,13 @@ import torch
 from omegaconf import DictConfig, OmegaConf
 from torchvision.utils import make_grid
 
-from face_vae import storage, tracking
-from face_vae.classifier import AttributeClassifier, load_classifier
-from face_vae.dcgan import DCGAN
+from face_vae import storage
+from face_vae.tracking import mlflow_tracking as tracking
+from face_vae.models.classifier import AttributeClassifier, load_classifier
+from face_vae.models.dcgan import DCGAN
 from face_vae.errors import UserError
-from face_vae.model import VAE
-from face_vae.model_file import file_md5, load_model, require_encoder
+from face_vae.models.vae import VAE
+from face_vae.models.model_file import file_md5, load_model, require_encoder
 from face_vae.outputs import write_images
 
 log = logging.getLogger(__name__)

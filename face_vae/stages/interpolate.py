@@ -7,12 +7,12 @@ import torch
 from omegaconf import DictConfig
 from torchvision.utils import make_grid
 
-from face_vae import tracking
+from face_vae.tracking import mlflow_tracking as tracking
 from face_vae.errors import UserError
-from face_vae.infer import decode_all, pulled_model
-from face_vae.model_file import require_encoder
+from face_vae.stages.infer import decode_all, pulled_model
+from face_vae.models.model_file import require_encoder
 from face_vae.outputs import write_images
-from face_vae.photos import load_photos, photo_paths
+from face_vae.data.photos import load_photos, photo_paths
 
 log = logging.getLogger(__name__)
 STRIP_FILE = "interpolation.jpg"

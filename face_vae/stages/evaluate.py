@@ -7,13 +7,14 @@ import numpy as np
 import torch
 from omegaconf import DictConfig
 
-from face_vae import metrics, tracking
-from face_vae.data import FaceCrops, as_floats
+from face_vae.evaluation import metrics
+from face_vae.tracking import mlflow_tracking as tracking
+from face_vae.data.datamodule import FaceCrops, as_floats
 from face_vae.errors import UserError
-from face_vae.infer import pulled_model, sample_faces
-from face_vae.model import VAE
-from face_vae.model_file import require_image_size
-from face_vae.prepare import ensure_prepared
+from face_vae.stages.infer import pulled_model, sample_faces
+from face_vae.models.vae import VAE
+from face_vae.models.model_file import require_image_size
+from face_vae.stages.prepare import ensure_prepared
 
 log = logging.getLogger(__name__)
 

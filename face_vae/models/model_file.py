@@ -8,9 +8,9 @@ import torch
 from torch import nn
 
 from face_vae import atomic
-from face_vae.dcgan import DCGAN
+from face_vae.models.dcgan import DCGAN
 from face_vae.errors import UserError
-from face_vae.model import VAE
+from face_vae.models.vae import VAE
 
 # What `format` says in a file -> the class that rebuilds it from its hparams.
 NETWORKS: dict[str, type[nn.Module]] = {VAE.FORMAT: VAE, DCGAN.FORMAT: DCGAN}

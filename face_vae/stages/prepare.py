@@ -18,10 +18,10 @@ from PIL import Image, UnidentifiedImageError
 from tqdm import tqdm
 
 from face_vae import atomic, storage
-from face_vae.attributes import write_attributes
-from face_vae.celeba import PARTITION_FILE, find_images_dir, read_partition
+from face_vae.data.attributes import write_attributes
+from face_vae.data.celeba import PARTITION_FILE, find_images_dir, read_partition
 from face_vae.errors import UserError
-from face_vae.synthetic import ATTRIBUTES, make_labelled_faces
+from face_vae.data.synthetic import ATTRIBUTES, make_labelled_faces
 
 log = logging.getLogger(__name__)
 META_FILE = "meta.json"
