@@ -1,29 +1,43 @@
-"""What the benchmark scripts share: where the faces come from, and a timer."""
+"""What the benchmark scripts share: the machine they ran on, where the faces come from, and a timer."""
 
+import os
 import tempfile
 import time
 from pathlib import Path
 
+import torch
+
 from face_vae.config import compose
-from face_vae.stages.prepare import ensure_prepared
+from face_vae.data.synthetic import write_celeba_layout
+from face_vae.hardware import cpu_model, detect
+from face_vae.stages.shared import prepared_data
 
 SHARED_SAMPLE = Path(__file__).resolve().parents[2] / "shared" / "data" / "celeba_sample"
+
+
+def machine_header(title: str) -> str:
+    """`title` and the machine under it: CPU model, torch's CPU capability, threads, GPU if any."""
+    machine = detect()
+    gpu = torch.cuda.get_device_name() if torch.cuda.is_available() else "none"
+    return (
+        f"\n{title}\nmachine: CPU {cpu_model()} ({machine.cpu_capability}, "
+        f"{'native' if machine.native_bf16 and machine.device == 'cpu' else 'no native'} bfloat16), "
+        f"{os.cpu_count()} cores, {torch.get_num_threads()} torch threads, GPU {gpu}, torch {torch.__version__}"
+    )
 
 
 def celeba_source(count: int = 2000) -> Path:
     """The CelebA sample beside the project, or (without it) `count` synthetic JPEGs in CelebA's layout."""
     if SHARED_SAMPLE.is_dir():
         return SHARED_SAMPLE
-    from tests.conftest import write_fake_celeba  # pylint: disable=import-outside-toplevel
-
     root = Path(tempfile.mkdtemp(prefix="face_vae-bench-"))
-    return write_fake_celeba(root / "celeba", {"train": count})
+    return write_celeba_layout(root / "celeba", {"train": count})
 
 
 def prepared(source: Path, image_size: int, prepared_dir: Path) -> Path:
     """The project's prepared form of `source` (built once)."""
     overrides = [f"data.source_dir={source}", f"data.image_size={image_size}", f"data.prepared_dir={prepared_dir}"]
-    return ensure_prepared(compose("prepare", overrides))
+    return prepared_data(compose("prepare", overrides))
 
 
 class Timer:

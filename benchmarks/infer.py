@@ -1,9 +1,11 @@
-"""Faces/s from sampling to JPG files on disk: the project's batched `infer` path vs one by one.
+"""Faces/s from sampling to JPG files on disk: the project's `infer` path vs one by one, beside the limit.
 
-    python benchmarks/infer.py [--n 1000] [--image-size 150] [--model models/vae.pt]
+    python benchmarks/infer.py [--n 1000] [--image-size 150] [--batch-size 16] [--model models/vae.pt]
 
 Without --model a freshly initialised VAE of the default architecture is used: speed does not
-depend on the weights.
+depend on the weights. The project's path is what `infer` runs: precision and layout resolved for this
+machine, latents drawn and decoded a batch at a time, JPEGs encoded on every core. The limit is the
+decoder's FLOPs per face (torch.utils.flop_counter) at this machine's matmul rate, measured in the run.
 """
 
 import argparse
@@ -12,15 +14,17 @@ import tempfile
 from pathlib import Path
 
 import torch
-from torchvision.transforms.functional import to_pil_image
+from torch.utils.flop_counter import FlopCounterMode
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 # pylint: disable=wrong-import-position
-from benchmarks.common import Timer  # noqa: E402
-from face_vae.stages.infer import face_pictures, sample_faces  # noqa: E402
-from face_vae.models.vae import VAE  # noqa: E402
+from benchmarks.common import Timer, machine_header  # noqa: E402
+from benchmarks.train_step import matmul_flops_per_second  # noqa: E402
+from face_vae.hardware import resolve  # noqa: E402
 from face_vae.models.model_file import load_model  # noqa: E402
-from face_vae.outputs import JPEG_QUALITY, write_images  # noqa: E402
+from face_vae.models.sampling import decoded_batches, latent_batches  # noqa: E402
+from face_vae.models.vae import VAE  # noqa: E402
+from face_vae.outputs import JPEG_QUALITY, face_pictures, to_pil_image, write_images  # noqa: E402
 
 
 def one_by_one(vae: VAE, count: int, folder: Path) -> None:
@@ -30,28 +34,42 @@ def one_by_one(vae: VAE, count: int, folder: Path) -> None:
         to_pil_image(vae.sample(1, generator)[0]).save(folder / f"face_{index:04d}.jpg", quality=JPEG_QUALITY)
 
 
+def decoder_flops_per_face(vae: VAE) -> float:
+    """FLOPs of decoding one face."""
+    counter = FlopCounterMode(display=False)
+    with counter, torch.inference_mode():
+        vae.decoder(torch.randn(8, vae.latent_dim))
+    return counter.get_total_flops() / 8
+
+
 def main() -> None:
     """Time both paths and print the table."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--n", type=int, default=1000)
     parser.add_argument("--image-size", type=int, default=150)
-    parser.add_argument("--batch-size", type=int, default=64)
+    parser.add_argument("--batch-size", type=int, default=16)
     parser.add_argument("--model", type=Path, default=None)
     args = parser.parse_args()
     vae = load_model(args.model) if args.model else VAE(args.image_size).eval()
+    runtime = resolve("auto", "auto", "auto")
     with tempfile.TemporaryDirectory() as tmp:
-        with Timer() as batched:
-            faces = sample_faces(vae, args.n, seed=0, batch_size=args.batch_size)
-            write_images(Path(tmp) / "batched", face_pictures(faces))
         (Path(tmp) / "single").mkdir()
         with Timer() as single:
             one_by_one(vae, args.n, Path(tmp) / "single")
-    print(f"\nInfer, n={args.n} faces of {vae.hparams['image_size']} px to JPG, {torch.get_num_threads()} threads")
-    print("| path | faces/s | vs one by one |")
-    print("| --- | ---: | ---: |")
-    print(f"| one by one (sample(1) + save) | {args.n / single.seconds:,.0f} | 1.0x |")
-    speedup = single.seconds / batched.seconds
-    print(f"| project (batches of {args.batch_size}, + grid) | {args.n / batched.seconds:,.0f} | {speedup:.1f}x |")
+        placed = runtime.place(vae)
+        with Timer() as batched:
+            latents = latent_batches(placed, args.n, args.batch_size, seed=0)
+            write_images(Path(tmp) / "batched", face_pictures(decoded_batches(placed, latents)), total=args.n + 1)
+    limit = matmul_flops_per_second(runtime.precision.startswith("bf16")) / decoder_flops_per_face(vae)
+    print(machine_header(f"Infer, n={args.n} faces of {vae.hparams['image_size']} px to JPG"))
+    print(f"limit: {limit:,.0f} faces/s (the decoder's FLOPs per face at this machine's matmul rate)")
+    print("| path | faces/s | vs one by one | share of the limit |")
+    print("| --- | ---: | ---: | ---: |")
+    print(f"| one by one (sample(1) + save), fp32 | {args.n / single.seconds:,.0f} | 1.0x | "
+          f"{args.n / single.seconds / limit:.0%} |")  # fmt: skip
+    speed = args.n / batched.seconds
+    print(f"| project (batches of {args.batch_size}, {runtime.precision}, channels_last={runtime.channels_last}, "
+          f"+ grid) | {speed:,.0f} | {single.seconds / batched.seconds:.1f}x | {speed / limit:.0%} |")  # fmt: skip
     options = f"--n {args.n} --image-size {args.image_size} --batch-size {args.batch_size}"
     print(f"reproduce: python benchmarks/infer.py {options}")
 

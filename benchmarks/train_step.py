@@ -1,10 +1,13 @@
-"""Training-step throughput (forward + backward + Adam) at 150 and 64 px, per speed switch, and the
-share of step time spent waiting for data with the project's loader.
+"""Training-step throughput (forward + backward + Adam) at 150 and 64 px, per speed switch, beside the
+machine's own limit, and the share of step time spent waiting for data with the project's loader.
 
     python benchmarks/train_step.py [--batch-size 32] [--steps 6] [--compile]
 
-Switches measured (each is a config value): model.channels_last=true, trainer.precision=bf16-mixed
-(bfloat16 autocast), and torch.compile (with --compile: it takes minutes to compile on 2 cores).
+Rows: the default config (`auto`, resolved for this machine by face_vae.hardware), then each switch
+(config values): model.channels_last=true, trainer.precision=bf16-mixed (bfloat16 autocast), and
+torch.compile (with --compile: it takes minutes to compile on 2 cores). For each, the FLOPs of one
+training step per image (torch.utils.flop_counter) times images/s, as a share of the matrix-multiply
+rate this machine reaches in the same precision, measured in the same run.
 """
 
 import argparse
@@ -13,10 +16,12 @@ import tempfile
 from pathlib import Path
 
 import torch
+from torch.utils.flop_counter import FlopCounterMode
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 # pylint: disable=wrong-import-position
-from benchmarks.common import Timer, celeba_source, prepared  # noqa: E402
+from benchmarks.common import Timer, celeba_source, machine_header, prepared  # noqa: E402
+from face_vae.hardware import resolve  # noqa: E402
 from face_vae.data.datamodule import CelebADataModule  # noqa: E402
 from face_vae.models.vae import VAE  # noqa: E402
 from face_vae.models.vae_module import kl_divergence, reconstruction_nll  # noqa: E402
@@ -65,13 +70,35 @@ def images_per_second(
     return batch_size * steps / timer.seconds
 
 
-def data_wait_share(image_size: int, batch_size: int, steps: int, workers: int = 0) -> tuple[float, float]:
+def step_flops_per_image(image_size: int, batch_size: int) -> float:
+    """FLOPs of one forward + backward of the VAE and its loss, per image (the optimiser's are negligible)."""
+    step = _trainer_step(image_size, bf16=False, channels_last=False, compiled=False)
+    counter = FlopCounterMode(display=False)
+    with counter:
+        step(torch.rand(batch_size, 3, image_size, image_size))
+    return counter.get_total_flops() / batch_size
+
+
+def matmul_flops_per_second(bf16: bool, size: int = 2048, repeat: int = 10) -> float:
+    """The machine's matrix-multiply rate with all threads, in fp32 or bfloat16 (autocast, as in training)."""
+    a, b = torch.randn(size, size), torch.randn(size, size)
+    with torch.autocast("cpu", dtype=torch.bfloat16, enabled=bf16):
+        a @ b
+        with Timer() as timer:
+            for _ in range(repeat):
+                a @ b
+    return 2 * size**3 * repeat / timer.seconds
+
+
+def data_wait_share(
+    image_size: int, batch_size: int, steps: int, bf16: bool, channels_last: bool, workers: int = 0
+) -> tuple[float, float]:
     """(share of wall time spent waiting for the next batch, images/s) with the real loader."""
     with tempfile.TemporaryDirectory() as tmp:
         datamodule = CelebADataModule(
             str(prepared(celeba_source(), image_size, Path(tmp) / "p")), batch_size=batch_size, num_workers=workers
         )
-        step = _trainer_step(image_size, bf16=True, channels_last=False, compiled=False)
+        step = _trainer_step(image_size, bf16=bf16, channels_last=channels_last, compiled=False)
         batches = iter(datamodule.train_dataloader())
         step(datamodule.on_after_batch_transfer(next(batches), 0))  # warm-up, workers started
         waiting = 0.0
@@ -85,34 +112,52 @@ def data_wait_share(image_size: int, batch_size: int, steps: int, workers: int =
 
 
 def main() -> None:
-    """Measure every switch at both sizes and print the table."""
+    """Measure the default and every switch at both sizes and print the table."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--batch-size", type=int, default=32)
     parser.add_argument("--steps", type=int, default=6)
     parser.add_argument("--compile", action="store_true", help="also measure torch.compile")
     args = parser.parse_args()
+    runtime = resolve("auto", "auto", "auto")
+    default = {"bf16": runtime.precision.startswith("bf16"), "channels_last": runtime.channels_last}
     variants = {
-        "fp32 (default)": {},
+        f"default (auto: {runtime.precision}, channels_last={runtime.channels_last})": default,
+        "fp32": {},
         "channels_last": {"channels_last": True},
         "bf16 autocast": {"bf16": True},
         "channels_last + bf16": {"channels_last": True, "bf16": True},
     }
     if args.compile:
         variants["torch.compile + bf16"] = {"compiled": True, "bf16": True}
-    print(f"\nTraining step, batch {args.batch_size}, {torch.get_num_threads()} threads, {args.steps} timed steps")
-    print("| setting | 150 px img/s | vs fp32 | 64 px img/s | vs fp32 |")
-    print("| --- | ---: | ---: | ---: | ---: |")
-    base = {}
+    rate = {bf16: matmul_flops_per_second(bf16) for bf16 in (False, True)}
+    flops = {size: step_flops_per_image(size, args.batch_size) for size in (150, 64)}
+    print(machine_header(f"Training step, batch {args.batch_size}, {args.steps} timed steps"))
+    print(
+        f"matmul rate: fp32 {rate[False] / 1e9:.0f} GFLOP/s, bf16 {rate[True] / 1e9:.0f} GFLOP/s; "
+        f"FLOPs per image and step: 150 px {flops[150] / 1e9:.2f} G, 64 px {flops[64] / 1e9:.3f} G"
+    )
+    print("| setting | 150 px img/s | vs fp32 | share of matmul rate | 64 px img/s | vs fp32 | share of matmul rate |")
+    print("| --- | ---: | ---: | ---: | ---: | ---: | ---: |")
+    speeds: dict[str, dict[int, float]] = {}
+    for name, switches in variants.items():
+        speeds[name] = {
+            size: images_per_second(size, args.batch_size, steps=args.steps, **switches) for size in (150, 64)
+        }
     for name, switches in variants.items():
         row = [name]
         for size in (150, 64):
-            speed = images_per_second(size, args.batch_size, steps=args.steps, **switches)
-            base.setdefault(size, speed)
-            row += [f"{speed:.1f}", f"{speed / base[size]:.2f}x"]
+            speed = speeds[name][size]
+            share = speed * flops[size] / rate[switches.get("bf16", False)]
+            row += [f"{speed:.1f}", f"{speed / speeds['fp32'][size]:.2f}x", f"{share:.0%}"]
         print("| " + " | ".join(row) + " |")
-    print("\nData wait with the project loader (default 0 workers, bf16 step):")
+    default_name = next(iter(variants))
     for size in (150, 64):
-        share, speed = data_wait_share(size, args.batch_size, steps=args.steps * 2)
+        fastest = max(speeds, key=lambda name, size=size: speeds[name][size])
+        print(f"{size} px: the default reaches {speeds[default_name][size] / speeds[fastest][size]:.0%} of the fastest "
+              f"setting ({fastest})")  # fmt: skip
+    print("\nData wait with the project loader (default 0 workers, default settings):")
+    for size in (150, 64):
+        share, speed = data_wait_share(size, args.batch_size, steps=args.steps * 2, **default)
         print(f"  {size} px: {share:.1%} of step time waiting for data ({speed:.1f} img/s end to end)")
     print(
         f"reproduce: python benchmarks/train_step.py --batch-size {args.batch_size} --steps {args.steps}"

@@ -5,35 +5,36 @@ import logging
 import sys
 from collections.abc import Iterable
 
+from omegaconf import DictConfig
+
 from face_vae.config import compose
 from face_vae.errors import UserError
-
-STAGES = {
-    "prepare": "face_vae.stages.prepare",
-    "train": "face_vae.stages.train",
-    "infer": "face_vae.stages.infer",
-    "evaluate": "face_vae.stages.evaluate",
-    "train_classifier": "face_vae.stages.train_classifier",
-    "reconstruct": "face_vae.stages.reconstruct",
-    "interpolate": "face_vae.stages.interpolate",
-}
 
 
 def run(command: str, overrides: Iterable[object]) -> None:
     """Run `command` with Hydra `overrides`; exit 1 with one line on a UserError.
 
-    `debug=true` among the overrides re-raises instead, to show the traceback.
+    With `debug=true` in the config it re-raises instead, to show the traceback.
     """
     words = [str(word) for word in overrides]
     _show_progress_messages()
+    cfg = None
     try:
         cfg = compose(command, words)
-        importlib.import_module(STAGES[command]).run(cfg)
+        # The stage (torch, Lightning, MLflow) is imported only once the config has been checked.
+        importlib.import_module(f"face_vae.stages.{command}").run(cfg)
     except UserError as error:
-        if "debug=true" in words:
+        if _debug(cfg, words):
             raise
         print(f"error: {error}", file=sys.stderr)
         sys.exit(1)
+
+
+def _debug(cfg: DictConfig | None, words: list[str]) -> bool:
+    """Whether the user asked for tracebacks: `debug=true` (or True, 1), read from the config when it composed."""
+    if cfg is not None:
+        return bool(cfg.get("debug"))
+    return any(word.lower() in ("debug=true", "debug=1") for word in words)
 
 
 def _show_progress_messages() -> None:

@@ -1,19 +1,52 @@
-"""Write a command's pictures into the result folder all at once: JPGs, and GIFs for animations."""
+"""Write a command's pictures into the result folder all at once: JPGs, and GIFs for animations.
 
+Grids and the tensor -> PIL step are written here rather than taken from torchvision: importing
+torchvision costs 4-5 s on a 2-core CPU (its detection ops import torch._dynamo), more than `infer`
+needs for everything else. Both reproduce torchvision's `make_grid` and `to_pil_image` pixel for pixel.
+"""
+
+import math
+import os
 import shutil
 import tempfile
-from collections.abc import Iterable, Mapping
+from collections import deque
+from collections.abc import Iterable, Iterator, Mapping
+from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
 
 import torch
-from torchvision.transforms.functional import to_pil_image
+from PIL import Image
 from tqdm import tqdm
 
 from face_vae.errors import UserError
 
 JPEG_QUALITY = 95  # PIL's default of 75 leaves visible blocks on smooth skin
 GIF_FRAME_MS = 120
+MAX_PENDING = 256  # images decoded but not yet written
+GRID_FILE = "grid.jpg"
+GRID_FACES = 64  # grid.jpg shows the first ones: a grid of thousands of faces is unreadable (and held in memory)
 Picture = torch.Tensor | list[torch.Tensor]  # one image (a JPG), or the frames of a GIF
+
+
+def image_grid(images: torch.Tensor, nrow: int = 8, padding: int = 2) -> torch.Tensor:
+    """Images (N, C, H, W) tiled `nrow` to a row with a `padding`-pixel black border, as torchvision's
+    `make_grid` does (one image comes back as it is)."""
+    if len(images) == 1:
+        return images[0]
+    count, channels, height, width = images.shape
+    columns = min(nrow, count)
+    rows = math.ceil(count / columns)
+    cell_height, cell_width = height + padding, width + padding
+    grid = images.new_zeros(channels, rows * cell_height + padding, columns * cell_width + padding)
+    for index, image in enumerate(images):
+        top, left = (index // columns) * cell_height + padding, (index % columns) * cell_width + padding
+        grid[:, top : top + height, left : left + width] = image
+    return grid
+
+
+def to_pil_image(image: torch.Tensor) -> Image.Image:
+    """An RGB image (3, H, W) of floats in [0, 1] as a PIL image (x 255, truncated, as torchvision does)."""
+    return Image.fromarray(image.detach().cpu().mul(255).byte().permute(1, 2, 0).numpy())
 
 
 def write_images(
@@ -36,15 +69,16 @@ def write_images(
         result_dir.mkdir(parents=True, exist_ok=True)
         with tempfile.TemporaryDirectory(dir=result_dir.parent, prefix=f".{result_dir.name}-") as tmp:
             count = total if total is not None else len(images)
-            for name, image in tqdm(pairs, total=count, desc=f"write {result_dir}", disable=count < 100):
-                names.append(name)
-                if isinstance(image, list):
-                    frames = [to_pil_image(frame) for frame in image]
-                    frames[0].save(
-                        Path(tmp) / name, save_all=True, append_images=frames[1:], duration=GIF_FRAME_MS, loop=0
-                    )
-                else:
-                    to_pil_image(image).save(Path(tmp) / name, quality=JPEG_QUALITY)
+            # PIL encodes without the GIL: JPEGs are written on all cores while the next batch is decoded.
+            with ThreadPoolExecutor(max_workers=os.cpu_count() or 1) as pool:
+                pending: deque[Future] = deque()
+                for name, image in tqdm(pairs, total=count, desc=f"write {result_dir}", disable=count < 100):
+                    names.append(name)
+                    pending.append(pool.submit(_save, Path(tmp) / name, image))
+                    while len(pending) > MAX_PENDING:  # memory stays flat however many images come
+                        pending.popleft().result()
+                for future in pending:
+                    future.result()
             for pattern in replaces:
                 for old in result_dir.glob(pattern):
                     old.unlink()
@@ -56,3 +90,23 @@ def write_images(
             "set result_dir to a writable folder."
         ) from error
     return [result_dir / name for name in names]
+
+
+def _save(path: Path, image: Picture) -> None:
+    if isinstance(image, list):
+        frames = [to_pil_image(frame) for frame in image]
+        frames[0].save(path, save_all=True, append_images=frames[1:], duration=GIF_FRAME_MS, loop=0)
+    else:
+        to_pil_image(image).save(path, quality=JPEG_QUALITY)
+
+
+def face_pictures(batches: Iterator[torch.Tensor]) -> Iterator[tuple[str, torch.Tensor]]:
+    """face_0001.jpg ... for each face of each batch, then grid.jpg of the first GRID_FACES."""
+    shown: list[torch.Tensor] = []
+    index = 0
+    for faces in batches:
+        shown += list(faces[: GRID_FACES - len(shown)])
+        for face in faces:
+            index += 1
+            yield f"face_{index:04d}.jpg", face
+    yield GRID_FILE, image_grid(torch.stack(shown), nrow=max(1, round(len(shown) ** 0.5)))

@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from face_vae.data.synthetic import make_faces
+from face_vae.data.synthetic import write_celeba_layout as write_fake_celeba  # noqa: F401  # used by tests
 
 SHARED_SAMPLE = Path(__file__).resolve().parents[2] / "shared" / "data" / "celeba_sample"
 
@@ -58,22 +58,6 @@ def workdir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     """Run the test inside an empty folder, as a user would run the commands in the project root."""
     monkeypatch.chdir(tmp_path)
     return tmp_path
-
-
-def write_fake_celeba(root: Path, counts: dict[str, int], size: tuple[int, int] = (178, 218)) -> Path:
-    """A folder in CelebA's official layout with synthetic faces (no real photo): images + partition."""
-    images_dir = root / "img_align_celeba"
-    images_dir.mkdir(parents=True)
-    faces = make_faces(sum(counts.values()), size[0], seed=1)
-    rows, index = [], 0
-    for code, split in enumerate(("train", "val", "test")):
-        for _ in range(counts.get(split, 0)):
-            name = f"{index + 1:06d}.jpg"
-            Image.fromarray(faces[index]).resize(size).save(images_dir / name, quality=95)
-            rows.append(f"{name} {code}\r\n")  # CRLF, as in the official file
-            index += 1
-    (root / "list_eval_partition.txt").write_text("".join(rows), newline="")
-    return root
 
 
 def image_array(path: Path) -> np.ndarray:

@@ -3,11 +3,11 @@
 import pytest
 import torch
 
-from face_vae.errors import UserError
-from face_vae.models.vae import VAE
-from face_vae.models.model_file import load_model, save_model
-from face_vae.models.vae_module import kl_divergence, reconstruction_nll
 from face_vae.data.synthetic import make_faces
+from face_vae.errors import UserError
+from face_vae.models.model_file import load_model, save_model
+from face_vae.models.vae import VAE
+from face_vae.models.vae_module import kl_divergence, reconstruction_nll
 
 
 @pytest.mark.parametrize("size", [64, 150])

@@ -50,7 +50,7 @@ def test_infer_without_a_model_and_without_dvc_says_what_to_do(workdir, capsys):
 def test_infer_refuses_a_non_positive_n(workdir, capsys):
     with pytest.raises(SystemExit):
         cli.run("infer", ["n=0", "tracking.enabled=false"])
-    assert "n and batch_size must be positive" in capsys.readouterr().err
+    assert "error: n must be a positive number of faces, not 0." in capsys.readouterr().err
 
 
 @pytest.mark.skipif(not SHARED_SAMPLE.is_dir(), reason="the CelebA sample in ../shared/data is not here")

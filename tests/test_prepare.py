@@ -7,9 +7,11 @@ import pytest
 from PIL import Image
 
 from face_vae.config import compose
-from face_vae.data.datamodule import CelebADataModule, FaceCrops
+from face_vae.data.datamodule import CelebADataModule
+from face_vae.data.face_crops import FaceCrops, read_meta
+from face_vae.data.preparation import BAD_IMAGES_REPORT
 from face_vae.errors import UserError
-from face_vae.stages.prepare import BAD_IMAGES_REPORT, ensure_prepared, read_meta
+from face_vae.stages.shared import prepared_data
 from tests.conftest import image_array, write_fake_celeba
 
 
@@ -21,7 +23,7 @@ def _cfg(source, *overrides):
 
 def test_prepare_stores_the_150px_crop_box_pixel_for_pixel_per_official_split(workdir):
     source = write_fake_celeba(workdir / "celeba", {"train": 6, "val": 3, "test": 2})
-    prepared = ensure_prepared(_cfg(source))
+    prepared = prepared_data(_cfg(source))
     assert read_meta(prepared)["counts"] == {"train": 6, "val": 3, "test": 2}
     crops = FaceCrops(prepared, "val")
     first_val = image_array(source / "img_align_celeba" / "000007.jpg")
@@ -32,17 +34,17 @@ def test_prepare_stores_the_150px_crop_box_pixel_for_pixel_per_official_split(wo
 
 def test_prepare_resizes_the_crop_when_the_image_size_is_64(workdir):
     source = write_fake_celeba(workdir / "celeba", {"train": 2, "val": 1})
-    prepared = ensure_prepared(_cfg(source, "data.image_size=64"))
+    prepared = prepared_data(_cfg(source, "data.image_size=64"))
     assert FaceCrops(prepared, "train")[0].shape == (3, 64, 64)
 
 
 def test_prepare_is_done_once_and_again_when_the_recipe_changes(workdir):
     source = write_fake_celeba(workdir / "celeba", {"train": 2, "val": 1})
-    prepared = ensure_prepared(_cfg(source))
+    prepared = prepared_data(_cfg(source))
     stamp = (prepared / "train.u8").stat().st_mtime_ns
-    ensure_prepared(_cfg(source))
+    prepared_data(_cfg(source))
     assert (prepared / "train.u8").stat().st_mtime_ns == stamp
-    ensure_prepared(_cfg(source, "data.crop.top=30"))
+    prepared_data(_cfg(source, "data.crop.top=30"))
     assert (prepared / "train.u8").stat().st_mtime_ns != stamp
 
 
@@ -65,7 +67,7 @@ def _break_images(images_dir):
 def test_prepare_skips_counts_and_reports_broken_images(workdir):
     source = write_fake_celeba(workdir / "celeba", {"train": 20, "val": 4})
     names = _break_images(source / "img_align_celeba")
-    prepared = ensure_prepared(_cfg(source, "data.max_bad_fraction=0.5"))
+    prepared = prepared_data(_cfg(source, "data.max_bad_fraction=0.5"))
     report = (prepared / BAD_IMAGES_REPORT).read_text()
     skipped = {line.split("\t")[0] for line in report.splitlines()}
     assert skipped == {names[0], names[1], names[3], names[4], names[5]}
@@ -78,17 +80,17 @@ def test_prepare_fails_when_too_many_images_are_broken(workdir):
     source = write_fake_celeba(workdir / "celeba", {"train": 20, "val": 4})
     _break_images(source / "img_align_celeba")
     with pytest.raises(UserError, match="5 of 24 images are missing, corrupt or not RGB"):
-        ensure_prepared(_cfg(source))
+        prepared_data(_cfg(source))
     assert read_meta(workdir / "prepared") == {}, "an incomplete folder is never marked ready"
 
 
 def test_missing_data_without_dvc_file_is_one_clear_error(workdir):
     with pytest.raises(UserError, match="there is no data.dvc"):
-        ensure_prepared(_cfg(workdir / "nowhere"))
+        prepared_data(_cfg(workdir / "nowhere"))
 
 
 def test_datamodule_gives_float_batches_in_unit_range_and_flips_only_train(workdir):
-    prepared = ensure_prepared(compose("prepare", ["data=synthetic", "data.image_size=64", "data.prepared_dir=p"]))
+    prepared = prepared_data(compose("prepare", ["data=synthetic", "data.image_size=64", "data.prepared_dir=p"]))
     datamodule = CelebADataModule(str(prepared), batch_size=4, num_workers=0)
     batch = datamodule.on_after_batch_transfer(next(iter(datamodule.train_dataloader())), 0)
     assert batch.dtype.is_floating_point and batch.shape == (4, 3, 64, 64)

@@ -9,10 +9,10 @@ from mlflow.tracking import MlflowClient
 
 from face_vae import cli
 from face_vae.errors import UserError
-from face_vae.models.latent_density import fit_gmm, sample_gmm
 from face_vae.evaluation.metrics import fid, kid
-from face_vae.models.vae import VAE
+from face_vae.models.latent_density import fit_gmm, sample_gmm
 from face_vae.models.model_file import load_model, save_model
+from face_vae.models.vae import VAE
 from face_vae.models.vae_module import calibrated_sigma
 from tests.conftest import FAST_TRAIN
 

@@ -45,7 +45,7 @@ def test_a_non_finite_loss_stops_training_naming_the_step_and_keeps_the_saved_mo
     ("override", "message"),
     [
         ("trainer.max_epochs=ten", "trainer.max_epochs must be an int, not 'ten'"),
-        ("model.channels_last=maybe", "model.channels_last must be a bool"),
+        ("model.channels_last=maybe", "model.channels_last must be auto, true or false, not 'maybe'"),
         ("data.batch_size=0", "data.batch_size must be a positive number"),
         ("model.sigma=0", "model.sigma must be positive"),
         ("data.image_size=16", "data.image_size=16 is too small"),
@@ -56,7 +56,13 @@ def test_a_bad_train_override_is_one_line(workdir, capsys, override, message):
     assert message in _error_line(capsys, "train", [*NO_TRACKING, override])
 
 
-@pytest.mark.parametrize(("override", "message"), [("n=0", "must be positive"), ("n=-3", "must be positive")])
+@pytest.mark.parametrize(
+    ("override", "message"),
+    [
+        ("n=0", "n must be a positive number of faces, not 0."),
+        ("n=-3", "n must be a positive number of faces, not -3."),
+    ],
+)
 def test_a_bad_infer_override_is_one_line(workdir, capsys, override, message):
     assert message in _error_line(capsys, "infer", [override, "tracking.enabled=false"])
 

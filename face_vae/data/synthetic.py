@@ -4,7 +4,10 @@ They let the whole pipeline (prepare -> train -> infer) run offline in seconds, 
 runs, without a single real photo.
 """
 
+from pathlib import Path
+
 import numpy as np
+from PIL import Image
 
 SKIN_TONES = np.array([[0.96, 0.80, 0.69], [0.87, 0.67, 0.52], [0.67, 0.48, 0.34], [0.45, 0.31, 0.21]])
 HAIR_COLOURS = np.array([[0.1, 0.07, 0.05], [0.35, 0.22, 0.1], [0.85, 0.7, 0.4], [0.5, 0.5, 0.5]])
@@ -56,3 +59,20 @@ def _draw_face(rng: np.random.Generator, xx: np.ndarray, yy: np.ndarray) -> tupl
     image += rng.normal(0, 0.02, image.shape)  # sensor-like noise, so no two pixels are equal
     labels = [hair == 0, hair == 1, hair == 2, hair == 3, skin == 0, mouth_width > 0.085, rng.random() < 0.5]
     return image, labels
+
+
+def write_celeba_layout(root: Path, counts: dict[str, int], size: tuple[int, int] = (178, 218)) -> Path:
+    """A folder in CelebA's official layout holding drawn faces (no real photo): JPEGs + partition file.
+    For tests and benchmarks on a machine without CelebA."""
+    images_dir = root / "img_align_celeba"
+    images_dir.mkdir(parents=True)
+    faces = make_faces(sum(counts.values()), size[0], seed=1)
+    rows, index = [], 0
+    for code, split in enumerate(("train", "val", "test")):
+        for _ in range(counts.get(split, 0)):
+            name = f"{index + 1:06d}.jpg"
+            Image.fromarray(faces[index]).resize(size).save(images_dir / name, quality=95)
+            rows.append(f"{name} {code}\r\n")  # CRLF, as in the official file
+            index += 1
+    (root / "list_eval_partition.txt").write_text("".join(rows), newline="")
+    return root

@@ -8,12 +8,8 @@ import pickle
 from collections.abc import Mapping
 from pathlib import Path
 
-import lightning as L
-import numpy as np
 import torch
-from sklearn.metrics import balanced_accuracy_score, precision_recall_fscore_support
 from torch import nn
-from torch.nn.functional import binary_cross_entropy_with_logits
 
 from face_vae import atomic
 from face_vae.errors import UserError
@@ -70,77 +66,6 @@ class AttributeClassifier(nn.Module):
             (float(strength) * self.directions[self.attributes.index(name)] for name, strength in strengths.items()),
             torch.zeros_like(self.code_mean),
         )
-
-
-class ClassifierModule(L.LightningModule):
-    """Binary cross-entropy per attribute, positives weighted by `positive_weight`: with
-    negatives/positives, rare attributes (Bald: 2%) count as much as common ones, as balanced
-    accuracy scores them; with ones, plain accuracy is what is maximised."""
-
-    def __init__(self, classifier: AttributeClassifier, positive_weight: torch.Tensor, lr: float, weight_decay: float):
-        super().__init__()
-        self.classifier = classifier
-        self.register_buffer("positive_weight", positive_weight)
-        self.lr = lr
-        self.weight_decay = weight_decay
-
-    def training_step(self, batch: tuple[torch.Tensor, torch.Tensor], batch_idx: int) -> torch.Tensor:
-        codes, labels = batch
-        loss = binary_cross_entropy_with_logits(self.classifier(codes), labels, pos_weight=self.positive_weight)
-        self.log("loss_classifier", loss, prog_bar=True, on_step=False, on_epoch=True)
-        return loss
-
-    def configure_optimizers(self) -> torch.optim.Optimizer:
-        return torch.optim.AdamW(self.classifier.parameters(), lr=self.lr, weight_decay=self.weight_decay)
-
-
-def balancing_weights(labels: torch.Tensor) -> torch.Tensor:
-    """negatives / positives of each attribute (1 where an attribute never or always occurs)."""
-    positives = labels.sum(0)
-    negatives = len(labels) - positives
-    return torch.where(
-        (positives > 0) & (negatives > 0), negatives / positives.clamp_min(1), torch.ones_like(positives)
-    )
-
-
-def attribute_report(attributes: list[str], labels: torch.Tensor, predicted: torch.Tensor) -> list[dict[str, float]]:
-    """Per attribute: share present, precision, recall and F1 of `present`, balanced accuracy and
-    accuracy, and the accuracy of always answering the majority class (the baseline to beat; its
-    balanced accuracy is 0.5 by definition)."""
-    truth, guess = labels.numpy().astype(bool), predicted.numpy().astype(bool)
-    precision, recall, f1, _ = precision_recall_fscore_support(truth, guess, average=None, zero_division=0)
-    rows = []
-    for index, name in enumerate(attributes):
-        share = float(truth[:, index].mean())
-        accuracy = float((guess[:, index] == truth[:, index]).mean())
-        # sklearn warns on a single-class column; its balanced accuracy is then plain accuracy.
-        single_class = share in (0.0, 1.0)
-        rows.append(
-            {
-                "attribute": name,
-                "share": share,
-                "precision": float(precision[index]),
-                "recall": float(recall[index]),
-                "f1": float(f1[index]),
-                "balanced_accuracy": (
-                    accuracy if single_class else float(balanced_accuracy_score(truth[:, index], guess[:, index]))
-                ),
-                "accuracy": accuracy,
-                "majority_accuracy": max(share, 1 - share),
-            }
-        )
-    return rows
-
-
-def format_report(rows: list[dict[str, float]], title: str) -> str:
-    """A Markdown table of `attribute_report` rows with their macro average last."""
-    columns = ["share", "precision", "recall", "f1", "balanced_accuracy", "accuracy", "majority_accuracy"]
-    lines = [title, "", "| attribute | " + " | ".join(columns) + " |", "| --- |" + " ---: |" * len(columns)]
-    for row in rows:
-        lines.append(f"| {row['attribute']} | " + " | ".join(f"{row[column]:.3f}" for column in columns) + " |")
-    average = {column: float(np.mean([row[column] for row in rows])) for column in columns}
-    lines.append("| **macro average** | " + " | ".join(f"**{average[column]:.3f}**" for column in columns) + " |")
-    return "\n".join(lines) + "\n"
 
 
 def save_classifier(classifier: AttributeClassifier, path: Path, model_md5: str) -> None:

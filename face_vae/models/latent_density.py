@@ -6,12 +6,11 @@ two-stage / RAE idea) avoids them. The mixture is stored in the model file as pl
 """
 
 import torch
-from sklearn.mixture import GaussianMixture
 from torch import nn
 from torch.utils.data import DataLoader
 from tqdm import tqdm
 
-from face_vae.data.datamodule import FaceCrops, as_floats, batched
+from face_vae.data.face_crops import FaceCrops, as_floats, batched
 
 
 @torch.inference_mode()
@@ -20,15 +19,17 @@ def encoder_means(
 ) -> torch.Tensor:
     """The encoder's mean code of every image of `images`, as (N, latent_dim)."""
     encoder.eval()
-    device = next(encoder.parameters()).device
+    weight = next(encoder.parameters())
     means = []
     for batch in tqdm(DataLoader(images, batch_size=batch_size, collate_fn=batched), desc=desc):
-        means.append(encoder(as_floats(batch.to(device)))[0].float().cpu())
+        means.append(encoder(as_floats(batch.to(weight.device)).to(weight.dtype))[0].float().cpu())
     return torch.cat(means)
 
 
 def fit_gmm(means: torch.Tensor, components: int, seed: int = 0) -> dict[str, torch.Tensor]:
     """Fit a full-covariance Gaussian mixture to latent codes; return its weights, means and Cholesky factors."""
+    from sklearn.mixture import GaussianMixture  # pylint: disable=import-outside-toplevel  # only after training
+
     # A tiny training set (a smoke run) cannot support more components than it has codes.
     mixture = GaussianMixture(min(components, len(means)), covariance_type="full", reg_covar=1e-4, random_state=seed)
     mixture.fit(means.double().numpy())

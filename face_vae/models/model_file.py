@@ -8,8 +8,8 @@ import torch
 from torch import nn
 
 from face_vae import atomic
-from face_vae.models.dcgan import DCGAN
 from face_vae.errors import UserError
+from face_vae.models.dcgan import DCGAN
 from face_vae.models.vae import VAE
 
 # What `format` says in a file -> the class that rebuilds it from its hparams.

@@ -6,6 +6,7 @@ import torch
 from torch import nn
 
 from face_vae.errors import UserError
+from face_vae.models.latent_density import sample_gmm
 
 LOG_VAR_MIN, LOG_VAR_MAX = -12.0, 6.0  # std from 0.0025 to 20: far wider than any useful code
 
@@ -100,8 +101,9 @@ class LatentImageModel(nn.Module):
 
     @torch.inference_mode()
     def decode(self, latents: torch.Tensor) -> torch.Tensor:
-        """Images in [0, 1] decoded from latent codes (moved to the model's device)."""
-        return self.decoder(latents.to(next(self.parameters()).device)).float()
+        """Images in [0, 1] (float32) decoded from latent codes (moved to the model's device and type)."""
+        weight = next(self.parameters())
+        return self.decoder(latents.to(weight.device, weight.dtype)).float()
 
     @torch.inference_mode()
     def sample(self, count: int, generator: torch.Generator | None = None, sampler: str = "auto") -> torch.Tensor:
@@ -138,8 +140,6 @@ class VAE(LatentImageModel):
                     "This model has no fitted latent mixture: use sampler=normal, "
                     "or train with model.gmm_components > 0."
                 )
-            from face_vae.models.latent_density import sample_gmm  # pylint: disable=import-outside-toplevel  # needs sklearn
-
             return sample_gmm(self.latent_density, count, generator)
         if sampler == "normal":
             return torch.randn(count, self.latent_dim, generator=generator)
@@ -148,4 +148,5 @@ class VAE(LatentImageModel):
     @torch.inference_mode()
     def encode(self, images: torch.Tensor) -> torch.Tensor:
         """The mean latent code of each image in [0, 1]: the deterministic code used to edit real photos."""
-        return self.encoder(images.to(next(self.parameters()).device))[0].float()
+        weight = next(self.parameters())
+        return self.encoder(images.to(weight.device, weight.dtype))[0].float()

@@ -7,27 +7,27 @@ import numpy as np
 import torch
 from omegaconf import DictConfig
 
+from face_vae import hardware
+from face_vae.data.face_crops import FaceCrops, as_floats
 from face_vae.evaluation import metrics
-from face_vae.tracking import mlflow_tracking as tracking
-from face_vae.data.datamodule import FaceCrops, as_floats
-from face_vae.errors import UserError
-from face_vae.stages.infer import pulled_model, sample_faces
-from face_vae.models.vae import VAE
 from face_vae.models.model_file import require_image_size
-from face_vae.stages.prepare import ensure_prepared
+from face_vae.models.sampling import sample_faces
+from face_vae.models.vae import VAE
+from face_vae.stages.shared import prepared_data, pulled_model
+from face_vae.tracking import provenance, runs, server
 
 log = logging.getLogger(__name__)
 
 
 def run(cfg: DictConfig) -> None:
     """Evaluate `cfg.model_file` against the `cfg.split` images; print a table and log it to MLflow."""
-    if cfg.n < 2 or cfg.n_reconstruct < 1:
-        raise UserError(f"n must be at least 2 and n_reconstruct at least 1 (got {cfg.n}, {cfg.n_reconstruct}).")
-    uri = tracking.tracking_uri(cfg.tracking) if cfg.tracking.enabled else None
+    uri = server.tracking_uri(cfg.tracking) if cfg.tracking.enabled else None
+    runtime = hardware.resolve(cfg.runtime.precision, cfg.runtime.channels_last, cfg.runtime.threads)
     model_file = Path(cfg.model_file)
     vae = pulled_model(cfg.storage, model_file)
     require_image_size(vae, cfg.data.image_size)
-    prepared_dir = ensure_prepared(cfg, force=cfg.force)
+    vae = runtime.place(vae)
+    prepared_dir = prepared_data(cfg, force=cfg.force)
     real = _first_images(FaceCrops(prepared_dir, cfg.split), max(cfg.n, cfg.n_reconstruct))
     fake = sample_faces(vae, cfg.n, cfg.seed, cfg.batch_size, cfg.sampler)
     # A DCGAN has no encoder: it is scored on its samples only.
@@ -41,11 +41,11 @@ def run(cfg: DictConfig) -> None:
         results[f"fid_{size}"] = metrics.fid(real_features, fake_features)
         results[f"kid_{size}"] = metrics.kid(real_features, fake_features)
     results["face_rate"], results["face_probability"] = metrics.face_detection(fake)
-    _print_table(results, cfg, len(real))
+    _print_table(results, cfg, min(cfg.n, len(real)), min(cfg.n_reconstruct, len(real)) if isinstance(vae, VAE) else 0)
     if uri is not None:
-        params = {"model_file": str(model_file), "model_dvc_md5": tracking.dvc_hash(cfg.storage.models_dvc)}
+        params = {"model_file": str(model_file), "model_dvc_md5": provenance.dvc_hash(cfg.storage.models_dvc)}
         params |= {"split": cfg.split, "n": cfg.n, "sampler": cfg.sampler, "seed": cfg.seed}
-        tracking.log_stage_run(uri, cfg.tracking.experiment, params, results)
+        runs.log_stage_run(uri, cfg.tracking.experiment, params | runtime.params(), results)
 
 
 def reconstruction_scores(vae: VAE, images: torch.Tensor, batch_size: int) -> dict[str, float]:
@@ -75,8 +75,10 @@ def _cached_features(inception, images: torch.Tensor, size: int, cache: Path) ->
     return features
 
 
-def _print_table(results: dict[str, float], cfg: DictConfig, real_count: int) -> None:
-    print(f"\n{cfg.model_file}: {cfg.n} generated ({cfg.sampler}) vs {real_count} {cfg.split} images")
+def _print_table(results: dict[str, float], cfg: DictConfig, compared: int, reconstructed: int) -> None:
+    """The results as a Markdown table, under a header that says what was compared with what."""
+    header = f"\n{cfg.model_file}: {cfg.n} generated ({cfg.sampler}) vs {compared} {cfg.split} images (FID, KID)"
+    print(header + (f"; {reconstructed} {cfg.split} images reconstructed" if reconstructed else ""))
     print("| metric | value |")
     print("| --- | ---: |")
     for name, value in results.items():

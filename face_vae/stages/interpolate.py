@@ -5,14 +5,15 @@ from pathlib import Path
 
 import torch
 from omegaconf import DictConfig
-from torchvision.utils import make_grid
 
-from face_vae.tracking import mlflow_tracking as tracking
-from face_vae.errors import UserError
-from face_vae.stages.infer import decode_all, pulled_model
-from face_vae.models.model_file import require_encoder
-from face_vae.outputs import write_images
+from face_vae import hardware
 from face_vae.data.photos import load_photos, photo_paths
+from face_vae.errors import UserError
+from face_vae.models.model_file import require_encoder
+from face_vae.models.sampling import decode_all
+from face_vae.outputs import image_grid, write_images
+from face_vae.stages.shared import pulled_model
+from face_vae.tracking import provenance, runs, server
 
 log = logging.getLogger(__name__)
 STRIP_FILE = "interpolation.jpg"
@@ -26,9 +27,10 @@ def run(cfg: DictConfig) -> None:
         raise UserError(f"steps must be at least 2 (the two ends), not {cfg.steps}.")
     if (cfg.start is None) != (cfg.end is None):
         raise UserError("Give both ends as photos (start=a.jpg end=b.jpg), or neither to walk between two samples.")
-    uri = tracking.tracking_uri(cfg.tracking) if cfg.tracking.enabled else None
+    uri = server.tracking_uri(cfg.tracking) if cfg.tracking.enabled else None
+    runtime = hardware.resolve(cfg.runtime.precision, cfg.runtime.channels_last, cfg.runtime.threads)
     model_file = Path(cfg.model_file)
-    network = pulled_model(cfg.storage, model_file)
+    network = runtime.place(pulled_model(cfg.storage, model_file))
     if cfg.start is None:
         ends = network.sample_latents(2, torch.Generator().manual_seed(cfg.seed), cfg.sampler)
     else:
@@ -43,9 +45,9 @@ def run(cfg: DictConfig) -> None:
     weights = torch.linspace(0, 1, cfg.steps)[:, None]
     faces = decode_all(network, (1 - weights) * ends[0] + weights * ends[1], cfg.batch_size)
     frames = list(faces) + list(faces.flip(0))[1:-1]  # there and back: the GIF loops without a jump
-    files = write_images(Path(cfg.result_dir), {STRIP_FILE: make_grid(faces, nrow=cfg.steps), GIF_FILE: frames})
+    files = write_images(Path(cfg.result_dir), {STRIP_FILE: image_grid(faces, nrow=cfg.steps), GIF_FILE: frames})
     log.info("Wrote %s and %s (%d steps) to %s.", STRIP_FILE, GIF_FILE, cfg.steps, cfg.result_dir)
     if uri is not None:
-        params = {"model_file": str(model_file), "model_dvc_md5": tracking.dvc_hash(cfg.storage.models_dvc)}
+        params = {"model_file": str(model_file), "model_dvc_md5": provenance.dvc_hash(cfg.storage.models_dvc)}
         params |= {"start": str(cfg.start), "end": str(cfg.end), "steps": cfg.steps, "seed": cfg.seed}
-        tracking.log_stage_run(uri, cfg.tracking.experiment, params, {}, files)
+        runs.log_stage_run(uri, cfg.tracking.experiment, params | runtime.params(), {}, files)

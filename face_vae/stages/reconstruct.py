@@ -6,15 +6,15 @@ from pathlib import Path
 
 import torch
 from omegaconf import DictConfig
-from torchvision.utils import make_grid
 
-from face_vae.tracking import mlflow_tracking as tracking
-from face_vae.errors import UserError
-from face_vae.stages.infer import pulled_model
-from face_vae.models.vae import VAE
-from face_vae.models.model_file import require_encoder
-from face_vae.outputs import write_images
+from face_vae import hardware
 from face_vae.data.photos import load_photos, photo_paths
+from face_vae.errors import UserError
+from face_vae.models.model_file import require_encoder
+from face_vae.models.vae import VAE
+from face_vae.outputs import image_grid, write_images
+from face_vae.stages.shared import pulled_model
+from face_vae.tracking import provenance, runs, server
 
 log = logging.getLogger(__name__)
 GRID_FILE = "reconstructions.jpg"
@@ -25,9 +25,10 @@ def run(cfg: DictConfig) -> None:
     """Encode each photo of `cfg.input` to its mean code, decode it, write `<name>_reconstruction.jpg`
     (original | reconstruction) and a grid of the first ones into `cfg.result_dir`; log to MLflow."""
     paths = photo_paths(cfg.input)
-    uri = tracking.tracking_uri(cfg.tracking) if cfg.tracking.enabled else None
+    uri = server.tracking_uri(cfg.tracking) if cfg.tracking.enabled else None
+    runtime = hardware.resolve(cfg.runtime.precision, cfg.runtime.channels_last, cfg.runtime.threads)
     model_file = Path(cfg.model_file)
-    vae = require_encoder(pulled_model(cfg.storage, model_file), model_file, "reconstruct photos")
+    vae = runtime.place(require_encoder(pulled_model(cfg.storage, model_file), model_file, "reconstruct photos"))
     errors: list[torch.Tensor] = []
     files = write_images(
         Path(cfg.result_dir),
@@ -39,10 +40,12 @@ def run(cfg: DictConfig) -> None:
     log.info("Wrote %d reconstructions to %s (squared error per photo: mean %.1f).", len(squared_error),
              cfg.result_dir, float(squared_error.mean()))  # fmt: skip
     if uri is not None:
-        params = {"model_file": str(model_file), "model_dvc_md5": tracking.dvc_hash(cfg.storage.models_dvc)}
+        params = {"model_file": str(model_file), "model_dvc_md5": provenance.dvc_hash(cfg.storage.models_dvc)}
         params |= {"input": str(cfg.input), "photos": len(squared_error)}
         metrics = {"squared_error_mean": float(squared_error.mean())}
-        tracking.log_stage_run(uri, cfg.tracking.experiment, params, metrics, files if len(files) <= 65 else files[-1:])
+        runs.log_stage_run(
+            uri, cfg.tracking.experiment, params | runtime.params(), metrics, files if len(files) <= 65 else files[-1:]
+        )
 
 
 def reconstructed_pairs(
@@ -63,7 +66,7 @@ def reconstructed_pairs(
         yield from zip((names[path] for path in kept), pairs)
     if not shown:
         raise UserError(f"None of the {len(paths)} files given is a readable image: give JPG or PNG photos.")
-    yield GRID_FILE, make_grid(torch.stack(shown), nrow=max(1, round((len(shown) / 2) ** 0.5)))
+    yield GRID_FILE, image_grid(torch.stack(shown), nrow=max(1, round((len(shown) / 2) ** 0.5)))
 
 
 def _unique_names(paths: list[Path]) -> list[str]:

@@ -8,14 +8,17 @@ import torch
 from lightning.pytorch.callbacks import EMAWeightAveraging
 from omegaconf import DictConfig
 
-from face_vae import storage
-from face_vae.tracking import mlflow_tracking as tracking
+from face_vae import hardware, storage
 from face_vae.config import build
-from face_vae.data.datamodule import CelebADataModule, FaceCrops
+from face_vae.data.datamodule import CelebADataModule
+from face_vae.data.face_crops import FaceCrops, as_floats
 from face_vae.errors import UserError
 from face_vae.models.latent_density import encoder_means, fit_gmm
 from face_vae.models.model_file import save_model
-from face_vae.stages.prepare import ensure_prepared
+from face_vae.stages.shared import prepared_data
+from face_vae.tracking import server, training
+from face_vae.tracking.pictures import TrainingPictures
+from face_vae.tracking.progress import is_terminal
 
 log = logging.getLogger(__name__)
 RUN_ID_FILE = "mlflow_run_id.txt"
@@ -25,9 +28,10 @@ def run(cfg: DictConfig) -> None:
     """Train the VAE on the train split, validate on val, save `cfg.model_file`, log and version it."""
     checkpoints_dir = Path(cfg.checkpoints_dir)
     resume_from = _resume_checkpoint(checkpoints_dir) if cfg.resume else None
-    uri = tracking.tracking_uri(cfg.tracking) if cfg.tracking.enabled else None  # fail fast, before any work
+    uri = server.tracking_uri(cfg.tracking) if cfg.tracking.enabled else None  # fail fast, before any work
+    runtime = resolve_runtime(cfg)
     L.seed_everything(cfg.seed, workers=True)
-    prepared_dir = ensure_prepared(cfg, force=cfg.force)
+    prepared_dir = prepared_data(cfg, force=cfg.force)
     datamodule = CelebADataModule(
         str(prepared_dir),
         batch_size=cfg.data.batch_size,
@@ -45,26 +49,43 @@ def run(cfg: DictConfig) -> None:
         callbacks.append(EMAWeightAveraging(decay=cfg.model.ema_decay))
     logger = None
     if uri is not None:
-        logger = tracking.training_logger(cfg, uri, run_id=_read_run_id(checkpoints_dir) if resume_from else None)
-        callbacks.append(tracking.TrainingPictures(logger))
+        run_id = _read_run_id(checkpoints_dir) if resume_from else None
+        logger = training.training_logger(cfg, uri, run_id=run_id, extra_params=runtime.params())
+        callbacks.append(TrainingPictures(logger, as_floats(datamodule.first_images("val", 8))))
         if logger.run_id is not None:  # None in the extra processes of a DDP run: rank 0 logs
             checkpoints_dir.mkdir(parents=True, exist_ok=True)
             (checkpoints_dir / RUN_ID_FILE).write_text(logger.run_id)
-    trainer: L.Trainer = build(cfg.trainer, callbacks=callbacks, logger=logger or False)
+    # In a terminal Lightning's progress bar shows progress; in a log file the EpochLine callback does.
+    trainer: L.Trainer = build(
+        cfg.trainer, callbacks=callbacks, logger=logger or False, enable_progress_bar=is_terminal()
+    )
     trainer.fit(module, datamodule=datamodule, ckpt_path=resume_from)
     if not trainer.is_global_zero:
         return  # with DDP, one process writes the model, logs it and versions it
     _keep_best_weights(trainer, module)
     network = module.network
     if cfg.model.gmm_components > 0:
-        codes = encoder_means(network.encoder, FaceCrops(prepared_dir, cfg.data.train_split))
+        with runtime.autocast():
+            codes = encoder_means(network.encoder, FaceCrops(prepared_dir, cfg.data.train_split))
         network.latent_density = fit_gmm(codes, cfg.model.gmm_components, seed=cfg.seed)
     model_file = Path(cfg.model_file)
     save_model(network, model_file)
     log.info("Saved the model to %s.", model_file)
     if logger is not None:
-        tracking.log_trained_model(logger, network, [model_file, *checkpoints_dir.glob("*.ckpt")])
+        training.log_trained_model(logger, network, [model_file, *checkpoints_dir.glob("*.ckpt")])
     storage.version_models(cfg.storage, model_file.parent)
+
+
+def resolve_runtime(cfg: DictConfig) -> hardware.Runtime:
+    """Resolve `auto` precision, layout and threads for this machine, into the keys the trainer and the
+    model are built from; print the choice once."""
+    runtime = hardware.resolve(cfg.trainer.precision, cfg.model.channels_last, cfg.runtime.threads)
+    cfg.trainer.precision = runtime.precision
+    cfg.model.channels_last = runtime.channels_last
+    cfg.runtime.precision, cfg.runtime.channels_last, cfg.runtime.threads = (
+        runtime.precision, runtime.channels_last, runtime.threads
+    )  # fmt: skip
+    return runtime
 
 
 def _keep_best_weights(trainer: L.Trainer, module: L.LightningModule) -> None:

@@ -9,24 +9,19 @@ from lightning.pytorch.loggers import MLFlowLogger
 from omegaconf import DictConfig
 from torch.utils.data import DataLoader, TensorDataset
 
-from face_vae import storage
-from face_vae.tracking import mlflow_tracking as tracking
-from face_vae.data.attributes import split_labels
-from face_vae.models.classifier import (
-    AttributeClassifier,
-    ClassifierModule,
-    attribute_report,
-    balancing_weights,
-    format_report,
-    save_classifier,
-)
+from face_vae import hardware, storage
 from face_vae.config import build
-from face_vae.data.datamodule import FaceCrops
-from face_vae.stages.infer import pulled_model
+from face_vae.data.attributes import split_labels
+from face_vae.data.face_crops import FaceCrops
+from face_vae.evaluation.attribute_scores import attribute_report, format_report
+from face_vae.models.classifier import AttributeClassifier, save_classifier
+from face_vae.models.classifier_module import ClassifierModule, balancing_weights
 from face_vae.models.latent_density import encoder_means
-from face_vae.models.vae import VAE
 from face_vae.models.model_file import file_md5, require_encoder, require_image_size
-from face_vae.stages.prepare import ensure_prepared
+from face_vae.models.vae import VAE
+from face_vae.stages.shared import prepared_data, pulled_model
+from face_vae.tracking import reports, server, training
+from face_vae.tracking.progress import is_terminal
 
 log = logging.getLogger(__name__)
 
@@ -34,16 +29,19 @@ log = logging.getLogger(__name__)
 def run(cfg: DictConfig) -> None:
     """Encode the train and `cfg.split` images, fit the classifier on train, score it on `cfg.split`,
     save it beside the VAE and log the report."""
-    uri = tracking.tracking_uri(cfg.tracking) if cfg.tracking.enabled else None
+    uri = server.tracking_uri(cfg.tracking) if cfg.tracking.enabled else None
+    runtime = hardware.resolve(cfg.trainer.precision, cfg.runtime.channels_last, cfg.runtime.threads)
+    cfg.trainer.precision = runtime.precision
     L.seed_everything(cfg.seed)
     model_file = Path(cfg.model_file)
     vae = require_encoder(pulled_model(cfg.storage, model_file), model_file, "encode faces for a classifier")
     require_image_size(vae, cfg.data.image_size)
-    prepared_dir = ensure_prepared(cfg, force=cfg.force)
+    vae = runtime.place(vae)
+    prepared_dir = prepared_data(cfg, force=cfg.force)
     names, train_codes, train_labels = codes_and_labels(cfg, vae, prepared_dir, cfg.data.train_split)
     _, scored_codes, scored_labels = codes_and_labels(cfg, vae, prepared_dir, cfg.split)
 
-    logger = tracking.training_logger(cfg, uri) if uri is not None else None
+    logger = training.training_logger(cfg, uri, extra_params=runtime.params()) if uri is not None else None
     classifier = fit_classifier(cfg, vae.latent_dim, names, train_codes, train_labels, logger)
     rows = attribute_report(names, scored_labels, classifier.predict(scored_codes))
     report = format_report(
@@ -54,7 +52,7 @@ def run(cfg: DictConfig) -> None:
     save_classifier(classifier, classifier_file, file_md5(model_file))
     log.info("Saved the attribute classifier to %s.", classifier_file)
     if logger is not None:
-        tracking.log_classifier_report(logger, rows, report, classifier_file)
+        reports.log_classifier_report(logger, rows, report, classifier_file)
     storage.version_models(cfg.storage, classifier_file.parent)
 
 
@@ -79,7 +77,10 @@ def fit_classifier(
     classifier.fit_statistics(codes, labels)
     weights = balancing_weights(labels) if cfg.classifier.balanced else torch.ones(len(names))
     module = ClassifierModule(classifier, weights, cfg.classifier.lr, cfg.classifier.weight_decay)
-    trainer: L.Trainer = build(cfg.trainer, logger=logger or False)
+    callbacks = [build(callback) for callback in cfg.callbacks.values()]
+    trainer: L.Trainer = build(
+        cfg.trainer, callbacks=callbacks, logger=logger or False, enable_progress_bar=is_terminal()
+    )
     batches = DataLoader(TensorDataset(codes, labels), batch_size=cfg.classifier.batch_size, shuffle=True)
     trainer.fit(module, train_dataloaders=batches)
     return classifier.cpu().eval()

@@ -1,0 +1,91 @@
+"""The prepared format: one raw uint8 file of face crops per split, read with positioned reads.
+
+`prepare` writes, per split, `<split>.u8` of shape (N, H, W, 3) and `<split>.txt` with the image names in
+the same order; `meta.json`, written last, says what was built and marks the folder complete.
+"""
+
+import json
+import os
+from pathlib import Path
+
+import torch
+from torch.utils.data import Dataset
+
+from face_vae.errors import UserError
+
+META_FILE = "meta.json"
+
+
+def read_meta(prepared_dir: Path) -> dict:
+    """The description of a complete prepared folder, or {} when it is missing or incomplete."""
+    try:
+        return json.loads((Path(prepared_dir) / META_FILE).read_text())
+    except (OSError, ValueError):
+        return {}
+
+
+class FaceCrops(Dataset):
+    """The uint8 face crops of one split, as CHW uint8 tensors; optionally flipped at random.
+
+    Each item is one positioned read (`os.preadv`) of its bytes: no decoding, and nothing of the
+    file is mapped into the process, so its memory stays flat however large the dataset (a memory
+    map would count every page read into the resident set). The file is opened lazily, so each
+    loader worker has its own handle.
+    """
+
+    def __init__(self, prepared_dir: Path, split: str, flip: bool = False):
+        meta = read_meta(Path(prepared_dir))
+        if split not in meta.get("counts", {}):
+            raise UserError(
+                f"There is no prepared '{split}' split in {prepared_dir}: run `python commands.py prepare` "
+                "(the partition file may list no images of that split)."
+            )
+        self.path = Path(prepared_dir) / f"{split}.u8"
+        size = meta["image_size"]
+        self.shape = (meta["counts"][split], size, size, 3)
+        self.flip = flip
+        self.item_bytes = size * size * 3
+        self._file: int | None = None
+
+    def __len__(self) -> int:
+        return self.shape[0]
+
+    def __getitem__(self, index: int) -> torch.Tensor:
+        return self.__getitems__([index])[0]
+
+    def __getitems__(self, indices: list[int]) -> torch.Tensor:
+        """A whole batch (N, 3, H, W) uint8, read into one buffer: one tensor to hand over per batch,
+        not N to collate (DataLoader calls this when the dataset has it)."""
+        if self._file is None:
+            self._file = os.open(self.path, os.O_RDONLY)
+        batch = torch.empty((len(indices), *self.shape[1:]), dtype=torch.uint8)
+        slots = memoryview(batch.numpy()).cast("B")
+        for slot, index in enumerate(indices):
+            if not 0 <= index < len(self):
+                raise IndexError(index)
+            start = slot * self.item_bytes
+            os.preadv(self._file, [slots[start : start + self.item_bytes]], index * self.item_bytes)
+        if self.flip:
+            # A mirrored face is still a face; width is axis 2 in NHWC.
+            mirrored = torch.rand(len(indices)) < 0.5
+            batch[mirrored] = batch[mirrored].flip(2)
+        # NHWC memory seen as NCHW: what convolutions call channels_last, and no copy.
+        return batch.permute(0, 3, 1, 2)
+
+    def __getstate__(self) -> dict:
+        # A worker started by spawn (or a pickled copy) opens its own handle.
+        return {**self.__dict__, "_file": None}
+
+    def __del__(self) -> None:
+        if self._file is not None:
+            os.close(self._file)
+
+
+def batched(batch: torch.Tensor) -> torch.Tensor:
+    """The DataLoader collate step for FaceCrops: its __getitems__ has already made the batch."""
+    return batch
+
+
+def as_floats(batch: torch.Tensor) -> torch.Tensor:
+    """uint8 pixels -> floats in [0, 1], the model's input."""
+    return batch.float().div_(255)

@@ -1,0 +1,159 @@
+"""Build the prepared form of a dataset: uint8 crops on disk in the format of data.face_crops.
+
+Decoding and cropping JPEGs happens once here, so a training epoch only copies bytes, read with
+positioned reads (no memory map). How the source gets onto the disk (DVC, a download) is the caller's:
+it passes `fetch_source`.
+"""
+
+import json
+import logging
+from collections.abc import Callable, Iterable
+from concurrent.futures import ProcessPoolExecutor
+from functools import partial
+from pathlib import Path
+
+import numpy as np
+from omegaconf import DictConfig, OmegaConf
+from PIL import Image, UnidentifiedImageError
+from tqdm import tqdm
+
+from face_vae import atomic
+from face_vae.data.attributes import write_attributes
+from face_vae.data.celeba import PARTITION_FILE, find_images_dir, read_partition
+from face_vae.data.face_crops import META_FILE, read_meta
+from face_vae.data.synthetic import ATTRIBUTES, make_labelled_faces
+from face_vae.errors import UserError
+
+log = logging.getLogger(__name__)
+BAD_IMAGES_REPORT = "bad_images.txt"
+
+
+def ensure_prepared(data_cfg: DictConfig, fetch_source: Callable[[Path], None], force: bool = False) -> Path:
+    """Return the prepared folder of `data_cfg`, building it first when missing or stale;
+    `fetch_source(wanted_file)` is called first when the source's partition file is missing."""
+    prepared_dir = Path(data_cfg.prepared_dir)
+    recipe = _recipe(data_cfg)
+    if not force and read_meta(prepared_dir).get("recipe") == recipe:
+        log.info("Prepared data is up to date in %s.", prepared_dir)
+        return prepared_dir
+    _check_writable(prepared_dir)
+    (prepared_dir / META_FILE).unlink(missing_ok=True)  # the folder is incomplete until it is rewritten
+    if data_cfg.kind == "synthetic":
+        counts = _prepare_synthetic(data_cfg, prepared_dir)
+    else:
+        source_dir = Path(data_cfg.source_dir)
+        if not (source_dir / PARTITION_FILE).is_file():
+            fetch_source(source_dir / PARTITION_FILE)
+        counts = _prepare_celeba(data_cfg, prepared_dir)
+    meta = {"recipe": recipe, "image_size": data_cfg.image_size, "counts": counts}
+    atomic.write_text(prepared_dir / META_FILE, json.dumps(meta, indent=2))
+    log.info("Prepared %s in %s.", ", ".join(f"{n} {s}" for s, n in counts.items()), prepared_dir)
+    return prepared_dir
+
+
+def _recipe(data_cfg: DictConfig) -> dict:
+    """Everything that decides the prepared bytes: a change in any of it means preparing again."""
+    recipe = {"kind": data_cfg.kind, "image_size": data_cfg.image_size}
+    if data_cfg.kind == "synthetic":
+        recipe.update(num_images=OmegaConf.to_container(data_cfg.num_images), seed=data_cfg.seed, attributes=True)
+    else:
+        recipe.update(source_dir=str(Path(data_cfg.source_dir).resolve()), crop=OmegaConf.to_container(data_cfg.crop))
+    return recipe
+
+
+def _prepare_synthetic(data_cfg: DictConfig, prepared_dir: Path) -> dict[str, int]:
+    """Draw each split's faces; their attributes go to data.attributes_file, in CelebA's format."""
+    counts, attributes = {}, {}
+    for offset, (split, count) in enumerate(data_cfg.num_images.items()):
+        faces, labels = make_labelled_faces(count, data_cfg.image_size, seed=data_cfg.seed + offset)
+        names = [f"{split}_{index:06d}" for index in range(count)]
+        atomic.write_bytes(prepared_dir / f"{split}.u8", faces.tobytes())
+        atomic.write_text(prepared_dir / f"{split}.txt", "".join(f"{name}\n" for name in names))
+        attributes.update(zip(names, labels))
+        counts[split] = count
+    write_attributes(Path(data_cfg.attributes_file), list(ATTRIBUTES), attributes)
+    return counts
+
+
+def _prepare_celeba(data_cfg: DictConfig, prepared_dir: Path) -> dict[str, int]:
+    source_dir = Path(data_cfg.source_dir)
+    images_dir = find_images_dir(source_dir, data_cfg.images_subdir)
+    partition = read_partition(source_dir / PARTITION_FILE)
+    crop = (data_cfg.crop.left, data_cfg.crop.top, data_cfg.crop.size)
+    load = partial(_load_crop, crop=crop, image_size=data_cfg.image_size)
+    counts, bad = {}, []
+    with ProcessPoolExecutor(max_workers=max(1, data_cfg.num_workers)) as pool:
+        for split, names in partition.items():
+            if not names:
+                log.warning("The partition lists no %s images; that split is left out.", split)
+                continue
+            kept, skipped = _write_split(
+                pool.map(load, [images_dir / name for name in names], chunksize=64), names, prepared_dir / f"{split}.u8"
+            )
+            bad += skipped
+            atomic.write_text(prepared_dir / f"{split}.txt", "".join(f"{name}\n" for name in kept))
+            counts[split] = len(kept)
+    _check_bad_images(bad, sum(counts.values()) + len(bad), data_cfg.max_bad_fraction, prepared_dir)
+    if not counts:
+        raise UserError(f"{source_dir / PARTITION_FILE} lists no images: use CelebA's official partition file.")
+    return counts
+
+
+def _write_split(
+    crops: Iterable[tuple[np.ndarray | None, str]], names: list[str], path: Path
+) -> tuple[list[str], list[str]]:
+    """Append the good crops to `path` in order; return (names kept, 'name<TAB>why' of those skipped)."""
+    kept, skipped = [], []
+    with atomic.atomic_path(path) as tmp_path, open(tmp_path, "wb") as out:
+        for name, (image, problem) in tqdm(zip(names, crops), total=len(names), desc=f"prepare {path.stem}"):
+            if problem:
+                skipped.append(f"{name}\t{problem}")
+            else:
+                out.write(image.tobytes())
+                kept.append(name)
+    return kept, skipped
+
+
+def _load_crop(path: Path, crop: tuple[int, int, int], image_size: int) -> tuple[np.ndarray | None, str]:
+    """Decode, crop and resize one image; return (pixels, '') or (None, why it was skipped)."""
+    left, top, size = crop
+    try:
+        with Image.open(path) as image:
+            image.load()
+            if image.mode != "RGB":
+                return None, f"not RGB (mode {image.mode})"
+            if image.width < left + size or image.height < top + size:
+                return None, f"too small ({image.width}x{image.height}) for the crop box"
+            face = image.crop((left, top, left + size, top + size))
+    except FileNotFoundError:
+        return None, "missing"
+    except (UnidentifiedImageError, OSError, SyntaxError) as error:
+        return None, f"unreadable ({error})"
+    if image_size != size:
+        face = face.resize((image_size, image_size), Image.Resampling.BICUBIC)
+    return np.asarray(face, dtype=np.uint8), ""
+
+
+def _check_bad_images(bad: list[str], total: int, max_fraction: float, prepared_dir: Path) -> None:
+    """Write the report of skipped images; stop when they are more than `max_fraction` of all."""
+    report = prepared_dir / BAD_IMAGES_REPORT
+    if not bad:
+        report.unlink(missing_ok=True)
+        return
+    atomic.write_text(report, "".join(f"{line}\n" for line in bad))
+    log.warning("Skipped %d of %d images (missing, corrupt or not RGB); see %s.", len(bad), total, report)
+    if len(bad) > max_fraction * total:
+        raise UserError(
+            f"{len(bad)} of {total} images are missing, corrupt or not RGB (more than "
+            f"data.max_bad_fraction={max_fraction}); see {report}, fix the dataset, or raise the limit."
+        )
+
+
+def _check_writable(folder: Path) -> None:
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        probe = folder / ".write_test"
+        probe.write_bytes(b"")
+        probe.unlink()
+    except OSError as error:
+        raise UserError(f"Cannot write to {folder} ({error.strerror}): choose another data.prepared_dir.") from error

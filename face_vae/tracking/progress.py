@@ -1,0 +1,51 @@
+"""Progress of a training run that reads well in a log file, where a progress bar prints nothing useful."""
+
+import logging
+import sys
+import time
+
+import lightning as L
+
+log = logging.getLogger(__name__)
+
+
+def is_terminal() -> bool:
+    """Whether stderr is a terminal: then Lightning's progress bar shows progress; else EpochLine does."""
+    return sys.stderr.isatty()
+
+
+class EpochLine(L.Callback):
+    """One plain line per epoch (epoch, steps, images/s, train and val loss, seconds) when stderr is
+    not a terminal, e.g. `train > train.log 2>&1` or a CI log; silent in a terminal."""
+
+    TRAIN_LOSSES = ("loss_train_step", "loss_generator_step", "loss_classifier_step")  # VAE, DCGAN, classifier
+
+    def __init__(self, enabled: bool | None = None):
+        self.enabled = not is_terminal() if enabled is None else enabled
+        self.start = 0.0
+        self.images = 0
+        self.losses: list[float] = []
+
+    def on_train_epoch_start(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
+        self.start = time.perf_counter()
+        self.images = 0
+        self.losses = []
+
+    def on_train_batch_end(self, trainer: L.Trainer, pl_module: L.LightningModule, outputs, batch, batch_idx) -> None:
+        self.images += len(batch[0]) if isinstance(batch, (list, tuple)) else len(batch)
+        key = next((key for key in self.TRAIN_LOSSES if key in trainer.callback_metrics), None)
+        if key:
+            self.losses.append(float(trainer.callback_metrics[key]))
+
+    def on_train_epoch_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
+        # Validation of this epoch has run by now, so its loss is in callback_metrics.
+        if not self.enabled:
+            return
+        seconds = time.perf_counter() - self.start
+        parts = [f"{trainer.global_step} steps", f"{self.images / seconds:.1f} images/s"]
+        if self.losses:
+            parts.append(f"train loss {sum(self.losses) / len(self.losses):.4g}")
+        if "loss_val" in trainer.callback_metrics:
+            parts.append(f"val loss {float(trainer.callback_metrics['loss_val']):.4g}")
+        epochs = trainer.max_epochs if trainer.max_epochs and trainer.max_epochs > 0 else "?"
+        log.info("epoch %d/%s: %s, %.1f s", trainer.current_epoch + 1, epochs, ", ".join(parts), seconds)

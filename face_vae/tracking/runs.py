@@ -1,0 +1,20 @@
+"""One MLflow run per call of a command that does not train (infer, evaluate, reconstruct, interpolate)."""
+
+from pathlib import Path
+
+from face_vae.tracking.provenance import git_state
+
+
+def log_stage_run(uri: str, experiment: str, params: dict, metrics: dict[str, float], files: list[Path] = ()) -> None:
+    """One MLflow run for an `infer` or `evaluate` call: params with the git commit, metrics, files."""
+    import mlflow  # pylint: disable=import-outside-toplevel  # 4 s to import: only when a run is logged
+
+    mlflow.set_tracking_uri(uri)
+    mlflow.set_experiment(experiment)
+    commit, dirty = git_state()
+    with mlflow.start_run():
+        mlflow.set_tag("mlflow.source.git.commit", commit)
+        mlflow.log_params({**params, "git_commit": commit, "git_dirty": dirty})
+        mlflow.log_metrics(metrics)
+        for path in files:
+            mlflow.log_artifact(str(path), artifact_path="faces")

@@ -1,0 +1,53 @@
+"""MLflow in a Lightning training run: the logger with every param, and the trained model at the end."""
+
+import logging
+from importlib.metadata import version
+from pathlib import Path
+
+import mlflow
+import torch
+from lightning.pytorch.loggers import MLFlowLogger
+from mlflow.models import infer_signature
+from omegaconf import DictConfig, OmegaConf
+
+from face_vae.tracking.provenance import flat_params, git_state
+
+log = logging.getLogger(__name__)
+
+
+def training_logger(
+    cfg: DictConfig, uri: str, run_id: str | None = None, extra_params: dict[str, str] | None = None
+) -> MLFlowLogger:
+    """A Lightning MLFlowLogger at `uri` for experiment `cfg.tracking.experiment`, with every param of
+    `cfg` and `extra_params` logged; `run_id` continues an earlier run (resume)."""
+    mlflow.set_tracking_uri(uri)
+    logger = MLFlowLogger(experiment_name=cfg.tracking.experiment, tracking_uri=uri, run_id=run_id)
+    if run_id is None:
+        logger.log_hyperparams(flat_params(cfg) | (extra_params or {}))
+        commit, _ = git_state()
+        logger.experiment.set_tag(logger.run_id, "mlflow.source.git.commit", commit)
+        logger.experiment.log_text(logger.run_id, OmegaConf.to_yaml(cfg), "config.yaml")
+    log.info("MLflow: experiment %s, run %s at %s.", cfg.tracking.experiment, logger.run_id, uri)
+    return logger
+
+
+def log_trained_model(logger: MLFlowLogger, vae: torch.nn.Module, files: list[Path]) -> None:
+    """Log the generator (decoder, latent -> image) as an MLflow PyTorch model with a signature,
+    and `files` (the saved model and checkpoints) as artifacts."""
+    decoder = vae.decoder.cpu().eval()
+    latents = torch.randn(2, vae.latent_dim)
+    with torch.inference_mode():
+        images = decoder(latents)
+    signature = infer_signature(latents.numpy(), images.numpy())
+    mlflow.set_experiment(experiment_id=logger.experiment_id)  # the fluent API checks they match
+    with mlflow.start_run(run_id=logger.run_id):
+        # Explicit requirements: MLflow would otherwise import the model in a subprocess to guess them.
+        mlflow.pytorch.log_model(
+            decoder,
+            name="model",
+            signature=signature,
+            input_example=latents.numpy(),
+            pip_requirements=[f"torch=={version('torch')}"],
+        )
+        for path in files:
+            mlflow.log_artifact(str(path), artifact_path="files")
