@@ -1,6 +1,6 @@
 """Two training processes side by side: does each slow the other down by more than the core count explains?
 
-    python benchmarks/side_by_side.py [--image-size 64] [--steps 20] [--wait-policy PASSIVE ACTIVE]
+    python benchmarks/side_by_side.py [--image-size 64] [--steps 20] [--wait-policy PASSIVE unset ACTIVE]
 
 For each OpenMP wait policy it times the project's training step in one process alone, then in two
 processes started together, each with as many threads as the machine has cores (the default). On a
@@ -29,7 +29,9 @@ print(json.dumps(images_per_second({size}, steps={steps})))
 
 def speeds(count: int, policy: str, size: int, steps: int) -> list[float]:
     """Images/s of each of `count` processes started together under OpenMP wait `policy`."""
-    env = {**os.environ, "OMP_WAIT_POLICY": policy}
+    env = {key: value for key, value in os.environ.items() if key != "OMP_WAIT_POLICY"}
+    if policy != "unset":  # unset: the OpenMP runtime's own default (libgomp: spin a while, then sleep)
+        env["OMP_WAIT_POLICY"] = policy
     code = WORKER.format(root=str(Path(__file__).resolve().parents[1]), size=size, steps=steps)
     processes = [
         subprocess.Popen([sys.executable, "-c", code], env=env, stdout=subprocess.PIPE, text=True) for _ in range(count)
@@ -42,7 +44,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--image-size", type=int, default=64)
     parser.add_argument("--steps", type=int, default=20)
-    parser.add_argument("--wait-policy", nargs="+", default=["PASSIVE", "ACTIVE"])
+    parser.add_argument("--wait-policy", nargs="+", default=["PASSIVE", "unset", "ACTIVE"])
     args = parser.parse_args()
     print(machine_header(f"Training step at {args.image_size} px: one process alone vs two side by side"))
     print("| OMP_WAIT_POLICY | alone img/s | each of two img/s | slowdown of each | expected from the cores |")

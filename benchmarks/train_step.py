@@ -79,11 +79,14 @@ def step_flops_per_image(image_size: int, batch_size: int) -> float:
     return counter.get_total_flops() / batch_size
 
 
-def matmul_flops_per_second(bf16: bool, size: int = 2048, repeat: int = 10) -> float:
-    """The machine's matrix-multiply rate with all threads, in fp32 or bfloat16 (autocast, as in training)."""
+def matmul_flops_per_second(bf16: bool, size: int = 1024, seconds: float = 1.0) -> float:
+    """The machine's matrix-multiply rate with all threads, in fp32 or bfloat16 (autocast, as in training),
+    timed over about `seconds` (an emulated bfloat16 multiply can take seconds on its own)."""
     a, b = torch.randn(size, size), torch.randn(size, size)
     with torch.autocast("cpu", dtype=torch.bfloat16, enabled=bf16):
-        a @ b
+        with Timer() as first:
+            a @ b
+        repeat = max(1, int(seconds / first.seconds))
         with Timer() as timer:
             for _ in range(repeat):
                 a @ b
@@ -133,7 +136,7 @@ def main() -> None:
     flops = {size: step_flops_per_image(size, args.batch_size) for size in (150, 64)}
     print(machine_header(f"Training step, batch {args.batch_size}, {args.steps} timed steps"))
     print(
-        f"matmul rate: fp32 {rate[False] / 1e9:.0f} GFLOP/s, bf16 {rate[True] / 1e9:.0f} GFLOP/s; "
+        f"matmul rate: fp32 {rate[False] / 1e9:.1f} GFLOP/s, bf16 {rate[True] / 1e9:.1f} GFLOP/s; "
         f"FLOPs per image and step: 150 px {flops[150] / 1e9:.2f} G, 64 px {flops[64] / 1e9:.3f} G"
     )
     print("| setting | 150 px img/s | vs fp32 | share of matmul rate | 64 px img/s | vs fp32 | share of matmul rate |")
