@@ -7,6 +7,7 @@ hands it to its stage. Run `python commands.py --help` for the list.
 import fire
 
 from face_vae import cli
+from face_vae.config import config_help
 
 
 def prepare(*overrides: str) -> None:
@@ -53,6 +54,10 @@ COMMANDS = {
     "reconstruct": reconstruct,
     "interpolate": interpolate,
 }
+
+for _name, _command in COMMANDS.items():
+    # `python commands.py train --help` lists the command's keys, defaults and comments, and its groups.
+    _command.__doc__ = f"{_command.__doc__}\n\n{config_help(_name)}"
 
 if __name__ == "__main__":
     fire.Fire(COMMANDS)

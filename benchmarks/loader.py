@@ -19,10 +19,11 @@ from torchvision import transforms
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 # pylint: disable=wrong-import-position
-from benchmarks.common import Timer, celeba_source, prepared  # noqa: E402
+from benchmarks.common import Timer, celeba_source, machine_header, prepared  # noqa: E402
 from benchmarks.train_step import images_per_second  # noqa: E402
 from face_vae.data.celeba import PARTITION_FILE, find_images_dir, read_partition  # noqa: E402
 from face_vae.data.datamodule import CelebADataModule  # noqa: E402
+from face_vae.hardware import resolve  # noqa: E402
 
 
 class NaiveCrops(Dataset):
@@ -87,12 +88,14 @@ def main() -> None:
                 drop_last=True,
             )
             speeds["naive", workers] = epochs_per_second(naive_loader, args.epochs)
-    model = images_per_second(args.image_size, batch_size=args.batch_size, bf16=True, channels_last=False)
-
-    print(
-        f"\nLoader throughput, {args.image_size} px, batch {args.batch_size}, {args.epochs} epochs of the train split "
-        f"({source.name}), {torch.get_num_threads()} threads; floats in [0, 1] at the end of both paths"
+    runtime = resolve("auto", "auto", "auto")
+    model = images_per_second(
+        args.image_size, args.batch_size, bf16=runtime.precision.startswith("bf16"), channels_last=runtime.channels_last
     )
+    print(machine_header(
+        f"Loader throughput, {args.image_size} px, batch {args.batch_size}, {args.epochs} epochs of the train split "
+        f"({source.name}); floats in [0, 1] at the end of both paths"
+    ))  # fmt: skip
     print("| data path | workers | images/s | vs naive, same workers |")
     print("| --- | ---: | ---: | ---: |")
     for workers in args.workers:
@@ -101,7 +104,7 @@ def main() -> None:
         print(f"| project (prepared uint8, CelebADataModule) | {workers} | {project:,.0f} | {project / naive:.1f}x |")
     best_naive = max(value for (path, _), value in speeds.items() if path == "naive")
     best_project = max(value for (path, _), value in speeds.items() if path == "project")
-    print(f"| model training step (bf16 autocast), for comparison | - | {model:,.0f} | - |")
+    print(f"| model training step (default: {runtime.precision}), for comparison | - | {model:,.0f} | - |")
     print(
         f"\nbest project / best naive: {best_project / best_naive:.1f}x; project / model: {best_project / model:.0f}x"
     )

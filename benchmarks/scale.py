@@ -16,7 +16,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 # pylint: disable=wrong-import-position
-from benchmarks.common import Timer  # noqa: E402
+from benchmarks.common import Timer, machine_header  # noqa: E402
 from face_vae.data.datamodule import CelebADataModule  # noqa: E402
 from face_vae.data.synthetic import make_faces  # noqa: E402
 
@@ -64,7 +64,7 @@ def main() -> None:
             command = [sys.executable, __file__, "--read", str(folder), "--workers", str(args.workers)]
             result = json.loads(subprocess.run(command, capture_output=True, text=True, check=True).stdout)
             rows.append((count, result))
-    print(f"\nLoader at scale, {IMAGE_SIZE} px, batch 256, {args.workers} workers, one epoch each")
+    print(machine_header(f"Loader at scale, {IMAGE_SIZE} px, batch 256, {args.workers} workers, one epoch each"))
     print("| images | data on disk | images/s | peak RSS (MiB) | child processes peak RSS (MiB) |")
     print("| ---: | ---: | ---: | ---: | ---: |")
     for count, result in rows:

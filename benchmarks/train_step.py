@@ -21,8 +21,8 @@ from torch.utils.flop_counter import FlopCounterMode
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 # pylint: disable=wrong-import-position
 from benchmarks.common import Timer, celeba_source, machine_header, prepared  # noqa: E402
-from face_vae.hardware import resolve  # noqa: E402
 from face_vae.data.datamodule import CelebADataModule  # noqa: E402
+from face_vae.hardware import resolve  # noqa: E402
 from face_vae.models.vae import VAE  # noqa: E402
 from face_vae.models.vae_module import kl_divergence, reconstruction_nll  # noqa: E402
 

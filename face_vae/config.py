@@ -41,8 +41,19 @@ def compose(config_name: str, overrides: Iterable[object] = ()) -> DictConfig:
         first_line = str(error).strip().splitlines()[0]
         raise UserError(f"Bad configuration override: {first_line}") from error
     _check_types(default_values, values, "")
-    check_values(values)
+    check_values(cfg, config_name)
     return cfg
+
+
+def flat_values(cfg: DictConfig) -> dict[str, Any]:
+    """The resolved config as {'dotted.key': value} (lists stay values)."""
+    return _flat(OmegaConf.to_container(cfg, resolve=True), "")
+
+
+def _flat(node: object, prefix: str) -> dict[str, Any]:
+    if isinstance(node, dict) and node:
+        return {key: value for name, child in node.items() for key, value in _flat(child, f"{prefix}{name}.").items()}
+    return {prefix.rstrip("."): node}
 
 
 def config_groups() -> set[str]:
@@ -54,71 +65,89 @@ def _positive(value: object) -> bool:
     return value > 0
 
 
-def _at_least(low: float):
+def _at_least(low: float) -> Callable[[Any], bool]:
     return lambda value: value >= low
 
 
-PRECISIONS = ("auto", "32-true", "32", "bf16-mixed", "16-mixed", "bf16-true", "16-true", "64-true")
+def _one_of(*choices: object) -> Callable[[Any], bool]:
+    return lambda value: any(value == choice and type(value) is type(choice) for choice in choices)
 
-# Values a type check cannot refuse, checked once here for every command that has the key.
-RULES: dict[str, tuple[Callable[[Any], bool], str]] = {
+
+Rule = tuple[Callable[[Any], bool], str]
+PRECISIONS = ("auto", "32-true", "32", "bf16-mixed", "16-mixed", "bf16-true", "16-true", "64-true")
+POSITIVE: Rule = (_positive, "a positive number")
+AT_LEAST_0: Rule = (_at_least(0), "0 or more")
+AUTO_OR_BOOL: Rule = (_one_of("auto", True, False), "auto, true or false")
+
+# Values a type check cannot refuse, in one place: by a key's last name wherever it stands (`lr` in
+# `model.lr` and in `model.module.optimizer.lr`), then by the whole key. Checked for every command.
+NAME_RULES: dict[str, Rule] = {
     "n": (_positive, "a positive number of faces"),
     "n_reconstruct": (_positive, "a positive number of images"),
-    "batch_size": (_positive, "a positive number"),
     "steps": (_at_least(2), "at least 2 (the two ends)"),
-    "grid_faces": (_positive, "a positive number"),
-    "data.batch_size": (_positive, "a positive number"),
-    "data.image_size": (_at_least(8), "at least 8 pixels"),
-    "data.num_workers": (_at_least(0), "0 or more"),
-    "data.max_bad_fraction": (lambda v: 0 <= v <= 1, "a fraction between 0 and 1"),
+    "batch_size": POSITIVE,
+    "grid_faces": POSITIVE,
+    "seed": AT_LEAST_0,
+    "image_size": (_at_least(8), "at least 8 pixels"),
+    "num_workers": AT_LEAST_0,
+    "max_bad_fraction": (lambda v: 0 <= v <= 1, "a fraction between 0 and 1"),
+    "latent_dim": POSITIVE,
+    "lr": (_positive, "a positive learning rate"),
+    "sigma": (_positive, "positive (it is the decoder's standard deviation)"),
+    "likelihood": (_one_of("fixed", "calibrated"), "fixed or calibrated"),
+    "kl_warmup_steps": AT_LEAST_0,
+    "ema_decay": (lambda v: 0 <= v < 1, "0 (off) or a decay below 1, e.g. 0.999"),
+    "gmm_components": AT_LEAST_0,
+    "channels": (lambda v: bool(v) and all(isinstance(c, int) and c > 0 for c in v), "a list of positive widths"),
+    "betas": (lambda v: len(v) == 2 and all(0 <= b < 1 for b in v), "two numbers in [0, 1), e.g. [0.5, 0.999]"),
+    "precision": (_one_of(*PRECISIONS), f"one of {', '.join(PRECISIONS)}"),
+    "channels_last": AUTO_OR_BOOL,
+    "threads": (lambda v: v == "auto" or (type(v) is int and v > 0), "auto or a positive number"),
+    "max_epochs": (_positive, "a positive number of epochs"),
+    "devices": (lambda v: v == "auto" or (type(v) is int and v > 0), "auto or a positive number"),
+    "num_nodes": POSITIVE,
+    "limit_train_batches": (_positive, "a positive fraction or number of batches"),
+    "limit_val_batches": AT_LEAST_0,
+    "log_every_n_steps": POSITIVE,
+    "every_n_train_steps": POSITIVE,
+    "save_top_k": (_at_least(-1), "-1 (all), 0 or more"),
+    "sampler": (_one_of("auto", "gmm", "normal"), "auto, gmm or normal"),
+    "add": AUTO_OR_BOOL,
+    "hidden": POSITIVE,
+    "dropout": (lambda v: 0 <= v < 1, "between 0 and 1"),
+    "weight_decay": AT_LEAST_0,
+    "health_timeout_s": (_positive, "a positive number of seconds"),
+    "fid_sizes": (lambda v: bool(v) and all(type(size) is int and size >= 8 for size in v), "a list of sizes >= 8"),
+    "attribute_sweep": (lambda v: bool(v) and all(isinstance(x, (int, float)) for x in v), "a list of numbers"),
+}
+KEY_RULES: dict[str, Rule] = {
     "data.crop.size": (_positive, "a positive number of pixels"),
-    "data.crop.left": (_at_least(0), "0 or more"),
-    "data.crop.top": (_at_least(0), "0 or more"),
-    "model.latent_dim": (_positive, "a positive number"),
-    "model.lr": (_positive, "a positive learning rate"),
-    "model.sigma": (_positive, "positive (it is the decoder's standard deviation)"),
-    "model.likelihood": (lambda v: v in ("fixed", "calibrated"), "fixed or calibrated"),
-    "model.kl_warmup_steps": (_at_least(0), "0 or more"),
-    "model.ema_decay": (lambda v: 0 <= v < 1, "0 (off) or a decay below 1, e.g. 0.999"),
-    "model.gmm_components": (_at_least(0), "0 or more"),
-    "model.channels": (lambda v: bool(v) and all(isinstance(c, int) and c > 0 for c in v), "a list of positive widths"),
-    "runtime.precision": (lambda v: v in PRECISIONS, f"one of {', '.join(PRECISIONS)}"),
-    "runtime.channels_last": (lambda v: v in ("auto", True, False), "auto, true or false"),
-    "model.channels_last": (lambda v: v in ("auto", True, False), "auto, true or false"),
-    "runtime.threads": (lambda v: v == "auto" or (isinstance(v, int) and not isinstance(v, bool) and v > 0),
-                        "auto or a positive number"),  # fmt: skip
-    "trainer.max_epochs": (_positive, "a positive number of epochs"),
-    "trainer.devices": (lambda v: v == "auto" or (isinstance(v, int) and v > 0), "auto or a positive number"),
-    "trainer.limit_train_batches": (_positive, "a positive fraction or number of batches"),
-    "trainer.limit_val_batches": (_at_least(0), "0 or more"),
-    "trainer.log_every_n_steps": (_positive, "a positive number"),
-    "trainer.precision": (lambda v: v in PRECISIONS, f"one of {', '.join(PRECISIONS)}"),
-    "sampler": (lambda v: v in ("auto", "gmm", "normal"), "auto, gmm or normal"),
-    "classifier.hidden": (_positive, "a positive number"),
-    "classifier.dropout": (lambda v: 0 <= v < 1, "between 0 and 1"),
-    "classifier.lr": (_positive, "a positive learning rate"),
-    "classifier.batch_size": (_positive, "a positive number"),
-    "tracking.health_timeout_s": (_positive, "a positive number of seconds"),
+    "data.crop.left": AT_LEAST_0,
+    "data.crop.top": AT_LEAST_0,
+    "data.num_images.train": POSITIVE,
+    "data.num_images.val": POSITIVE,
+    "data.num_images.test": POSITIVE,
+}
+# Rules of one command that are stricter than the general ones.
+COMMAND_RULES: dict[str, dict[str, Rule]] = {
+    "evaluate": {"n": (_at_least(2), "at least 2 (FID compares two sets of faces)")},
 }
 
 
-def check_values(values: dict) -> None:
-    """Refuse a value outside its key's range (RULES) in one sentence naming the key."""
-    for key, (allowed, expected) in RULES.items():
-        node: object = values
-        for part in key.split("."):
-            node = node.get(part, _MISSING) if isinstance(node, dict) else _MISSING
-        if node is _MISSING or node is None:
+def check_values(cfg: DictConfig, command: str = "") -> None:
+    """Refuse a value outside its key's range in one sentence naming the key. A key that only points at
+    another (`trainer.precision: ${runtime.precision}`) is checked where it points."""
+    for key, value in _flat(OmegaConf.to_container(cfg, resolve=False), "").items():
+        rule = COMMAND_RULES.get(command, {}).get(key) or KEY_RULES.get(key) or NAME_RULES.get(key.rsplit(".", 1)[-1])
+        if rule is None or value is None or (isinstance(value, str) and "${" in value):
             continue
+        allowed, expected = rule
         try:
-            ok = allowed(node)
+            ok = allowed(value)
         except TypeError:  # a string where a number belongs: the type check names it unless the default is null
             ok = False
         if not ok:
-            raise UserError(f"{key} must be {expected}, not {node!r}.")
-
-
-_MISSING = object()
+            raise UserError(f"{key} must be {expected}, not {value!r}.")
 
 
 def _check_types(defaults: object, values: object, key: str) -> None:
@@ -150,3 +179,43 @@ def build(node: DictConfig, **kwargs: object) -> Any:
             raise cause from error
         reason = str(cause or error).strip().splitlines()[0]
         raise UserError(f"Cannot build {node.get('_target_')} from the config: {reason}") from error
+
+
+def config_help(command: str) -> str:
+    """The keys of `command`'s config with their defaults and the comment beside each, group by group,
+    read from the YAML files (no compose: `--help` stays instant)."""
+    own = (CONFIG_DIR / f"{command}.yaml").read_text(encoding="utf-8").splitlines()
+    sections, groups, in_defaults = [], [], False
+    for line in own:
+        if line.startswith("defaults:"):
+            in_defaults = True
+        elif in_defaults and line.startswith("  - ") and ":" in line:
+            group, choice = (part.strip() for part in line[4:].split("#")[0].split(":", 1))
+            groups.append((group, choice))
+        elif not line.startswith(" "):
+            in_defaults = False
+    body = [line for line in _without_defaults(own)]
+    sections.append(f"Keys of {command} (override as KEY=VALUE):\n" + "\n".join(f"  {line}" for line in body))
+    for group, choice in groups:
+        choices = sorted(path.stem for path in (CONFIG_DIR / group).glob("*.yaml"))
+        text = _without_defaults((CONFIG_DIR / group / f"{choice}.yaml").read_text(encoding="utf-8").splitlines())
+        sections.append(
+            f"Group {group} (default {choice}; choose with {group}={'|'.join(choices)}; "
+            f"override as {group}.KEY=VALUE):\n" + "\n".join(f"  {line}" for line in text)
+        )
+    return "\n\n".join(sections)
+
+
+def _without_defaults(lines: list[str]) -> list[str]:
+    """The lines of a config file without its defaults list, blank lines and Hydra's own `_self_` entry."""
+    kept, skipping = [], False
+    for line in lines:
+        if line.startswith("defaults:"):
+            skipping = True
+            continue
+        if skipping and (line.startswith(" ") or not line.strip()):
+            continue
+        skipping = False
+        if line.strip():
+            kept.append(line)
+    return kept

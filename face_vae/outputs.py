@@ -5,6 +5,8 @@ torchvision costs 4-5 s on a 2-core CPU (its detection ops import torch._dynamo)
 needs for everything else. Both reproduce torchvision's `make_grid` and `to_pil_image` pixel for pixel.
 """
 
+import errno
+import fcntl
 import math
 import os
 import shutil
@@ -12,6 +14,7 @@ import tempfile
 from collections import deque
 from collections.abc import Iterable, Iterator, Mapping
 from concurrent.futures import Future, ThreadPoolExecutor
+from contextlib import contextmanager
 from pathlib import Path
 
 import torch
@@ -24,6 +27,7 @@ JPEG_QUALITY = 95  # PIL's default of 75 leaves visible blocks on smooth skin
 GIF_FRAME_MS = 120
 MAX_PENDING = 256  # images decoded but not yet written
 GRID_FILE = "grid.jpg"
+LOCK_FILE = ".face_vae.lock"
 GRID_FACES = 64  # grid.jpg shows the first ones: a grid of thousands of faces is unreadable (and held in memory)
 Picture = torch.Tensor | list[torch.Tensor]  # one image (a JPG), or the frames of a GIF
 
@@ -67,7 +71,10 @@ def write_images(
     names = []
     try:
         result_dir.mkdir(parents=True, exist_ok=True)
-        with tempfile.TemporaryDirectory(dir=result_dir.parent, prefix=f".{result_dir.name}-") as tmp:
+        with (
+            _only_writer(result_dir),
+            tempfile.TemporaryDirectory(dir=result_dir.parent, prefix=f".{result_dir.name}-") as tmp,
+        ):
             count = total if total is not None else len(images)
             # PIL encodes without the GIL: JPEGs are written on all cores while the next batch is decoded.
             with ThreadPoolExecutor(max_workers=os.cpu_count() or 1) as pool:
@@ -85,11 +92,42 @@ def write_images(
             for name in names:
                 shutil.move(Path(tmp) / name, result_dir / name)
     except OSError as error:
-        raise UserError(
-            f"Cannot write the pictures to {result_dir} ({error.strerror or error}): free some disk space or "
-            "set result_dir to a writable folder."
-        ) from error
+        raise UserError(folder_problem(result_dir, error)) from error
     return [result_dir / name for name in names]
+
+
+def folder_problem(folder: Path, error: OSError) -> str:
+    """One sentence saying why `folder` could not be written, by the real cause."""
+    fix = "choose another result_dir"
+    if folder.exists() and not folder.is_dir():
+        return f"result_dir {folder} is a file, not a folder: move it away or {fix}."
+    if error.errno in (errno.ENOSPC, errno.EDQUOT):
+        return f"The disk holding {folder} is full ({error.strerror}): free some space or {fix}."
+    if error.errno == errno.EROFS:
+        return f"{folder} is on a read-only file system: {fix}."
+    if error.errno in (errno.EACCES, errno.EPERM):
+        return f"No permission to write in {folder}: {fix}, or change its permissions."
+    if error.errno in (errno.ENOENT, errno.ENOTDIR):
+        return f"The folder {folder} cannot be created ({error.strerror}: {error.filename}): {fix}."
+    return f"Cannot write the pictures to {folder} ({error.strerror or error}): {fix}."
+
+
+@contextmanager
+def _only_writer(folder: Path) -> Iterator[None]:
+    """Hold a lock on `folder` while writing: a second command writing there at the same time would
+    delete this one's files and interleave its own with them, so it stops with one sentence instead."""
+    with open(folder / LOCK_FILE, "a", encoding="utf-8") as lock:
+        try:
+            fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError as error:
+            raise UserError(
+                f"Another face_vae command is writing to {folder} right now: wait for it to finish or choose "
+                "another result_dir."
+            ) from error
+        try:
+            yield
+        finally:
+            fcntl.flock(lock, fcntl.LOCK_UN)
 
 
 def _save(path: Path, image: Picture) -> None:

@@ -3,6 +3,8 @@
 import logging
 import os
 import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import yaml
@@ -37,12 +39,16 @@ def tracked_path(dvc_file: str) -> Path | None:
     return Path(dvc_file).parent / out if out else None
 
 
-def version_models(storage_cfg: DictConfig, models_dir: Path) -> None:
-    """`track_model` when `models_dir` is where models.dvc points, or when asked to push: a model
-    written elsewhere is an experiment, not the project's model."""
+def version_models(storage_cfg: DictConfig, models_dir: Path, throwaway: bool) -> None:
+    """`track_model` when asked (`storage.add=true` or `storage.push=true`), or with `storage.add=auto`
+    when `models_dir` is where models.dvc points and the run is not a `throwaway` (synthetic data): a
+    smoke run or a model written elsewhere is an experiment, not the project's model."""
     tracked = tracked_path(storage_cfg.models_dvc)
-    if storage_cfg.push or (tracked is not None and tracked.resolve() == models_dir.resolve()):
+    into_tracked = tracked is not None and tracked.resolve() == models_dir.resolve()
+    if storage_cfg.push or storage_cfg.add is True or (storage_cfg.add == "auto" and into_tracked and not throwaway):
         track_model(storage_cfg, models_dir)
+    elif into_tracked:
+        log.info("%s was left as it is (a throw-away run, or storage.add=false).", storage_cfg.models_dvc)
 
 
 def track_model(storage_cfg: DictConfig, models_dir: Path) -> None:
@@ -68,7 +74,8 @@ def track_model(storage_cfg: DictConfig, models_dir: Path) -> None:
 
 
 def _pull(storage_cfg: DictConfig, dvc_file: str, wanted: Path, what: str) -> None:
-    from dvc.exceptions import DvcException  # pylint: disable=import-outside-toplevel  # DVC is slow to import
+    # pylint: disable-next=import-outside-toplevel  # DVC is slow to import
+    from dvc.exceptions import CheckoutError, DvcException
 
     if not storage_cfg.pull:
         raise UserError(f"{wanted} is missing and storage.pull=false: put {what} there or allow pulling.")
@@ -78,15 +85,50 @@ def _pull(storage_cfg: DictConfig, dvc_file: str, wanted: Path, what: str) -> No
     remote = _remote_name(repo, storage_cfg.remote)
     _check_gdrive_credentials(repo, remote)
     try:
-        with repo:
+        with repo, _quiet_dvc():
             log.info("%s is missing: pulling %s from the DVC remote '%s'.", wanted, dvc_file, remote)
             repo.pull(targets=[dvc_file], remote=storage_cfg.remote)
+    except CheckoutError as error:
+        # DVC's own words here are "Checkout failed for following targets:" with an empty list.
+        location = _remote_location(repo, remote)
+        where = f"{location}, a folder that does not exist" if not _exists_if_local(location) else location
+        raise UserError(
+            f"The DVC remote '{remote}' ({where}) does not hold the files of {dvc_file} (md5 "
+            f"{dvc_output(dvc_file).get('md5', '?')}): push them there from the machine that has them "
+            f"(`dvc push {dvc_file} -r {remote}`), or choose another remote with storage.remote."
+        ) from error
     except DvcException as error:
         raise UserError(
             f"DVC could not pull {dvc_file} from remote '{remote}': {_first_line(error)}; {_remote_advice()}"
         ) from error
     if not wanted.exists():
         raise UserError(f"Pulling {dvc_file} did not bring {wanted}: point the config at the path {dvc_file} tracks.")
+
+
+def _remote_location(repo, remote: str) -> str:
+    """The remote's URL; a local folder's made absolute (DVC reads it relative to .dvc/)."""
+    url = repo.config["remote"][remote]["url"]
+    if "://" in url:
+        return url
+    return str((Path(repo.dvc_dir) / url).resolve())
+
+
+def _exists_if_local(location: str) -> bool:
+    return "://" in location or Path(location).is_dir()
+
+
+@contextmanager
+def _quiet_dvc() -> Iterator[None]:
+    """DVC logs its own warnings and errors; ours say the same in one sentence, so its are held back."""
+    loggers = [logging.getLogger(name) for name in ("dvc", "dvc_data")]
+    levels = [logger.level for logger in loggers]
+    for logger in loggers:
+        logger.setLevel(logging.CRITICAL)
+    try:
+        yield
+    finally:
+        for logger, level in zip(loggers, levels):
+            logger.setLevel(level)
 
 
 def _open_repo():

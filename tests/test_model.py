@@ -70,5 +70,5 @@ def test_loading_a_missing_or_damaged_model_says_what_to_do(tmp_path):
     with pytest.raises(UserError, match="There is no model"):
         load_model(tmp_path / "nothing.pt")
     (tmp_path / "broken.pt").write_bytes(b"not a model")
-    with pytest.raises(UserError, match="not a model saved by face_vae"):
+    with pytest.raises(UserError, match="is not a model file saved by face_vae \\(it is not a torch archive\\)"):
         load_model(tmp_path / "broken.pt")

@@ -2,6 +2,7 @@
 
 import hashlib
 import pickle
+import zipfile
 from pathlib import Path
 
 import torch
@@ -30,6 +31,11 @@ def load_model(path: Path) -> VAE | DCGAN:
     path = Path(path)
     if not path.is_file():
         raise UserError(f"There is no model at {path}: train one with `python commands.py train` or pull it with DVC.")
+    if not zipfile.is_zipfile(path):  # every torch.save file since torch 1.6 is a zip archive
+        raise UserError(
+            f"{path} is not a model file saved by face_vae (it is not a torch archive): point model_file at a "
+            "models/*.pt written by `train`, or pull models.dvc."
+        )
     try:
         saved = torch.load(path, map_location="cpu", weights_only=True)
         network = NETWORKS[saved["format"]](**saved["hparams"])

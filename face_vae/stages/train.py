@@ -6,10 +6,10 @@ from pathlib import Path
 import lightning as L
 import torch
 from lightning.pytorch.callbacks import EMAWeightAveraging
-from omegaconf import DictConfig
+from omegaconf import DictConfig, OmegaConf
 
-from face_vae import hardware, storage
-from face_vae.config import build
+from face_vae import atomic, hardware, storage
+from face_vae.config import build, flat_values
 from face_vae.data.datamodule import CelebADataModule
 from face_vae.data.face_crops import FaceCrops, as_floats
 from face_vae.errors import UserError
@@ -22,6 +22,9 @@ from face_vae.tracking.progress import is_terminal
 
 log = logging.getLogger(__name__)
 RUN_ID_FILE = "mlflow_run_id.txt"
+RUN_CONFIG_FILE = "run_config.yaml"  # the resolved config of the run that writes the checkpoints
+FIXED_ON_RESUME = ("model", "data", "seed")  # what the weights, the optimiser state and the data order depend on
+SPEED_ONLY = {"model.channels_last", "model.compile", "data.num_workers"}  # may change on resume
 
 
 def run(cfg: DictConfig) -> None:
@@ -30,16 +33,10 @@ def run(cfg: DictConfig) -> None:
     resume_from = _resume_checkpoint(checkpoints_dir) if cfg.resume else None
     uri = server.tracking_uri(cfg.tracking) if cfg.tracking.enabled else None  # fail fast, before any work
     runtime = resolve_runtime(cfg)
+    changed_on_resume = _check_resume_config(cfg, checkpoints_dir) if resume_from else ""
     L.seed_everything(cfg.seed, workers=True)
     prepared_dir = prepared_data(cfg, force=cfg.force)
-    datamodule = CelebADataModule(
-        str(prepared_dir),
-        batch_size=cfg.data.batch_size,
-        num_workers=cfg.data.num_workers,
-        train_split=cfg.data.train_split,
-        val_split=cfg.data.val_split,
-        test_split=cfg.data.test_split,
-    )
+    datamodule: CelebADataModule = build(cfg.data.datamodule, prepared_dir=str(prepared_dir))
     module = build(cfg.model.module)
     if resume_from:
         _check_same_architecture(resume_from, module)
@@ -55,6 +52,10 @@ def run(cfg: DictConfig) -> None:
         if logger.run_id is not None:  # None in the extra processes of a DDP run: rank 0 logs
             checkpoints_dir.mkdir(parents=True, exist_ok=True)
             (checkpoints_dir / RUN_ID_FILE).write_text(logger.run_id)
+            if changed_on_resume:  # the run keeps its first params; what this resume changed is a tag
+                logger.experiment.set_tag(logger.run_id, f"resumed_{_resume_count(checkpoints_dir)}", changed_on_resume)
+    if not resume_from:
+        atomic.write_text(checkpoints_dir / RUN_CONFIG_FILE, OmegaConf.to_yaml(cfg, resolve=True))
     # In a terminal Lightning's progress bar shows progress; in a log file the EpochLine callback does.
     trainer: L.Trainer = build(
         cfg.trainer, callbacks=callbacks, logger=logger or False, enable_progress_bar=is_terminal()
@@ -73,7 +74,7 @@ def run(cfg: DictConfig) -> None:
     log.info("Saved the model to %s.", model_file)
     if logger is not None:
         training.log_trained_model(logger, network, [model_file, *checkpoints_dir.glob("*.ckpt")])
-    storage.version_models(cfg.storage, model_file.parent)
+    storage.version_models(cfg.storage, model_file.parent, throwaway=cfg.data.kind == "synthetic")
 
 
 def resolve_runtime(cfg: DictConfig) -> hardware.Runtime:
@@ -121,6 +122,32 @@ def _check_same_architecture(checkpoint_path: str, module: L.LightningModule) ->
             f"{checkpoint_path} was trained with another model config ({shown} differ): resume with the config it was "
             "trained with, or train from scratch without resume=true."
         )
+
+
+def _check_resume_config(cfg: DictConfig, checkpoints_dir: Path) -> str:
+    """Refuse to resume with other model, data or seed values than the run that wrote the checkpoint;
+    return the other values that changed (epochs, precision, ...) as 'key: old -> new; ...'."""
+    saved_file = checkpoints_dir / RUN_CONFIG_FILE
+    if not saved_file.is_file():
+        return ""  # a checkpoint from before run configs were kept: the architecture check still applies
+    saved, now = flat_values(OmegaConf.load(saved_file)), flat_values(cfg)
+    changed = {key for key in saved.keys() | now.keys() if saved.get(key) != now.get(key)}
+    fixed = sorted(key for key in changed if key.split(".")[0] in FIXED_ON_RESUME and key not in SPEED_ONLY)
+    if fixed:
+        shown = ", ".join(f"{key}={saved.get(key)!r} (now {now.get(key)!r})" for key in fixed[:3])
+        raise UserError(
+            f"resume=true continues a run trained with {shown}{' and more' if len(fixed) > 3 else ''}: resume with "
+            "the same model, data and seed values, or train from scratch without resume=true."
+        )
+    return "; ".join(f"{key}: {saved.get(key)} -> {now.get(key)}" for key in sorted(changed) if key != "resume")
+
+
+def _resume_count(checkpoints_dir: Path) -> int:
+    """How many times this run has been resumed, this time included (counted in a file beside the checkpoints)."""
+    counter = checkpoints_dir / "resumes.txt"
+    count = int(counter.read_text()) + 1 if counter.is_file() else 1
+    counter.write_text(str(count))
+    return count
 
 
 def _read_run_id(checkpoints_dir: Path) -> str | None:

@@ -53,7 +53,7 @@ def run(cfg: DictConfig) -> None:
     log.info("Saved the attribute classifier to %s.", classifier_file)
     if logger is not None:
         reports.log_classifier_report(logger, rows, report, classifier_file)
-    storage.version_models(cfg.storage, classifier_file.parent)
+    storage.version_models(cfg.storage, classifier_file.parent, throwaway=cfg.data.kind == "synthetic")
 
 
 def codes_and_labels(

@@ -1,31 +1,41 @@
 """What describes a run: the resolved config, the git commit, the DVC hash of the data, library versions."""
 
+import hashlib
 import subprocess
 from importlib.metadata import version
+from pathlib import Path
 
-from omegaconf import DictConfig, OmegaConf
+from omegaconf import DictConfig
 
 from face_vae import storage
+from face_vae.config import flat_values
+from face_vae.data.face_crops import META_FILE
 
 LIBRARIES = ("torch", "torchvision", "lightning", "hydra-core", "mlflow", "dvc")
 
 
 def flat_params(cfg: DictConfig) -> dict[str, str]:
     """The resolved config as {'dotted.key': value}, plus the git commit, data hash and versions."""
-    params = {}
-
-    def flatten(node: object, prefix: str) -> None:
-        if isinstance(node, dict) and node:
-            for key, value in node.items():
-                flatten(value, f"{prefix}{key}.")
-        else:
-            params[prefix.rstrip(".")] = str(node)
-
-    flatten(OmegaConf.to_container(cfg, resolve=True), "")
+    params = {key: str(value) for key, value in flat_values(cfg).items()}
     commit, dirty = git_state()
-    params.update(git_commit=commit, git_dirty=str(dirty), data_dvc_md5=dvc_hash(cfg.storage.data_dvc))
+    params.update(git_commit=commit, git_dirty=str(dirty), **data_provenance(cfg))
     params.update({f"version.{name}": version(name) for name in LIBRARIES})
     return params
+
+
+def data_provenance(cfg: DictConfig) -> dict[str, str]:
+    """`data_dvc_md5` when the data used is the one data.dvc tracks; otherwise where it came from and
+    `prepared_data_md5`, a fingerprint of the prepared folder (meta.json and the image name lists)."""
+    tracked = storage.tracked_path(cfg.storage.data_dvc)
+    source = Path(cfg.data.source_dir).resolve() if "source_dir" in cfg.data else None
+    if source is not None and tracked is not None and source.is_relative_to(tracked.resolve()):
+        return {"data_dvc_md5": dvc_hash(cfg.storage.data_dvc)}
+    fingerprint = hashlib.md5()
+    prepared = Path(cfg.data.prepared_dir)
+    for path in sorted([prepared / META_FILE, *prepared.glob("*.txt")]):
+        if path.is_file():
+            fingerprint.update(path.name.encode() + path.read_bytes())
+    return {"data_source": str(source or cfg.data.kind), "prepared_data_md5": fingerprint.hexdigest()}
 
 
 def git_state() -> tuple[str, bool]:
