@@ -10,6 +10,11 @@ from face_vae import cli
 from face_vae.config import config_help
 
 
+def download(*overrides: str) -> None:
+    """Fetch CelebA's official files (aligned images zip, partition, attributes) into data.source_dir, MD5-checked."""
+    cli.run("download", overrides)
+
+
 def prepare(*overrides: str) -> None:
     """Decode, crop and store the dataset once in a training-ready form (uint8 memory maps)."""
     cli.run("prepare", overrides)
@@ -46,6 +51,7 @@ def interpolate(*overrides: str) -> None:
 
 
 COMMANDS = {
+    "download": download,
     "prepare": prepare,
     "train": train,
     "infer": infer,

@@ -90,6 +90,7 @@ NAME_RULES: dict[str, Rule] = {
     "seed": AT_LEAST_0,
     "image_size": (_at_least(8), "at least 8 pixels"),
     "num_workers": AT_LEAST_0,
+    "prepare_workers": (lambda v: v == "auto" or (type(v) is int and v > 0), "auto or a positive number"),
     "max_bad_fraction": (lambda v: 0 <= v <= 1, "a fraction between 0 and 1"),
     "latent_dim": POSITIVE,
     "lr": (_positive, "a positive learning rate"),

@@ -1,6 +1,10 @@
-"""Read CelebA in its official layout: aligned JPEGs plus the official partition file."""
+"""Read CelebA in its official layout: aligned JPEGs (a folder, or the zip they come in) plus the
+official partition file."""
 
+import io
+import zipfile
 from pathlib import Path
+from typing import BinaryIO
 
 from face_vae.errors import UserError
 
@@ -10,6 +14,7 @@ SPLIT_CODES = {"0": "train", "1": "val", "2": "test"}
 SPLITS = tuple(SPLIT_CODES.values())
 # Where the aligned JPEGs live: the official folder name first, then the name used by our sample.
 IMAGE_SUBDIRS = ("img_align_celeba", "images")
+IMAGES_ZIP = "img_align_celeba.zip"  # the official download: 202,599 JPEGs in img_align_celeba/
 
 
 def read_partition(path: Path) -> dict[str, list[str]]:
@@ -40,6 +45,58 @@ def find_images_dir(source_dir: Path, images_subdir: str | None) -> Path:
         if (source_dir / name).is_dir():
             return source_dir / name
     raise UserError(
-        f"No image folder ({' or '.join(candidates)}) in {source_dir}: put CelebA's "
-        "img_align_celeba/ there, pull it with DVC, or set data.images_subdir."
+        f"No image folder ({' or '.join(candidates)}) and no {IMAGES_ZIP} in {source_dir}: put CelebA's "
+        "img_align_celeba/ or its zip there (`python commands.py download`), pull it with DVC, or set "
+        "data.images_subdir."
     )
+
+
+def find_images(source_dir: Path, images_subdir: str | None) -> "FolderImages | ZipImages":
+    """The aligned JPEGs of `source_dir`: its image folder, or else the official zip, read as it is."""
+    if (source_dir / IMAGES_ZIP).is_file() and not any(
+        (source_dir / name).is_dir() for name in ([images_subdir] if images_subdir else IMAGE_SUBDIRS)
+    ):
+        return ZipImages(source_dir / IMAGES_ZIP)
+    return FolderImages(find_images_dir(source_dir, images_subdir))
+
+
+class FolderImages:
+    """JPEGs in a folder, opened by file name."""
+
+    def __init__(self, folder: Path):
+        self.folder = folder
+
+    def open(self, name: str) -> BinaryIO:
+        """The bytes of image `name`; FileNotFoundError when it is not there."""
+        return open(self.folder / name, "rb")
+
+    def __str__(self) -> str:
+        return str(self.folder)
+
+
+_OPEN_ZIPS: dict[str, zipfile.ZipFile] = {}  # per process: a zip's directory is read once, not per image
+
+
+class ZipImages:
+    """JPEGs read straight from a zip archive (no unzip step, no 202,599 files on disk). Picklable:
+    each worker process opens the archive once, when it first reads from it."""
+
+    def __init__(self, path: Path):
+        self.path = path
+        with zipfile.ZipFile(path) as archive:
+            folders = {name.rsplit("/", 1)[0] for name in archive.namelist() if "/" in name}
+        # The official zip keeps the images in img_align_celeba/; a flat zip has them at the top.
+        self.folder = next((name for name in IMAGE_SUBDIRS if name in folders), "")
+
+    def open(self, name: str) -> BinaryIO:
+        """The bytes of image `name`; FileNotFoundError when the archive has no such member."""
+        archive = _OPEN_ZIPS.get(str(self.path))
+        if archive is None:
+            archive = _OPEN_ZIPS[str(self.path)] = zipfile.ZipFile(self.path)
+        try:
+            return io.BytesIO(archive.read(f"{self.folder}/{name}" if self.folder else name))
+        except KeyError as error:
+            raise FileNotFoundError(name) from error
+
+    def __str__(self) -> str:
+        return str(self.path)

@@ -7,6 +7,7 @@ it passes `fetch_source`.
 
 import json
 import logging
+import os
 from collections.abc import Callable, Iterable
 from concurrent.futures import ProcessPoolExecutor
 from functools import partial
@@ -19,7 +20,7 @@ from tqdm import tqdm
 
 from face_vae import atomic
 from face_vae.data.attributes import write_attributes
-from face_vae.data.celeba import PARTITION_FILE, find_images_dir, read_partition
+from face_vae.data.celeba import PARTITION_FILE, FolderImages, ZipImages, find_images, read_partition
 from face_vae.data.face_crops import META_FILE, read_meta
 from face_vae.data.synthetic import ATTRIBUTES, make_labelled_faces
 from face_vae.errors import UserError
@@ -77,19 +78,19 @@ def _prepare_synthetic(data_cfg: DictConfig, prepared_dir: Path) -> dict[str, in
 
 def _prepare_celeba(data_cfg: DictConfig, prepared_dir: Path) -> dict[str, int]:
     source_dir = Path(data_cfg.source_dir)
-    images_dir = find_images_dir(source_dir, data_cfg.images_subdir)
+    images = find_images(source_dir, data_cfg.images_subdir)
     partition = read_partition(source_dir / PARTITION_FILE)
     crop = (data_cfg.crop.left, data_cfg.crop.top, data_cfg.crop.size)
-    load = partial(_load_crop, crop=crop, image_size=data_cfg.image_size)
+    load = partial(_load_crop, images=images, crop=crop, image_size=data_cfg.image_size)
+    workers = (os.cpu_count() or 1) if data_cfg.prepare_workers == "auto" else data_cfg.prepare_workers
+    log.info("Decoding the images of %s with %d processes.", images, workers)
     counts, bad = {}, []
-    with ProcessPoolExecutor(max_workers=max(1, data_cfg.num_workers)) as pool:
+    with ProcessPoolExecutor(max_workers=workers) as pool:
         for split, names in partition.items():
             if not names:
                 log.warning("The partition lists no %s images; that split is left out.", split)
                 continue
-            kept, skipped = _write_split(
-                pool.map(load, [images_dir / name for name in names], chunksize=64), names, prepared_dir / f"{split}.u8"
-            )
+            kept, skipped = _write_split(pool.map(load, names, chunksize=64), names, prepared_dir / f"{split}.u8")
             bad += skipped
             atomic.write_text(prepared_dir / f"{split}.txt", "".join(f"{name}\n" for name in kept))
             counts[split] = len(kept)
@@ -114,11 +115,13 @@ def _write_split(
     return kept, skipped
 
 
-def _load_crop(path: Path, crop: tuple[int, int, int], image_size: int) -> tuple[np.ndarray | None, str]:
+def _load_crop(
+    name: str, images: FolderImages | ZipImages, crop: tuple[int, int, int], image_size: int
+) -> tuple[np.ndarray | None, str]:
     """Decode, crop and resize one image; return (pixels, '') or (None, why it was skipped)."""
     left, top, size = crop
     try:
-        with Image.open(path) as image:
+        with images.open(name) as file, Image.open(file) as image:
             image.load()
             if image.mode != "RGB":
                 return None, f"not RGB (mode {image.mode})"

@@ -6,6 +6,7 @@ from omegaconf import DictConfig
 
 from face_vae import storage
 from face_vae.data.preparation import ensure_prepared
+from face_vae.errors import UserError
 from face_vae.models.dcgan import DCGAN
 from face_vae.models.model_file import load_model
 from face_vae.models.vae import VAE
@@ -13,7 +14,17 @@ from face_vae.models.vae import VAE
 
 def prepared_data(cfg: DictConfig, force: bool = False) -> Path:
     """The prepared folder of `cfg.data`, pulling the source through data.dvc first when it is missing."""
-    return ensure_prepared(cfg.data, lambda wanted: storage.pull_data(cfg.storage, wanted), force=force)
+
+    def pull(wanted: Path) -> None:
+        try:
+            storage.pull_data(cfg.storage, wanted)
+        except UserError as error:  # no data and no DVC remote that has it: the official files remain
+            raise UserError(
+                f"{str(error).rstrip('.')}; or fetch CelebA from its official files with `python commands.py "
+                f"download data.source_dir={cfg.data.source_dir}`."
+            ) from error
+
+    return ensure_prepared(cfg.data, pull, force=force)
 
 
 def pulled_model(storage_cfg: DictConfig, model_file: Path) -> VAE | DCGAN:

@@ -1,0 +1,104 @@
+"""Fetch a published file over HTTP(S) or from Google Drive with gdown, resumable, checked by its MD5.
+
+gdown handles Drive's confirmation pages and resumes a partial download with a Range request; the file
+gets its real name only once its MD5 matches, so a half, an HTML page or a wrong file never sits under it.
+"""
+
+import hashlib
+import logging
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+
+from face_vae.errors import UserError
+
+log = logging.getLogger(__name__)
+HTML_STARTS = (b"<!doctype html", b"<html", b"<head", b"<!--")
+
+
+@dataclass(frozen=True)
+class FileSource:
+    """Where one file comes from and the MD5 it must have."""
+
+    name: str
+    url: str
+    md5: str
+
+
+def fetch(source: FileSource, target_dir: Path, timeout_s: float, retries: int, manual_page: str) -> Path:
+    """`target_dir/source.name`, downloaded unless it is already there with the right MD5."""
+    target = target_dir / source.name
+    by_hand = f"or download {source.name} by hand from {manual_page} and put it in {target_dir}"
+    if target.is_file():
+        if md5_of(target) == source.md5:
+            log.info("%s is already there (MD5 checked).", target)
+            return target
+        raise UserError(
+            f"{target} is there but its MD5 is not the published {source.md5}: delete it and run download again, "
+            f"{by_hand}."
+        )
+    staging = target.with_name(f"{target.name}.download")  # gdown keeps its partial file beside this name
+    try:
+        target_dir.mkdir(parents=True, exist_ok=True)
+    except OSError as error:
+        raise UserError(
+            f"Cannot create {target_dir} ({error.strerror}): set data.source_dir to a writable folder."
+        ) from error
+    _download(source, staging, timeout_s, retries, by_hand)
+    _check(source, staging, by_hand)
+    staging.replace(target)
+    log.info("Downloaded %s (MD5 checked).", target)
+    return target
+
+
+def md5_of(path: Path) -> str:
+    """The MD5 of a file, read in blocks."""
+    with open(path, "rb") as file:
+        return hashlib.file_digest(file, "md5").hexdigest()
+
+
+def _download(source: FileSource, staging: Path, timeout_s: float, retries: int, by_hand: str) -> None:
+    # pylint: disable-next=import-outside-toplevel  # only this command needs them
+    import gdown
+    from gdown.exceptions import DownloadError, FileURLRetrievalError
+    from requests.exceptions import RequestException
+
+    log.info("Downloading %s from %s.", source.name, source.url)
+    try:
+        gdown.download(
+            source.url, str(staging), quiet=not sys.stderr.isatty(), resume=True, timeout=timeout_s, retries=retries
+        )
+    except FileURLRetrievalError as error:
+        raise UserError(
+            f"Google Drive would not hand out {source.name} (its download quota for the day is used up, or the "
+            f"file is no longer shared: {_first_line(error)}): try again later, {by_hand}."
+        ) from error
+    except (DownloadError, RequestException, OSError) as error:
+        raise UserError(
+            f"The download of {source.name} from {source.url} stopped ({_first_line(error)}): run "
+            f"`python commands.py download` again to resume it, {by_hand}."
+        ) from error
+
+
+def _check(source: FileSource, staging: Path, by_hand: str) -> None:
+    """Refuse (and delete) an HTML page or a file with another MD5: neither is worth resuming."""
+    with open(staging, "rb") as file:
+        start = file.read(512).lstrip().lower()
+    if start.startswith(HTML_STARTS):
+        staging.unlink()
+        raise UserError(
+            f"{source.url} sent a web page instead of {source.name} (Google Drive does that when its download "
+            f"quota is used up or the file needs a sign-in): try again later, {by_hand}."
+        )
+    found = md5_of(staging)
+    if found != source.md5:
+        size = staging.stat().st_size
+        staging.unlink()
+        raise UserError(
+            f"{source.name} came with MD5 {found} ({size:,} bytes), not the published {source.md5}: it was "
+            f"truncated or is another file, and was deleted; run download again, {by_hand}."
+        )
+
+
+def _first_line(error: Exception) -> str:
+    return (str(error).strip().splitlines() or [type(error).__name__])[0]

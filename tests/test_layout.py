@@ -1,0 +1,84 @@
+"""The layers' import rules, checked on every import statement of the package (so that they cannot rot)."""
+
+import ast
+from pathlib import Path
+
+import pytest
+
+PACKAGE = Path(__file__).resolve().parents[1] / "face_vae"
+COMMANDS = {path.stem for path in (PACKAGE.parent / "configs").glob("*.yaml")}
+
+
+def _module_name(path: Path) -> str:
+    parts = path.relative_to(PACKAGE.parent).with_suffix("").parts
+    return ".".join(parts[:-1] if parts[-1] == "__init__" else parts)
+
+
+def _modules() -> dict[str, Path]:
+    return {_module_name(path): path for path in PACKAGE.rglob("*.py")}
+
+
+def _imports(path: Path, known: set[str]) -> set[str]:
+    """The face_vae modules a file imports, at the top or inside functions."""
+    found = set()
+    for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+        if isinstance(node, ast.Import):
+            found |= {alias.name for alias in node.names if alias.name.startswith("face_vae")}
+        elif isinstance(node, ast.ImportFrom) and node.module and node.module.startswith("face_vae"):
+            for alias in node.names:
+                candidate = f"{node.module}.{alias.name}"
+                found.add(candidate if candidate in known else node.module)
+    return found
+
+
+GRAPH = {name: _imports(path, set(_modules())) for name, path in _modules().items()}
+
+
+def test_the_graph_is_read_from_the_real_package():
+    assert "face_vae.models.vae" in GRAPH["face_vae.stages.shared"]
+    assert "face_vae.data.face_crops" in GRAPH["face_vae.stages.train"], "from-imports of submodules are resolved"
+    assert COMMANDS >= {"train", "infer", "download", "prepare"}
+
+
+def test_no_module_imports_a_command_stage():
+    """A command is not a library: what two stages share lives in stages/shared.py or below."""
+    stages = {f"face_vae.stages.{command}" for command in COMMANDS}
+    offenders = {name: sorted(GRAPH[name] & stages) for name in GRAPH if GRAPH[name] & stages}
+    assert not offenders
+
+
+@pytest.mark.parametrize("layer", ["face_vae.models", "face_vae.data", "face_vae.evaluation"])
+def test_models_data_and_evaluation_import_nothing_from_tracking_storage_stages_or_the_edge(layer):
+    upper = ("face_vae.tracking", "face_vae.storage", "face_vae.stages", "face_vae.cli", "face_vae.config")
+    offenders = {
+        name: sorted(target for target in targets if target.startswith(upper))
+        for name, targets in GRAPH.items()
+        if name.startswith(layer) and any(target.startswith(upper) for target in targets)
+    }
+    assert not offenders
+
+
+def test_tracking_and_storage_import_no_stage_and_not_the_edge():
+    offenders = {
+        name: sorted(targets)
+        for name, targets in GRAPH.items()
+        if name.startswith(("face_vae.tracking", "face_vae.storage"))
+        and any(target.startswith(("face_vae.stages", "face_vae.cli")) for target in targets)
+    }
+    assert not offenders
+
+
+def test_there_are_no_import_cycles():
+    def cycle_from(start: str, path: list[str], seen: set[str]) -> list[str] | None:
+        for target in GRAPH.get(path[-1], ()):
+            if target == start:
+                return [*path, target]
+            if target not in seen and target in GRAPH:
+                seen.add(target)
+                found = cycle_from(start, [*path, target], seen)
+                if found:
+                    return found
+        return None
+
+    cycles = [cycle for name in GRAPH if (cycle := cycle_from(name, [name], set()))]
+    assert not cycles, cycles[0]
