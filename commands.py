@@ -1,69 +1,29 @@
 """Command-line entry point: `python commands.py COMMAND [key=value ...]`.
 
-Each command composes its Hydra config from `configs/COMMAND.yaml` with the given overrides and
-hands it to its stage. Run `python commands.py --help` for the list.
+The commands are the configs: each `configs/COMMAND.yaml` is one command, whose first comment line is its
+summary, composed with the overrides and handed to `face_vae/stages/COMMAND.py`. Run
+`python commands.py --help` for the list, `python commands.py COMMAND --help` for one command's keys.
 """
+
+from collections.abc import Callable
 
 import fire
 
 from face_vae import cli
-from face_vae.config import config_help
+from face_vae.config import command_names, command_summary, config_help
 
 
-def download(*overrides: str) -> None:
-    """Fetch CelebA's official files (aligned images zip, partition, attributes) into data.source_dir, MD5-checked."""
-    cli.run("download", overrides)
+def _command(name: str) -> Callable[..., None]:
+    def command(*overrides: str) -> None:
+        cli.run(name, overrides)
+
+    command.__name__ = name
+    # `--help` shows the summary, then the command's keys, defaults and comments, and its groups.
+    command.__doc__ = f"{command_summary(name)}\n\n{config_help(name)}"
+    return command
 
 
-def prepare(*overrides: str) -> None:
-    """Decode, crop and store the dataset once in a training-ready form (uint8 memory maps)."""
-    cli.run("prepare", overrides)
-
-
-def train(*overrides: str) -> None:
-    """Train the VAE on the train split, validate on val, save models/vae.pt, log to MLflow."""
-    cli.run("train", overrides)
-
-
-def infer(*overrides: str) -> None:
-    """Sample n faces from the trained model and write them as JPGs to result/ (attributes= steers them)."""
-    cli.run("infer", overrides)
-
-
-def evaluate(*overrides: str) -> None:
-    """Score a trained model: FID, KID, face-detection rate of samples; reconstruction error of real faces."""
-    cli.run("evaluate", overrides)
-
-
-def train_classifier(*overrides: str) -> None:
-    """Train a classifier of CelebA's 40 attributes on the VAE's codes; print its per-attribute scores."""
-    cli.run("train_classifier", overrides)
-
-
-def reconstruct(*overrides: str) -> None:
-    """Encode real photos (input=FOLDER or FILE) and write original | reconstruction JPGs to result/."""
-    cli.run("reconstruct", overrides)
-
-
-def interpolate(*overrides: str) -> None:
-    """Walk the latent space between two photos (start=, end=) or two samples: a strip JPG and a GIF."""
-    cli.run("interpolate", overrides)
-
-
-COMMANDS = {
-    "download": download,
-    "prepare": prepare,
-    "train": train,
-    "infer": infer,
-    "evaluate": evaluate,
-    "train_classifier": train_classifier,
-    "reconstruct": reconstruct,
-    "interpolate": interpolate,
-}
-
-for _name, _command in COMMANDS.items():
-    # `python commands.py train --help` lists the command's keys, defaults and comments, and its groups.
-    _command.__doc__ = f"{_command.__doc__}\n\n{config_help(_name)}"
+COMMANDS = {name: _command(name) for name in command_names()}
 
 if __name__ == "__main__":
     fire.Fire(COMMANDS)

@@ -182,6 +182,17 @@ def build(node: DictConfig, **kwargs: object) -> Any:
         raise UserError(f"Cannot build {node.get('_target_')} from the config: {reason}") from error
 
 
+def command_names() -> list[str]:
+    """The commands: one per file in configs/ (prepare, train, infer, ...)."""
+    return sorted(path.stem for path in CONFIG_DIR.glob("*.yaml"))
+
+
+def command_summary(command: str) -> str:
+    """The first comment line of the command's config: what the command does, in one sentence."""
+    first = (CONFIG_DIR / f"{command}.yaml").read_text(encoding="utf-8").splitlines()[0]
+    return first.lstrip("# ").strip()
+
+
 def config_help(command: str) -> str:
     """The keys of `command`'s config with their defaults and the comment beside each, group by group,
     read from the YAML files (no compose: `--help` stays instant)."""
@@ -195,7 +206,7 @@ def config_help(command: str) -> str:
             groups.append((group, choice))
         elif not line.startswith(" "):
             in_defaults = False
-    body = [line for line in _without_defaults(own)]
+    body = _without_defaults(own[1:])  # the first line is the summary
     sections.append(f"Keys of {command} (override as KEY=VALUE):\n" + "\n".join(f"  {line}" for line in body))
     for group, choice in groups:
         choices = sorted(path.stem for path in (CONFIG_DIR / group).glob("*.yaml"))
