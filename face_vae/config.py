@@ -118,6 +118,8 @@ NAME_RULES: dict[str, Rule] = {
     "dropout": (lambda v: 0 <= v < 1, "between 0 and 1"),
     "weight_decay": AT_LEAST_0,
     "health_timeout_s": (_positive, "a positive number of seconds"),
+    "timeout_s": (_positive, "a positive number of seconds"),
+    "retries": AT_LEAST_0,
     "fid_sizes": (lambda v: bool(v) and all(type(size) is int and size >= 8 for size in v), "a list of sizes >= 8"),
     "attribute_sweep": (lambda v: bool(v) and all(isinstance(x, (int, float)) for x in v), "a list of numbers"),
 }
