@@ -33,9 +33,9 @@ def speeds(count: int, policy: str, size: int, steps: int) -> list[float]:
     if policy != "unset":  # unset: the OpenMP runtime's own default (libgomp: spin a while, then sleep)
         env["OMP_WAIT_POLICY"] = policy
     code = WORKER.format(root=str(Path(__file__).resolve().parents[1]), size=size, steps=steps)
-    processes = [
-        subprocess.Popen([sys.executable, "-c", code], env=env, stdout=subprocess.PIPE, text=True) for _ in range(count)
-    ]
+    # pylint: disable-next=consider-using-with  # they must run at the same time; communicate() reaps each
+    processes = [subprocess.Popen([sys.executable, "-c", code], env=env, stdout=subprocess.PIPE, text=True)
+                 for _ in range(count)]  # fmt: skip
     return [json.loads(process.communicate()[0].strip().splitlines()[-1]) for process in processes]
 
 

@@ -85,11 +85,11 @@ def matmul_flops_per_second(bf16: bool, size: int = 1024, seconds: float = 1.0) 
     a, b = torch.randn(size, size), torch.randn(size, size)
     with torch.autocast("cpu", dtype=torch.bfloat16, enabled=bf16):
         with Timer() as first:
-            a @ b
+            torch.matmul(a, b)
         repeat = max(1, int(seconds / first.seconds))
         with Timer() as timer:
             for _ in range(repeat):
-                a @ b
+                torch.matmul(a, b)
     return 2 * size**3 * repeat / timer.seconds
 
 

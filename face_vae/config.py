@@ -61,6 +61,10 @@ def config_groups() -> set[str]:
     return {path.name for path in CONFIG_DIR.iterdir() if path.is_dir()}
 
 
+def _is_int(value: object) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)  # True is an int to Python, not to a user
+
+
 def _positive(value: object) -> bool:
     return value > 0
 
@@ -70,7 +74,9 @@ def _at_least(low: float) -> Callable[[Any], bool]:
 
 
 def _one_of(*choices: object) -> Callable[[Any], bool]:
-    return lambda value: any(value == choice and type(value) is type(choice) for choice in choices)
+    # 1 == True in Python: a choice matches only a value of its own type.
+    return lambda value: any(value == choice and isinstance(value, type(choice)) and
+                             isinstance(choice, bool) == isinstance(value, bool) for choice in choices)  # fmt: skip
 
 
 Rule = tuple[Callable[[Any], bool], str]
@@ -90,7 +96,7 @@ NAME_RULES: dict[str, Rule] = {
     "seed": AT_LEAST_0,
     "image_size": (_at_least(8), "at least 8 pixels"),
     "num_workers": AT_LEAST_0,
-    "prepare_workers": (lambda v: v == "auto" or (type(v) is int and v > 0), "auto or a positive number"),
+    "prepare_workers": (lambda v: v == "auto" or (_is_int(v) and v > 0), "auto or a positive number"),
     "max_bad_fraction": (lambda v: 0 <= v <= 1, "a fraction between 0 and 1"),
     "latent_dim": POSITIVE,
     "lr": (_positive, "a positive learning rate"),
@@ -103,9 +109,9 @@ NAME_RULES: dict[str, Rule] = {
     "betas": (lambda v: len(v) == 2 and all(0 <= b < 1 for b in v), "two numbers in [0, 1), e.g. [0.5, 0.999]"),
     "precision": (_one_of(*PRECISIONS), f"one of {', '.join(PRECISIONS)}"),
     "channels_last": AUTO_OR_BOOL,
-    "threads": (lambda v: v == "auto" or (type(v) is int and v > 0), "auto or a positive number"),
+    "threads": (lambda v: v == "auto" or (_is_int(v) and v > 0), "auto or a positive number"),
     "max_epochs": (_positive, "a positive number of epochs"),
-    "devices": (lambda v: v == "auto" or (type(v) is int and v > 0), "auto or a positive number"),
+    "devices": (lambda v: v == "auto" or (_is_int(v) and v > 0), "auto or a positive number"),
     "num_nodes": POSITIVE,
     "limit_train_batches": (_positive, "a positive fraction or number of batches"),
     "limit_val_batches": AT_LEAST_0,
@@ -120,7 +126,7 @@ NAME_RULES: dict[str, Rule] = {
     "health_timeout_s": (_positive, "a positive number of seconds"),
     "timeout_s": (_positive, "a positive number of seconds"),
     "retries": AT_LEAST_0,
-    "fid_sizes": (lambda v: bool(v) and all(type(size) is int and size >= 8 for size in v), "a list of sizes >= 8"),
+    "fid_sizes": (lambda v: bool(v) and all(_is_int(size) and size >= 8 for size in v), "a list of sizes >= 8"),
     "attribute_sweep": (lambda v: bool(v) and all(isinstance(x, (int, float)) for x in v), "a list of numbers"),
 }
 KEY_RULES: dict[str, Rule] = {

@@ -9,7 +9,8 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from face_vae.data.synthetic import write_celeba_layout as write_fake_celeba  # noqa: F401  # used by tests
+# pylint: disable-next=unused-import  # the tests' name for it
+from face_vae.data.synthetic import write_celeba_layout as write_fake_celeba  # noqa: F401
 
 SHARED_SAMPLE = Path(__file__).resolve().parents[2] / "shared" / "data" / "celeba_sample"
 

@@ -35,6 +35,8 @@ class CelebAServer(ThreadingHTTPServer):
 
 
 class RangeHandler(BaseHTTPRequestHandler):
+    """GET with `Range: bytes=N-` (what a resumed download sends), and the misbehaviours of its server."""
+
     server: CelebAServer
 
     def do_GET(self) -> None:  # pylint: disable=invalid-name  # http.server's name

@@ -92,7 +92,8 @@ class ZipImages:
         """The bytes of image `name`; FileNotFoundError when the archive has no such member."""
         archive = _OPEN_ZIPS.get(str(self.path))
         if archive is None:
-            archive = _OPEN_ZIPS[str(self.path)] = zipfile.ZipFile(self.path)
+            # Kept open for the life of the worker process: reopening would reread the directory per image.
+            archive = _OPEN_ZIPS[str(self.path)] = zipfile.ZipFile(self.path)  # pylint: disable=consider-using-with
         try:
             return io.BytesIO(archive.read(f"{self.folder}/{name}" if self.folder else name))
         except KeyError as error:
