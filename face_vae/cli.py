@@ -46,3 +46,5 @@ def _show_progress_messages() -> None:
     handler.setFormatter(logging.Formatter("%(message)s"))
     logger.addHandler(handler)
     logger.setLevel(logging.INFO)
+    # A library that configures the root logger (basicConfig) would print every message a second time.
+    logger.propagate = False

@@ -82,7 +82,7 @@ def test_classifier_report_is_a_table_with_one_row_per_attribute_and_the_majorit
     assert sum(line.startswith("| ") for line in report.splitlines()) == 2 + 7 + 1  # header, rule, 7 attributes, mean
 
 
-def test_reconstruct_writes_original_beside_reconstruction_and_skips_a_broken_file(in_project, tmp_path, caplog):
+def test_reconstruct_writes_original_beside_reconstruction_and_skips_a_broken_file(in_project, tmp_path, capsys):
     photos = _write_photos(tmp_path / "photos")
     result = tmp_path / "result"
     # Batches of 2: the broken file shares the first batch with a good photo; names stay matched.
@@ -96,7 +96,8 @@ def test_reconstruct_writes_original_beside_reconstruction_and_skips_a_broken_fi
     expected = Image.open(photos / "square.png").resize((SIZE, SIZE), Image.Resampling.BICUBIC)
     assert abs(original - np.asarray(expected, dtype=float)).mean() < 6, "left half = the photo, resized"
     assert (result / "reconstructions.jpg").is_file()
-    assert "broken.jpg" in caplog.text
+    err = capsys.readouterr().err
+    assert "Skipped " in err and "broken.jpg" in err, "the broken file is named in one warning"
 
 
 def test_reconstruct_a_single_file_and_a_list(in_project, tmp_path):

@@ -173,3 +173,15 @@ def test_every_command_config_composes_and_its_resolved_values_are_checked():
         values = flat_values(compose(command, []))
         assert values, command
         assert OmegaConf.is_config(compose(command, []))
+
+
+def test_a_synthetic_run_leaves_models_dvc_alone_and_says_so_once(tmp_path):
+    models_dvc = "outs:\n- md5: 0123456789abcdef0123456789abcdef.dir\n  path: models\n"
+    (tmp_path / "models.dvc").write_text(models_dvc)
+    result = subprocess.run(
+        [sys.executable, str(ROOT / "commands.py"), "train", *NO_TRACKING],
+        cwd=tmp_path, capture_output=True, text=True, env=subprocess_env(ROOT), check=True, timeout=300,
+    )  # fmt: skip
+    assert (tmp_path / "models.dvc").read_text() == models_dvc
+    assert (tmp_path / "models" / "vae.pt").is_file()
+    assert (result.stdout + result.stderr).count("models.dvc was left as it is") == 1, "printed once"
