@@ -42,6 +42,7 @@ def compose(config_name: str, overrides: Iterable[object] = ()) -> DictConfig:
         raise UserError(f"Bad configuration override: {first_line}") from error
     _check_types(default_values, values, "")
     check_values(cfg, config_name)
+    _check_sizes(values)
     return cfg
 
 
@@ -141,6 +142,17 @@ KEY_RULES: dict[str, Rule] = {
 COMMAND_RULES: dict[str, dict[str, Rule]] = {
     "evaluate": {"n": (_at_least(2), "at least 2 (FID compares two sets of faces)")},
 }
+
+
+def _check_sizes(values: dict) -> None:
+    """The one rule between two groups: the data's image size must survive the model's stride-2 layers."""
+    channels = values.get("model", {}).get("channels")
+    image_size = values.get("data", {}).get("image_size")
+    if isinstance(channels, list) and isinstance(image_size, int) and image_size < 2 ** len(channels):
+        raise UserError(
+            f"data.image_size={image_size} is too small for {len(channels)} stride-2 layers: "
+            f"use at least {2 ** len(channels)} pixels or fewer model.channels."
+        )
 
 
 def check_values(cfg: DictConfig, command: str = "") -> None:

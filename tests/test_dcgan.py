@@ -46,7 +46,7 @@ def test_train_model_dcgan_saves_models_dcgan_pt_which_infer_samples_and_reconst
     assert "plots/gan_losses_vs_epoch.png" in plots and "plots/losses_vs_epoch.png" not in plots
 
     for command, words, message in [
-        ("infer", ["sampler=gmm"], "A DCGAN samples from N(0, I) only"),
+        ("infer", ["sampler=gmm"], "models/dcgan.pt is a DCGAN, which samples from N(0, I) only"),
         ("reconstruct", ["input=result"], "is a DCGAN, which has no encoder"),
     ]:
         with pytest.raises(SystemExit):

@@ -13,6 +13,7 @@ from torchvision.utils import make_grid
 from face_vae.config import compose
 from face_vae.hardware import Machine, resolve, resolve_channels_last, resolve_precision, resolve_threads
 from face_vae.outputs import image_grid, to_pil_image
+from face_vae.stages.shared import trainer_arguments
 from tests.conftest import FAST_TRAIN, subprocess_env
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -65,6 +66,17 @@ def test_train_config_resolves_to_fp32_on_a_cpu_without_native_bfloat16_and_an_e
 def test_runtime_precision_reaches_the_trainer_and_the_model_through_interpolation():
     cfg = compose("train", ["runtime.precision=16-mixed", "runtime.channels_last=false"])
     assert cfg.trainer.precision == "16-mixed" and cfg.model.module.channels_last is False
+
+
+def test_trainer_threads_overrides_the_thread_count_and_never_reaches_lightning():
+    cfg = compose("train", ["trainer.threads=1"])
+    before = torch.get_num_threads()
+    try:
+        runtime = resolve(cfg.trainer.precision, cfg.model.channels_last, cfg.trainer.threads, machine=AMX_CPU)
+        assert runtime.threads == 1 == torch.get_num_threads()
+    finally:
+        torch.set_num_threads(before)
+    assert "threads" not in trainer_arguments(cfg.trainer)
 
 
 def test_train_prints_one_plain_line_per_epoch_when_its_output_goes_to_a_file(tmp_path):

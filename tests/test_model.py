@@ -3,6 +3,7 @@
 import pytest
 import torch
 
+from face_vae.config import compose
 from face_vae.data.synthetic import make_faces
 from face_vae.errors import UserError
 from face_vae.models.model_file import load_model, save_model
@@ -22,8 +23,11 @@ def test_vae_maps_images_to_latents_and_back_at_the_same_size(size):
 
 
 def test_vae_refuses_an_image_size_its_layers_cannot_shrink():
-    with pytest.raises(UserError, match="too small"):
+    # The model says what is wrong with its own arguments; the config check says it in the user's keys.
+    with pytest.raises(ValueError, match="image_size 16 is too small for 5 stride-2 layers"):
         VAE(image_size=16, channels=[8, 16, 32, 64, 128])
+    with pytest.raises(UserError, match="data.image_size=16 is too small for 5 stride-2 layers"):
+        compose("train", ["data.image_size=16"])
 
 
 def test_kl_is_zero_exactly_at_the_prior_and_positive_elsewhere():

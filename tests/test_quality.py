@@ -8,7 +8,6 @@ import torch
 from mlflow.tracking import MlflowClient
 
 from face_vae import cli
-from face_vae.errors import UserError
 from face_vae.evaluation.metrics import fid, kid
 from face_vae.models.latent_density import fit_gmm, sample_gmm
 from face_vae.models.model_file import load_model, save_model
@@ -38,7 +37,7 @@ def test_gmm_samples_land_where_the_codes_are_and_repeat_with_the_seed():
 
 def test_the_mixture_travels_in_the_model_file_and_is_required_for_gmm_sampling(tmp_path):
     vae = VAE(64, [8, 16, 32, 64, 128], latent_dim=4).eval()
-    with pytest.raises(UserError, match="no fitted latent mixture"):
+    with pytest.raises(ValueError, match="no fitted latent mixture"):
         vae.sample(2, sampler="gmm")
     vae.latent_density = fit_gmm(torch.randn(50, 4), components=3)
     save_model(vae, tmp_path / "vae.pt")
@@ -68,6 +67,8 @@ def test_evaluate_prints_and_logs_fid_kid_face_rate_and_reconstruction_error(wor
         "evaluate", ["data=synthetic", "data.image_size=64", "split=val", "n=16", "n_reconstruct=8", "fid_sizes=[64]"]
     )
     table = capsys.readouterr().out
+    # 32 val images exist, but FID compared 16 with 16: the header says what was compared.
+    assert "models/vae.pt: 16 generated (auto) vs 16 val images (FID, KID); 8 val images reconstructed" in table
     for metric in ("fid_64", "kid_64", "face_rate", "mse_sum_mean", "logcosh_sum_median", "ssim_mean"):
         assert f"| {metric} |" in table
     assert (workdir / "prepared" / "synthetic_64" / "inception_val_64px_16.npy").is_file(), "real features are cached"

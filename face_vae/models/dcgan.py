@@ -10,7 +10,6 @@ from collections.abc import Sequence
 import torch
 from torch import nn
 
-from face_vae.errors import UserError
 from face_vae.models.vae import Decoder, LatentImageModel, conv_sizes
 
 
@@ -58,5 +57,5 @@ class DCGAN(LatentImageModel):
     ) -> torch.Tensor:
         """`count` codes from N(0, I), the only distribution the generator was trained on."""
         if sampler not in ("auto", "normal"):
-            raise UserError(f"A DCGAN samples from N(0, I) only: use sampler=auto or sampler=normal, not {sampler!r}.")
+            raise ValueError(f"a DCGAN samples from N(0, I) only, not {sampler!r}")
         return torch.randn(count, self.latent_dim, generator=generator)

@@ -5,7 +5,6 @@ from collections.abc import Sequence
 import torch
 from torch import nn
 
-from face_vae.errors import UserError
 from face_vae.models.latent_density import sample_gmm
 
 LOG_VAR_MIN, LOG_VAR_MAX = -12.0, 6.0  # std from 0.0025 to 20: far wider than any useful code
@@ -19,13 +18,15 @@ def conv_sizes(image_size: int, depth: int) -> list[int]:
     return sizes
 
 
+def smallest_image_size(channels: Sequence[int]) -> int:
+    """Each stride-2 layer halves the image: the smallest size that does not vanish before the last one."""
+    return 2 ** len(channels)
+
+
 def check_size(image_size: int, channels: Sequence[int]) -> None:
-    """Each stride-2 layer halves the image: refuse sizes that would vanish before the last one."""
-    if image_size < 2 ** len(channels):
-        raise UserError(
-            f"data.image_size={image_size} is too small for {len(channels)} stride-2 layers: "
-            f"use at least {2 ** len(channels)} pixels or fewer model.channels."
-        )
+    """Refuse an image size the stride-2 layers would shrink to nothing."""
+    if image_size < smallest_image_size(channels):
+        raise ValueError(f"image_size {image_size} is too small for {len(channels)} stride-2 layers")
 
 
 class Encoder(nn.Module):
@@ -136,14 +137,11 @@ class VAE(LatentImageModel):
             sampler = "normal" if self.latent_density is None else "gmm"
         if sampler == "gmm":
             if self.latent_density is None:
-                raise UserError(
-                    "This model has no fitted latent mixture: use sampler=normal, "
-                    "or train with model.gmm_components > 0."
-                )
+                raise ValueError("this model has no fitted latent mixture")
             return sample_gmm(self.latent_density, count, generator)
         if sampler == "normal":
             return torch.randn(count, self.latent_dim, generator=generator)
-        raise UserError(f"sampler must be auto, gmm or normal, not {sampler!r}.")
+        raise ValueError(f"sampler must be auto, gmm or normal, not {sampler!r}")
 
     @torch.inference_mode()
     def encode(self, images: torch.Tensor) -> torch.Tensor:

@@ -52,9 +52,9 @@ class VAEModule(L.LightningModule):
     ):
         super().__init__()
         if likelihood not in ("fixed", "calibrated"):
-            raise UserError(f"model.likelihood must be fixed or calibrated, not {likelihood!r}.")
+            raise ValueError(f"likelihood must be fixed or calibrated, not {likelihood!r}")
         if sigma <= 0:
-            raise UserError(f"model.sigma must be positive (it is the decoder's standard deviation), not {sigma}.")
+            raise ValueError(f"sigma must be positive (it is the decoder's standard deviation), not {sigma}")
         self.vae = vae.to(memory_format=torch.channels_last) if channels_last else vae
         self.optimizer = optimizer
         self.sigma = sigma

@@ -13,7 +13,7 @@ from face_vae.evaluation import metrics
 from face_vae.models.model_file import require_image_size
 from face_vae.models.sampling import sample_faces
 from face_vae.models.vae import VAE
-from face_vae.stages.shared import prepared_data, pulled_model
+from face_vae.stages.shared import check_sampler, prepared_data, pulled_model
 from face_vae.tracking import provenance, runs, server
 
 log = logging.getLogger(__name__)
@@ -25,6 +25,7 @@ def run(cfg: DictConfig) -> None:
     runtime = hardware.resolve(cfg.runtime.precision, cfg.runtime.channels_last, cfg.runtime.threads)
     model_file = Path(cfg.model_file)
     vae = pulled_model(cfg.storage, model_file)
+    check_sampler(vae, cfg.sampler, model_file)
     require_image_size(vae, cfg.data.image_size)
     vae = runtime.place(vae)
     prepared_dir = prepared_data(cfg, force=cfg.force)

@@ -17,7 +17,7 @@ from face_vae.models.model_file import file_md5, require_encoder
 from face_vae.models.sampling import decode_all, decoded_batches, latent_batches
 from face_vae.models.vae import VAE
 from face_vae.outputs import face_pictures, image_grid, write_images
-from face_vae.stages.shared import pulled_model
+from face_vae.stages.shared import check_sampler, pulled_model
 from face_vae.tracking import provenance, runs, server
 
 log = logging.getLogger(__name__)
@@ -32,6 +32,7 @@ def run(cfg: DictConfig) -> None:
     runtime = hardware.resolve(cfg.runtime.precision, cfg.runtime.channels_last, cfg.runtime.threads)
     model_file = Path(cfg.model_file)
     network = runtime.place(pulled_model(cfg.storage, model_file))
+    check_sampler(network, cfg.sampler, model_file)
     start = time.perf_counter()
     latents = latent_batches(network, cfg.n, cfg.batch_size, cfg.seed, cfg.sampler)
     if strengths:

@@ -12,7 +12,7 @@ from face_vae.errors import UserError
 from face_vae.models.model_file import require_encoder
 from face_vae.models.sampling import decode_all
 from face_vae.outputs import image_grid, write_images
-from face_vae.stages.shared import pulled_model
+from face_vae.stages.shared import check_sampler, pulled_model
 from face_vae.tracking import provenance, runs, server
 
 log = logging.getLogger(__name__)
@@ -32,6 +32,7 @@ def run(cfg: DictConfig) -> None:
     model_file = Path(cfg.model_file)
     network = runtime.place(pulled_model(cfg.storage, model_file))
     if cfg.start is None:
+        check_sampler(network, cfg.sampler, model_file)
         ends = network.sample_latents(2, torch.Generator().manual_seed(cfg.seed), cfg.sampler)
     else:
         vae = require_encoder(network, model_file, "encode photos")

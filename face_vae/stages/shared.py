@@ -2,7 +2,7 @@
 
 from pathlib import Path
 
-from omegaconf import DictConfig
+from omegaconf import DictConfig, open_dict
 
 from face_vae import storage
 from face_vae.data.preparation import ensure_prepared
@@ -32,3 +32,22 @@ def pulled_model(storage_cfg: DictConfig, model_file: Path) -> VAE | DCGAN:
     if not model_file.is_file():
         storage.pull_model(storage_cfg, model_file)
     return load_model(model_file)
+
+
+def trainer_arguments(trainer_cfg: DictConfig) -> DictConfig:
+    """The trainer config without `threads`, which the stage has applied (torch.set_num_threads) and
+    Lightning's Trainer does not take."""
+    arguments = trainer_cfg.copy()
+    with open_dict(arguments):
+        arguments.pop("threads", None)
+    return arguments
+
+
+def check_sampler(network: VAE | DCGAN, sampler: str, model_file: Path) -> None:
+    """Refuse, in the user's words, a sampler the model in `model_file` cannot draw from."""
+    if sampler == "gmm" and isinstance(network, DCGAN):
+        raise UserError(f"{model_file} is a DCGAN, which samples from N(0, I) only: use sampler=auto or normal.")
+    if sampler == "gmm" and network.latent_density is None:
+        raise UserError(
+            f"{model_file} has no fitted latent mixture: use sampler=normal, or train with model.gmm_components > 0."
+        )

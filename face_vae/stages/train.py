@@ -15,7 +15,7 @@ from face_vae.data.face_crops import FaceCrops, as_floats
 from face_vae.errors import UserError
 from face_vae.models.latent_density import encoder_means, fit_gmm
 from face_vae.models.model_file import save_model
-from face_vae.stages.shared import prepared_data
+from face_vae.stages.shared import prepared_data, trainer_arguments
 from face_vae.tracking import server, training
 from face_vae.tracking.pictures import TrainingPictures
 from face_vae.tracking.progress import is_terminal
@@ -58,7 +58,7 @@ def run(cfg: DictConfig) -> None:
         atomic.write_text(checkpoints_dir / RUN_CONFIG_FILE, OmegaConf.to_yaml(cfg, resolve=True))
     # In a terminal Lightning's progress bar shows progress; in a log file the EpochLine callback does.
     trainer: L.Trainer = build(
-        cfg.trainer, callbacks=callbacks, logger=logger or False, enable_progress_bar=is_terminal()
+        trainer_arguments(cfg.trainer), callbacks=callbacks, logger=logger or False, enable_progress_bar=is_terminal()
     )
     trainer.fit(module, datamodule=datamodule, ckpt_path=resume_from)
     if not trainer.is_global_zero:
@@ -80,7 +80,7 @@ def run(cfg: DictConfig) -> None:
 def resolve_runtime(cfg: DictConfig) -> hardware.Runtime:
     """Resolve `auto` precision, layout and threads for this machine, into the keys the trainer and the
     model are built from; print the choice once."""
-    runtime = hardware.resolve(cfg.trainer.precision, cfg.model.channels_last, cfg.runtime.threads)
+    runtime = hardware.resolve(cfg.trainer.precision, cfg.model.channels_last, cfg.trainer.threads)
     cfg.trainer.precision = runtime.precision
     cfg.model.channels_last = runtime.channels_last
     cfg.runtime.precision, cfg.runtime.channels_last, cfg.runtime.threads = (

@@ -19,7 +19,7 @@ from face_vae.models.classifier_module import ClassifierModule, balancing_weight
 from face_vae.models.latent_density import encoder_means
 from face_vae.models.model_file import file_md5, require_encoder, require_image_size
 from face_vae.models.vae import VAE
-from face_vae.stages.shared import prepared_data, pulled_model
+from face_vae.stages.shared import prepared_data, pulled_model, trainer_arguments
 from face_vae.tracking import reports, server, training
 from face_vae.tracking.progress import is_terminal
 
@@ -30,7 +30,7 @@ def run(cfg: DictConfig) -> None:
     """Encode the train and `cfg.split` images, fit the classifier on train, score it on `cfg.split`,
     save it beside the VAE and log the report."""
     uri = server.tracking_uri(cfg.tracking) if cfg.tracking.enabled else None
-    runtime = hardware.resolve(cfg.trainer.precision, cfg.runtime.channels_last, cfg.runtime.threads)
+    runtime = hardware.resolve(cfg.trainer.precision, cfg.runtime.channels_last, cfg.trainer.threads)
     cfg.trainer.precision = runtime.precision
     L.seed_everything(cfg.seed)
     model_file = Path(cfg.model_file)
@@ -79,7 +79,7 @@ def fit_classifier(
     module = ClassifierModule(classifier, weights, cfg.classifier.lr, cfg.classifier.weight_decay)
     callbacks = [build(callback) for callback in cfg.callbacks.values()]
     trainer: L.Trainer = build(
-        cfg.trainer, callbacks=callbacks, logger=logger or False, enable_progress_bar=is_terminal()
+        trainer_arguments(cfg.trainer), callbacks=callbacks, logger=logger or False, enable_progress_bar=is_terminal()
     )
     batches = DataLoader(TensorDataset(codes, labels), batch_size=cfg.classifier.batch_size, shuffle=True)
     trainer.fit(module, train_dataloaders=batches)
