@@ -7,13 +7,12 @@ import numpy as np
 import torch
 from omegaconf import DictConfig
 
-from face_vae import hardware
 from face_vae.data.face_crops import FaceCrops, as_floats
 from face_vae.evaluation import metrics
 from face_vae.models.model_file import require_image_size
 from face_vae.models.sampling import sample_faces
 from face_vae.models.vae import VAE
-from face_vae.stages.shared import check_sampler, prepared_data, pulled_model
+from face_vae.stages.shared import check_sampler, inference_runtime, prepared_data, pulled_model
 from face_vae.tracking import provenance, runs, server
 
 log = logging.getLogger(__name__)
@@ -22,7 +21,7 @@ log = logging.getLogger(__name__)
 def run(cfg: DictConfig) -> None:
     """Evaluate `cfg.model_file` against the `cfg.split` images; print a table and log it to MLflow."""
     uri = server.tracking_uri(cfg.tracking) if cfg.tracking.enabled else None
-    runtime = hardware.resolve(cfg.runtime.precision, cfg.runtime.channels_last, cfg.runtime.threads)
+    runtime = inference_runtime(cfg)
     model_file = Path(cfg.model_file)
     vae = pulled_model(cfg.storage, model_file)
     check_sampler(vae, cfg.sampler, model_file)

@@ -9,7 +9,6 @@ from pathlib import Path
 import torch
 from omegaconf import DictConfig, OmegaConf
 
-from face_vae import hardware
 from face_vae.errors import UserError
 from face_vae.models.classifier import AttributeClassifier, load_classifier
 from face_vae.models.dcgan import DCGAN
@@ -17,7 +16,7 @@ from face_vae.models.model_file import file_md5, require_encoder
 from face_vae.models.sampling import decode_all, decoded_batches, latent_batches
 from face_vae.models.vae import VAE
 from face_vae.outputs import face_pictures, image_grid, write_images
-from face_vae.stages.shared import check_sampler, pulled_model
+from face_vae.stages.shared import check_sampler, inference_runtime, pulled_model
 from face_vae.tracking import provenance, runs, server
 
 log = logging.getLogger(__name__)
@@ -29,7 +28,7 @@ def run(cfg: DictConfig) -> None:
     """Load the model (pulling models.dvc when it is missing), write `n` faces and a grid, log to MLflow."""
     strengths = attribute_strengths(cfg.attributes)
     uri = server.tracking_uri(cfg.tracking) if cfg.tracking.enabled else None
-    runtime = hardware.resolve(cfg.runtime.precision, cfg.runtime.channels_last, cfg.runtime.threads)
+    runtime = inference_runtime(cfg)
     model_file = Path(cfg.model_file)
     network = runtime.place(pulled_model(cfg.storage, model_file))
     check_sampler(network, cfg.sampler, model_file)

@@ -6,13 +6,12 @@ from pathlib import Path
 import torch
 from omegaconf import DictConfig
 
-from face_vae import hardware
 from face_vae.data.photos import load_photos, photo_paths
 from face_vae.errors import UserError
 from face_vae.models.model_file import require_encoder
 from face_vae.models.sampling import decode_all
 from face_vae.outputs import image_grid, write_images
-from face_vae.stages.shared import check_sampler, pulled_model
+from face_vae.stages.shared import check_sampler, inference_runtime, pulled_model
 from face_vae.tracking import provenance, runs, server
 
 log = logging.getLogger(__name__)
@@ -28,7 +27,7 @@ def run(cfg: DictConfig) -> None:
     if (cfg.start is None) != (cfg.end is None):
         raise UserError("Give both ends as photos (start=a.jpg end=b.jpg), or neither to walk between two samples.")
     uri = server.tracking_uri(cfg.tracking) if cfg.tracking.enabled else None
-    runtime = hardware.resolve(cfg.runtime.precision, cfg.runtime.channels_last, cfg.runtime.threads)
+    runtime = inference_runtime(cfg)
     model_file = Path(cfg.model_file)
     network = runtime.place(pulled_model(cfg.storage, model_file))
     if cfg.start is None:

@@ -7,13 +7,12 @@ from pathlib import Path
 import torch
 from omegaconf import DictConfig
 
-from face_vae import hardware
 from face_vae.data.photos import load_photos, photo_paths
 from face_vae.errors import UserError
 from face_vae.models.model_file import require_encoder
 from face_vae.models.vae import VAE
 from face_vae.outputs import image_grid, write_images
-from face_vae.stages.shared import pulled_model
+from face_vae.stages.shared import inference_runtime, pulled_model
 from face_vae.tracking import provenance, runs, server
 
 log = logging.getLogger(__name__)
@@ -26,7 +25,7 @@ def run(cfg: DictConfig) -> None:
     (original | reconstruction) and a grid of the first ones into `cfg.result_dir`; log to MLflow."""
     paths = photo_paths(cfg.input)
     uri = server.tracking_uri(cfg.tracking) if cfg.tracking.enabled else None
-    runtime = hardware.resolve(cfg.runtime.precision, cfg.runtime.channels_last, cfg.runtime.threads)
+    runtime = inference_runtime(cfg)
     model_file = Path(cfg.model_file)
     vae = runtime.place(require_encoder(pulled_model(cfg.storage, model_file), model_file, "reconstruct photos"))
     errors: list[torch.Tensor] = []

@@ -4,7 +4,7 @@ from pathlib import Path
 
 from omegaconf import DictConfig, open_dict
 
-from face_vae import storage
+from face_vae import hardware, storage
 from face_vae.data.preparation import ensure_prepared
 from face_vae.errors import UserError
 from face_vae.models.dcgan import DCGAN
@@ -51,3 +51,8 @@ def check_sampler(network: VAE | DCGAN, sampler: str, model_file: Path) -> None:
         raise UserError(
             f"{model_file} has no fitted latent mixture: use sampler=normal, or train with model.gmm_components > 0."
         )
+
+
+def inference_runtime(cfg: DictConfig) -> hardware.Runtime:
+    """The precision, layout and threads of a command that only runs the network forward (`runtime.*`)."""
+    return hardware.resolve(cfg.runtime.precision, cfg.runtime.channels_last, cfg.runtime.threads)
