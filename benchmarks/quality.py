@@ -1,10 +1,13 @@
 """Face quality of the VAE variants at one training budget: the usual recipe against each remedy.
 
-Each variant is trained by `python commands.py train` with the same data, steps and seed, then
+Each variant is trained by `python commands.py train` with the same data, budget and seed, then
 scored by `python commands.py evaluate` (FID/KID at 64 px, MTCNN face rate, reconstruction error)
-with both samplers. Prints the table of docs/RESULTS.md and the commands it ran.
+with each sampler. Prints the table of docs/RESULTS.md and the commands it ran.
 
     python benchmarks/quality.py [--source ../shared/data/celeba_sample] [--epochs 8] [--n 300] [--only 2 5]
+    python benchmarks/quality.py --table sharper --minutes 20 --n 780    # the 20-minute table (about 2 h)
+
+Run it alone on the machine: the budget is wall-clock time when --minutes is given.
 """
 
 import argparse
@@ -33,6 +36,20 @@ VARIANTS = {
     # The GAN baseline at the same budget: the VAE's decoder as generator, its encoder as discriminator.
     "DCGAN (same layers, adversarial loss)": ["model=dcgan"],
 }
+# The sharper-faces table: today's default against each switch and their combination, at a fixed
+# wall-clock budget (--minutes). The learned prior is fitted after training in every variant.
+SHARPER = {
+    "conv decoder (the earlier default)": ["model.architecture=conv"],
+    "resnet decoder": ["model.architecture=resnet"],
+    "resnet + adversarial term": ["model.architecture=resnet", "model.adversarial_weight=0.1"],
+    "resnet + adversarial + FID selection": [
+        "model.architecture=resnet",
+        "model.adversarial_weight=0.1",
+        "model.monitor=fid_val",
+        "selection.fid_every_n_epochs=10",
+    ],
+}
+TABLES = {"remedies": VARIANTS, "sharper": SHARPER}
 METRICS = ("fid_64", "kid_64", "face_rate", "mse_sum_mean", "ssim_mean")
 
 
@@ -52,29 +69,42 @@ def main() -> None:
     """Train and evaluate every variant, then print the table."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--source", type=Path, default=SHARED_SAMPLE)
+    parser.add_argument("--table", choices=sorted(TABLES), default="remedies")
     parser.add_argument("--epochs", type=int, default=8)
+    parser.add_argument("--minutes", type=int, help="a wall-clock budget instead of --epochs")
     parser.add_argument("--n", type=int, default=300)
     parser.add_argument("--out", type=Path, default=ROOT / "experiments")
     parser.add_argument("--only", type=int, nargs="*", help="run these variants (0-based, in table order) only")
     args = parser.parse_args()
-    common = [f"data.source_dir={args.source}", "data.image_size=64", f"trainer.max_epochs={args.epochs}"]
-    common += ["trainer.precision=bf16-mixed", "storage.pull=false"]
+    common = [f"data.source_dir={args.source}", "data.image_size=64", "storage.pull=false"]
+    if args.minutes:
+        budget = [f"++trainer.max_time=00:00:{args.minutes:02d}:00", "trainer.max_epochs=10000", "storage.add=false"]
+        samplers = ("gmm", "flow")
+        extra = ["model.flow.epochs=100"]
+    else:  # the remedies table was measured with bf16 autocast, before the runtime defaults
+        budget, samplers, extra = (
+            [f"trainer.max_epochs={args.epochs}", "trainer.precision=bf16-mixed"],
+            ("normal", "gmm"),
+            [],
+        )
     rows, ran = [], []
-    for index, (name, overrides) in enumerate(VARIANTS.items()):
+    for index, (name, overrides) in enumerate(TABLES[args.table].items()):
         if args.only is not None and index not in args.only:
             continue
-        folder = args.out / f"variant_{index}"
+        folder = args.out / (f"variant_{index}" if args.table == "remedies" else f"{args.table}_{index}")
         paths = [f"model_file={folder}/vae.pt"]
-        train = command("train", *common, *overrides, *paths, f"checkpoints_dir={folder}/checkpoints")
+        train = command("train", *common, *budget, *extra, *overrides, *paths, f"checkpoints_dir={folder}/checkpoints")
         subprocess.run(train, check=True, cwd=ROOT, stdout=subprocess.DEVNULL)
         ran.append(" ".join(["python commands.py", *train[2:]]))
-        for sampler in ("normal",) if "model=dcgan" in overrides else ("normal", "gmm"):
+        for sampler in ("normal",) if "model=dcgan" in overrides else samplers:
             evaluate = command("evaluate", *common[:2], "split=val", f"n={args.n}", f"n_reconstruct={args.n}")
             evaluate += ["fid_sizes=[64]", f"sampler={sampler}", *paths]
             ran.append(" ".join(["python commands.py", *evaluate[2:]]))
             rows.append((name, sampler, scores(evaluate)))
-    budget = f"{args.epochs} epochs of the {args.source.name} train split at 64 px, batch 32"
-    print(f"\n{budget}; {args.n} samples vs {args.n} val images")
+    spent = f"{args.minutes} minutes" if args.minutes else f"{args.epochs} epochs"
+    print(
+        f"\n{spent} of the {args.source.name} train split at 64 px, batch 32; {args.n} samples vs {args.n} val images"
+    )
     print("| variant | sampler | " + " | ".join(METRICS) + " |")
     print("| --- | --- |" + " ---: |" * len(METRICS))
     for name, sampler, values in rows:

@@ -5,24 +5,36 @@ import os
 import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
 
 import yaml
-from omegaconf import DictConfig
 
 from face_vae.errors import UserError
 
 log = logging.getLogger(__name__)
 
 
-def pull_data(storage_cfg: DictConfig, wanted: Path) -> None:
+@dataclass(frozen=True)
+class StorageSettings:
+    """How data and models move through DVC (the `storage` config group)."""
+
+    remote: str | None = None  # None: the default remote in .dvc/config
+    pull: bool = True  # pull data.dvc / models.dvc when the data or the model is missing
+    add: bool | str = "auto"  # after train: dvc add models/ (auto: real data written to models/ only)
+    push: bool = False  # after train: dvc add and push the model to the remote
+    data_dvc: str = "data.dvc"
+    models_dvc: str = "models.dvc"
+
+
+def pull_data(settings: StorageSettings, wanted: Path) -> None:
     """Pull `data.dvc` so that `wanted` (a file of the dataset) exists; a UserError says what to do when it cannot."""
-    _pull(storage_cfg, storage_cfg.data_dvc, wanted, "the dataset")
+    _pull(settings, settings.data_dvc, wanted, "the dataset")
 
 
-def pull_model(storage_cfg: DictConfig, model_file: Path) -> None:
+def pull_model(settings: StorageSettings, model_file: Path) -> None:
     """Pull `models.dvc` so that `model_file` exists; a UserError says what to do when it cannot."""
-    _pull(storage_cfg, storage_cfg.models_dvc, model_file, "the model")
+    _pull(settings, settings.models_dvc, model_file, "the model")
 
 
 def dvc_output(dvc_file: str) -> dict:
@@ -39,19 +51,19 @@ def tracked_path(dvc_file: str) -> Path | None:
     return Path(dvc_file).parent / out if out else None
 
 
-def version_models(storage_cfg: DictConfig, models_dir: Path, throwaway: bool) -> None:
+def version_models(settings: StorageSettings, models_dir: Path, throwaway: bool) -> None:
     """`track_model` when asked (`storage.add=true` or `storage.push=true`), or with `storage.add=auto`
     when `models_dir` is where models.dvc points and the run is not a `throwaway` (synthetic data): a
     smoke run or a model written elsewhere is an experiment, not the project's model."""
-    tracked = tracked_path(storage_cfg.models_dvc)
+    tracked = tracked_path(settings.models_dvc)
     into_tracked = tracked is not None and tracked.resolve() == models_dir.resolve()
-    if storage_cfg.push or storage_cfg.add is True or (storage_cfg.add == "auto" and into_tracked and not throwaway):
-        track_model(storage_cfg, models_dir)
+    if settings.push or settings.add is True or (settings.add == "auto" and into_tracked and not throwaway):
+        track_model(settings, models_dir)
     elif into_tracked:
-        log.info("%s was left as it is (a throw-away run, or storage.add=false).", storage_cfg.models_dvc)
+        log.info("%s was left as it is (a throw-away run, or storage.add=false).", settings.models_dvc)
 
 
-def track_model(storage_cfg: DictConfig, models_dir: Path) -> None:
+def track_model(settings: StorageSettings, models_dir: Path) -> None:
     """`dvc add` the models folder (updating models.dvc) and push it when `storage.push` is set."""
     from dvc.exceptions import DvcException  # pylint: disable=import-outside-toplevel  # DVC is slow to import
 
@@ -61,33 +73,33 @@ def track_model(storage_cfg: DictConfig, models_dir: Path) -> None:
             repo.add(str(models_dir))
             log.info(
                 "Updated %s: commit it (git add %s) so others get this model.",
-                storage_cfg.models_dvc,
-                storage_cfg.models_dvc,
+                settings.models_dvc,
+                settings.models_dvc,
             )
-            if storage_cfg.push:
-                remote = _remote_name(repo, storage_cfg.remote)
+            if settings.push:
+                remote = _remote_name(repo, settings.remote)
                 _check_gdrive_credentials(repo, remote)
-                repo.push(targets=[storage_cfg.models_dvc], remote=storage_cfg.remote)
+                repo.push(targets=[settings.models_dvc], remote=settings.remote)
                 log.info("Pushed %s to the DVC remote '%s'.", models_dir, remote)
     except DvcException as error:
         raise UserError(f"DVC could not add or push {models_dir}: {_first_line(error)}; {_remote_advice()}") from error
 
 
-def _pull(storage_cfg: DictConfig, dvc_file: str, wanted: Path, what: str) -> None:
+def _pull(settings: StorageSettings, dvc_file: str, wanted: Path, what: str) -> None:
     # pylint: disable-next=import-outside-toplevel  # DVC is slow to import
     from dvc.exceptions import CheckoutError, DvcException
 
-    if not storage_cfg.pull:
+    if not settings.pull:
         raise UserError(f"{wanted} is missing and storage.pull=false: put {what} there or allow pulling.")
     if not Path(dvc_file).is_file():
         raise UserError(f"{wanted} is missing and there is no {dvc_file} to pull it with DVC: put {what} there.")
     repo = _open_repo()
-    remote = _remote_name(repo, storage_cfg.remote)
+    remote = _remote_name(repo, settings.remote)
     _check_gdrive_credentials(repo, remote)
     try:
         with repo, _quiet_dvc():
             log.info("%s is missing: pulling %s from the DVC remote '%s'.", wanted, dvc_file, remote)
-            repo.pull(targets=[dvc_file], remote=storage_cfg.remote)
+            repo.pull(targets=[dvc_file], remote=settings.remote)
     except CheckoutError as error:
         # DVC's own words here are "Checkout failed for following targets:" with an empty list.
         location = _remote_location(repo, remote)

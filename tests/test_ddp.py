@@ -33,3 +33,17 @@ def test_two_cpu_processes_each_train_on_half_the_data_and_one_model_is_written(
     load_model(workdir / "models" / "vae.pt")
     client = MlflowClient(tracking_uri=f"sqlite:///{workdir}/mlflow.db")
     assert len(client.search_runs([client.get_experiment_by_name("train_VAE").experiment_id])) == 1
+
+
+@pytest.mark.slow
+def test_ddp_trains_the_adversarial_term_with_both_optimisers(workdir):
+    # The critic joins the VAE's loss only from batch 1: before that its weights are not in the VAE's graph.
+    command = [sys.executable, str(PROJECT_ROOT / "commands.py"), "train", *FAST_TRAIN, "tracking.enabled=false"]
+    command += ["data.image_size=64", "trainer=ddp", "trainer.devices=2", "trainer.max_epochs=2"]
+    command += ["model.adversarial_weight=0.5", "model.adversarial_start=1"]
+    result = subprocess.run(command, env=subprocess_env(PROJECT_ROOT), capture_output=True, text=True, check=False,
+                            timeout=300)  # fmt: skip
+    assert result.returncode == 0, result.stderr[-3000:]
+    checkpoint = torch.load(workdir / "checkpoints" / "last.ckpt", map_location="cpu", weights_only=True)
+    assert checkpoint["global_step"] == 2 * 2 * 2, "two optimiser steps per batch, two batches per process and epoch"
+    assert len(checkpoint["optimizer_states"]) == 2

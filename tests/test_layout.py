@@ -82,3 +82,26 @@ def test_there_are_no_import_cycles():
 
     cycles = [cycle for name in GRAPH if (cycle := cycle_from(name, [name], set()))]
     assert not cycles, cycles[0]
+
+
+def _third_party_imports(path: Path) -> set[str]:
+    """The top-level packages a file imports (omegaconf, hydra, torch, ...)."""
+    found = set()
+    for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+        if isinstance(node, ast.Import):
+            found |= {alias.name.split(".")[0] for alias in node.names}
+        elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
+            found.add(node.module.split(".")[0])
+    return found
+
+
+def test_only_the_stages_and_the_config_edge_touch_omegaconf_or_hydra():
+    """Below the stages, code takes plain values and settings objects, never a DictConfig."""
+    edge = ("face_vae.stages", "face_vae.cli", "face_vae.config")
+    offenders = {
+        name: sorted(_third_party_imports(path) & {"omegaconf", "hydra"})
+        for name, path in _modules().items()
+        if not name.startswith(edge) and _third_party_imports(path) & {"omegaconf", "hydra"}
+    }
+    assert not offenders
+    assert "omegaconf" in _third_party_imports(PACKAGE / "stages" / "shared.py"), "the check reads real imports"

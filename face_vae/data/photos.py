@@ -1,11 +1,10 @@
 """Real photos given on the command line, cropped and resized as the training faces were."""
 
 import logging
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 import torch
-from omegaconf import DictConfig, ListConfig
 from PIL import Image, UnidentifiedImageError
 from torchvision.transforms.functional import pil_to_tensor
 
@@ -18,7 +17,7 @@ ALIGNED_SIZE = (178, 218)  # CelebA's aligned images (width, height): they get t
 
 def photo_paths(inputs: str | Sequence[str] | None, key: str = "input") -> list[Path]:
     """The photo files named by `inputs`: a file, a folder (its photos, sorted), or a list of either."""
-    if inputs is None or inputs == "" or (isinstance(inputs, (list, ListConfig)) and not inputs):
+    if inputs is None or not inputs:  # None, "" or an empty list (a config ListConfig too)
         raise UserError(f"Say which photos: {key}=FOLDER, {key}=photo.jpg or {key}=[a.jpg,b.jpg].")
     paths = []
     for item in [inputs] if isinstance(inputs, str) else inputs:
@@ -35,7 +34,7 @@ def photo_paths(inputs: str | Sequence[str] | None, key: str = "input") -> list[
     return paths
 
 
-def load_photos(paths: list[Path], crop: DictConfig, image_size: int) -> tuple[torch.Tensor, list[Path]]:
+def load_photos(paths: list[Path], crop: Mapping[str, int], image_size: int) -> tuple[torch.Tensor, list[Path]]:
     """The photos as (N, 3, image_size, image_size) floats in [0, 1], and the paths that could be read.
 
     A photo of CelebA's aligned size gets the training crop box (`data.crop`); any other photo its
@@ -55,10 +54,11 @@ def load_photos(paths: list[Path], crop: DictConfig, image_size: int) -> tuple[t
     return torch.stack(faces).float().div_(255), kept
 
 
-def face_crop(image: Image.Image, crop: DictConfig, image_size: int) -> Image.Image:
+def face_crop(image: Image.Image, crop: Mapping[str, int], image_size: int) -> Image.Image:
     """The face square of `image`, resized to `image_size` x `image_size`."""
     if image.size == ALIGNED_SIZE:
-        box = (crop.left, crop.top, crop.left + crop.size, crop.top + crop.size)
+        left, top, size = crop["left"], crop["top"], crop["size"]
+        box = (left, top, left + size, top + size)
     else:
         side = min(image.size)
         left, top = (image.width - side) // 2, (image.height - side) // 2

@@ -10,11 +10,11 @@ import logging
 import os
 from collections.abc import Callable, Iterable
 from concurrent.futures import ProcessPoolExecutor
+from dataclasses import dataclass
 from functools import partial
 from pathlib import Path
 
 import numpy as np
-from omegaconf import DictConfig, OmegaConf
 from PIL import Image, UnidentifiedImageError
 from tqdm import tqdm
 
@@ -29,75 +29,109 @@ log = logging.getLogger(__name__)
 BAD_IMAGES_REPORT = "bad_images.txt"
 
 
-def ensure_prepared(data_cfg: DictConfig, fetch_source: Callable[[Path], None], force: bool = False) -> Path:
-    """Return the prepared folder of `data_cfg`, building it first when missing or stale;
-    `fetch_source(wanted_file)` is called first when the source's partition file is missing."""
-    prepared_dir = Path(data_cfg.prepared_dir)
-    recipe = _recipe(data_cfg)
+@dataclass
+class CelebASource:
+    """CelebA in its official layout (the image folder or img_align_celeba.zip, and the partition file):
+    each image cropped to the `crop` box ({left, top, size}) and resized to `image_size`."""
+
+    source_dir: str
+    image_size: int
+    crop: dict[str, int]
+    images_subdir: str | None = None
+    max_bad_fraction: float = 0.01
+    workers: int | str = "auto"  # processes decoding JPEGs; auto: one per core
+
+    def recipe(self) -> dict:
+        """Everything that decides the prepared bytes: a change in any of it means preparing again."""
+        return {"kind": "celeba", "image_size": self.image_size, "source_dir": str(Path(self.source_dir).resolve()),
+                "crop": dict(self.crop)}  # fmt: skip
+
+    def missing_file(self) -> Path | None:
+        """The partition file when it is not there yet (the caller fetches it), else None."""
+        partition = Path(self.source_dir) / PARTITION_FILE
+        return None if partition.is_file() else partition
+
+    def write(self, prepared_dir: Path) -> dict[str, int]:
+        """Write each split's crops; return the number of images per split."""
+        source_dir = Path(self.source_dir)
+        images = find_images(source_dir, self.images_subdir)
+        partition = read_partition(source_dir / PARTITION_FILE)
+        crop = (self.crop["left"], self.crop["top"], self.crop["size"])
+        load = partial(_load_crop, images=images, crop=crop, image_size=self.image_size)
+        workers = (os.cpu_count() or 1) if self.workers == "auto" else int(self.workers)
+        log.info("Decoding the images of %s with %d processes.", images, workers)
+        counts, bad = {}, []
+        with ProcessPoolExecutor(max_workers=workers) as pool:
+            for split, names in partition.items():
+                if not names:
+                    log.warning("The partition lists no %s images; that split is left out.", split)
+                    continue
+                kept, skipped = _write_split(pool.map(load, names, chunksize=64), names, prepared_dir / f"{split}.u8")
+                bad += skipped
+                atomic.write_text(prepared_dir / f"{split}.txt", "".join(f"{name}\n" for name in kept))
+                counts[split] = len(kept)
+        _check_bad_images(bad, sum(counts.values()) + len(bad), self.max_bad_fraction, prepared_dir)
+        if not counts:
+            raise UserError(f"{source_dir / PARTITION_FILE} lists no images: use CelebA's official partition file.")
+        return counts
+
+
+@dataclass
+class SyntheticSource:
+    """Face-like images drawn by data.synthetic, `num_images` per split; their attributes go to
+    `attributes_file`, in CelebA's format."""
+
+    num_images: dict[str, int]
+    image_size: int
+    attributes_file: str
+    seed: int = 0
+
+    def recipe(self) -> dict:
+        """Everything that decides the prepared bytes."""
+        return {"kind": "synthetic", "image_size": self.image_size, "num_images": dict(self.num_images),
+                "seed": self.seed, "attributes": True}  # fmt: skip
+
+    def missing_file(self) -> Path | None:
+        """Nothing to fetch: the faces are drawn."""
+        return None
+
+    def write(self, prepared_dir: Path) -> dict[str, int]:
+        """Draw each split's faces; return the number of images per split."""
+        counts, attributes = {}, {}
+        for offset, (split, count) in enumerate(self.num_images.items()):
+            faces, labels = make_labelled_faces(count, self.image_size, seed=self.seed + offset)
+            names = [f"{split}_{index:06d}" for index in range(count)]
+            atomic.write_bytes(prepared_dir / f"{split}.u8", faces.tobytes())
+            atomic.write_text(prepared_dir / f"{split}.txt", "".join(f"{name}\n" for name in names))
+            attributes.update(zip(names, labels))
+            counts[split] = count
+        write_attributes(Path(self.attributes_file), list(ATTRIBUTES), attributes)
+        return counts
+
+
+def ensure_prepared(
+    source: CelebASource | SyntheticSource,
+    prepared_dir: Path,
+    fetch_source: Callable[[Path], None],
+    force: bool = False,
+) -> Path:
+    """Return `prepared_dir`, building it from `source` first when missing or stale;
+    `fetch_source(wanted_file)` is called first when the source lacks a file it needs."""
+    prepared_dir = Path(prepared_dir)
+    recipe = source.recipe()
     if not force and read_meta(prepared_dir).get("recipe") == recipe:
         log.info("Prepared data is up to date in %s.", prepared_dir)
         return prepared_dir
     _check_writable(prepared_dir)
     (prepared_dir / META_FILE).unlink(missing_ok=True)  # the folder is incomplete until it is rewritten
-    if data_cfg.kind == "synthetic":
-        counts = _prepare_synthetic(data_cfg, prepared_dir)
-    else:
-        source_dir = Path(data_cfg.source_dir)
-        if not (source_dir / PARTITION_FILE).is_file():
-            fetch_source(source_dir / PARTITION_FILE)
-        counts = _prepare_celeba(data_cfg, prepared_dir)
-    meta = {"recipe": recipe, "image_size": data_cfg.image_size, "counts": counts}
+    missing = source.missing_file()
+    if missing is not None:
+        fetch_source(missing)
+    counts = source.write(prepared_dir)
+    meta = {"recipe": recipe, "image_size": source.image_size, "counts": counts}
     atomic.write_text(prepared_dir / META_FILE, json.dumps(meta, indent=2))
     log.info("Prepared %s in %s.", ", ".join(f"{n} {s}" for s, n in counts.items()), prepared_dir)
     return prepared_dir
-
-
-def _recipe(data_cfg: DictConfig) -> dict:
-    """Everything that decides the prepared bytes: a change in any of it means preparing again."""
-    recipe = {"kind": data_cfg.kind, "image_size": data_cfg.image_size}
-    if data_cfg.kind == "synthetic":
-        recipe.update(num_images=OmegaConf.to_container(data_cfg.num_images), seed=data_cfg.seed, attributes=True)
-    else:
-        recipe.update(source_dir=str(Path(data_cfg.source_dir).resolve()), crop=OmegaConf.to_container(data_cfg.crop))
-    return recipe
-
-
-def _prepare_synthetic(data_cfg: DictConfig, prepared_dir: Path) -> dict[str, int]:
-    """Draw each split's faces; their attributes go to data.attributes_file, in CelebA's format."""
-    counts, attributes = {}, {}
-    for offset, (split, count) in enumerate(data_cfg.num_images.items()):
-        faces, labels = make_labelled_faces(count, data_cfg.image_size, seed=data_cfg.seed + offset)
-        names = [f"{split}_{index:06d}" for index in range(count)]
-        atomic.write_bytes(prepared_dir / f"{split}.u8", faces.tobytes())
-        atomic.write_text(prepared_dir / f"{split}.txt", "".join(f"{name}\n" for name in names))
-        attributes.update(zip(names, labels))
-        counts[split] = count
-    write_attributes(Path(data_cfg.attributes_file), list(ATTRIBUTES), attributes)
-    return counts
-
-
-def _prepare_celeba(data_cfg: DictConfig, prepared_dir: Path) -> dict[str, int]:
-    source_dir = Path(data_cfg.source_dir)
-    images = find_images(source_dir, data_cfg.images_subdir)
-    partition = read_partition(source_dir / PARTITION_FILE)
-    crop = (data_cfg.crop.left, data_cfg.crop.top, data_cfg.crop.size)
-    load = partial(_load_crop, images=images, crop=crop, image_size=data_cfg.image_size)
-    workers = (os.cpu_count() or 1) if data_cfg.prepare_workers == "auto" else data_cfg.prepare_workers
-    log.info("Decoding the images of %s with %d processes.", images, workers)
-    counts, bad = {}, []
-    with ProcessPoolExecutor(max_workers=workers) as pool:
-        for split, names in partition.items():
-            if not names:
-                log.warning("The partition lists no %s images; that split is left out.", split)
-                continue
-            kept, skipped = _write_split(pool.map(load, names, chunksize=64), names, prepared_dir / f"{split}.u8")
-            bad += skipped
-            atomic.write_text(prepared_dir / f"{split}.txt", "".join(f"{name}\n" for name in kept))
-            counts[split] = len(kept)
-    _check_bad_images(bad, sum(counts.values()) + len(bad), data_cfg.max_bad_fraction, prepared_dir)
-    if not counts:
-        raise UserError(f"{source_dir / PARTITION_FILE} lists no images: use CelebA's official partition file.")
-    return counts
 
 
 def _write_split(

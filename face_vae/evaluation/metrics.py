@@ -74,6 +74,21 @@ def kid(real: np.ndarray, fake: np.ndarray, subsets: int = 50, subset_size: int 
     return float(np.mean(estimates))
 
 
+def nyquist_share(images: torch.Tensor) -> float:
+    """The share of the images' (grey, mean-removed) spectral energy in the highest row and column frequency
+    (a period of 2 pixels): what the stripes and checkerboards of stride-2 transposed convolutions add.
+    Compare it with real images' own share."""
+    grey = images.float().mean(dim=1)
+    grey = grey - grey.mean(dim=(1, 2), keepdim=True)
+    energy = torch.fft.fft2(grey).abs().square()  # pylint: disable=not-callable
+    height, width = grey.shape[1:]
+    if height % 2 or width % 2:
+        return float("nan")  # odd sizes have no frequency of period exactly 2
+    rows, cols = energy[:, height // 2, :].sum(), energy[:, :, width // 2].sum()
+    nyquist = rows + cols - energy[:, height // 2, width // 2].sum()  # the corner (a checkerboard) counted once
+    return float(nyquist / energy.sum())
+
+
 def face_detection(images: torch.Tensor, size: int = 64) -> tuple[float, float]:
     """(share of images where MTCNN finds a face, mean probability of the best face; 0 where none)."""
     _package_file("facenet_pytorch", "__init__.py")

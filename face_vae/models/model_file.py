@@ -23,6 +23,7 @@ def save_model(network: VAE | DCGAN, path: Path) -> None:
     with atomic.atomic_path(path) as tmp_path:
         saved = {"format": network.FORMAT, "hparams": network.hparams, "state_dict": state}
         saved["latent_density"] = network.latent_density
+        saved["latent_flow"] = getattr(network, "latent_flow", None)  # the DCGAN has none
         torch.save(saved, tmp_path)
 
 
@@ -41,6 +42,8 @@ def load_model(path: Path) -> VAE | DCGAN:
         network = NETWORKS[saved["format"]](**saved["hparams"])
         network.load_state_dict(saved["state_dict"])
         network.latent_density = saved.get("latent_density")
+        if isinstance(network, VAE):
+            network.latent_flow = saved.get("latent_flow")
     except (RuntimeError, KeyError, TypeError, EOFError, ValueError, pickle.UnpicklingError) as error:
         raise UserError(
             f"{path} is not a model saved by face_vae train, or is damaged ({str(error).splitlines()[0]}): "

@@ -2,12 +2,35 @@
 
 import random
 from collections.abc import Callable
+from dataclasses import dataclass
 
 import lightning as L
 import torch
+from torch import nn
 
 from face_vae.errors import UserError
+from face_vae.models.discriminator import diff_augment, feature_matching, hinge_discriminator_loss
 from face_vae.models.vae import VAE
+
+ADAPTIVE_WEIGHT_MAX = 1e6  # VQGAN clamps at 1e4 for a mean loss; this NLL is summed over pixels
+
+
+@dataclass
+class AdversarialTerm:
+    """The adversarial term's settings (`model.adversarial_*`); `weight` 0 switches it off."""
+
+    weight: float = 0.0  # times the adaptive balance of the term against the NLL
+    start: int = 0  # training batches before the term switches on (the critic trains from the first)
+    feature_matching: float = 0.0  # weight of the critic-feature distance inside the term
+    discriminator: Callable[[], nn.Module] | None = None  # builds the critic
+    optimizer: Callable[..., torch.optim.Optimizer] | None = None  # the critic's optimiser, given its parameters
+    augment: bool = True  # DiffAugment on everything the critic sees
+
+    def __post_init__(self) -> None:
+        if self.weight < 0 or self.feature_matching < 0:
+            raise ValueError("the adversarial weight and the feature-matching weight must be 0 (off) or positive")
+        if self.weight > 0 and (self.discriminator is None or self.optimizer is None):
+            raise ValueError("an adversarial weight > 0 needs a discriminator and its optimizer")
 
 
 def kl_divergence(mean: torch.Tensor, log_var: torch.Tensor) -> torch.Tensor:
@@ -38,6 +61,14 @@ class VAEModule(L.LightningModule):
 
     beta ramps from 0 to 1 over `kl_warmup_steps` (0: no warm-up), so the decoder learns to
     reconstruct before the KL term pulls the codes towards the prior.
+
+    With `adversarial_weight > 0` a patch discriminator joins (the VAE-GAN family): from batch
+    `adversarial_start` on, the decoder also minimises the hinge generator loss on its reconstructions
+    plus `feature_matching` x the distance of their discriminator features to the real images'. That
+    term's weight is set each step as VQGAN does: the ratio of the NLL's gradient norm to the term's at
+    the decoder's last layer, times `adversarial_weight`, so neither swamps the other as sigma moves.
+    The two networks then have their own optimisers, stepped by hand each batch (the discriminator
+    from the first batch, so it is already a critic when its term switches on).
     """
 
     def __init__(
@@ -49,6 +80,7 @@ class VAEModule(L.LightningModule):
         channels_last: bool = False,
         likelihood: str = "fixed",
         compile_model: bool = False,
+        adversarial: AdversarialTerm | None = None,
     ):
         super().__init__()
         if likelihood not in ("fixed", "calibrated"):
@@ -63,52 +95,129 @@ class VAEModule(L.LightningModule):
         self.likelihood = likelihood
         # torch.compile'd forward, kept outside the module tree so checkpoints hold plain `vae.*` weights.
         object.__setattr__(self, "_forward", torch.compile(self.vae) if compile_model else self.vae)
+        self.adversarial = adversarial or AdversarialTerm()
+        self.discriminator: nn.Module | None = None
+        if self.adversarial.weight > 0:
+            self.automatic_optimization = False
+            self.discriminator = self.adversarial.discriminator()
+            if channels_last:
+                self.discriminator = self.discriminator.to(memory_format=torch.channels_last)
 
     @property
     def network(self) -> VAE:
         """What `train` saves and samples from."""
         return self.vae
 
+    @property
+    def batches_done(self) -> int:
+        """Training batches so far (Lightning's global_step counts optimiser steps: two per batch here when
+        the discriminator trains)."""
+        return self.global_step // (2 if self.discriminator is not None else 1)
+
     def kl_weight(self) -> float:
         """beta for the current training step."""
         if self.kl_warmup_steps <= 0:
             return 1.0
-        return min(1.0, self.global_step / self.kl_warmup_steps)
+        return min(1.0, self.batches_done / self.kl_warmup_steps)
 
-    def _step(self, images: torch.Tensor, stage: str) -> torch.Tensor:
-        if self.channels_last:
-            images = images.contiguous(memory_format=torch.channels_last)
+    def _elbo(self, images: torch.Tensor, beta: float) -> tuple[torch.Tensor, ...]:
+        """(loss, reconstruction NLL, KL, reconstructions) of a batch, each loss averaged over images."""
         reconstructions, mean, log_var = self._forward(images)
-        reconstructions = reconstructions.float()
+        reconstructions_float = reconstructions.float()
         if self.likelihood == "calibrated":
             # With sigma fitted to the batch, the NLL's D * log(sigma) term is what moves: keep it.
-            sigma = calibrated_sigma(images, reconstructions)
+            sigma = calibrated_sigma(images, reconstructions_float)
             reconstruction = (
-                reconstruction_nll(images, reconstructions, sigma) + images[0].numel() * sigma.log()
+                reconstruction_nll(images, reconstructions_float, sigma) + images[0].numel() * sigma.log()
             ).mean()
         else:
-            reconstruction = reconstruction_nll(images, reconstructions, self.sigma).mean()
+            reconstruction = reconstruction_nll(images, reconstructions_float, self.sigma).mean()
         kl = kl_divergence(mean.float(), log_var.float()).mean()
-        beta = self.kl_weight() if stage == "train" else 1.0
-        loss = reconstruction + beta * kl
-        if stage == "train" and not torch.isfinite(loss):
+        return reconstruction + beta * kl, reconstruction, kl, reconstructions
+
+    def _check_finite(self, loss: torch.Tensor) -> None:
+        if not torch.isfinite(loss):
             # Stop before the optimiser spreads it into the weights; checkpoints hold the last good state.
             raise UserError(
                 f"The training loss became {loss.item()} at step {self.global_step}: lower model.lr or raise "
                 "model.sigma; the last checkpoint (checkpoints_dir) keeps the last good state and the saved "
                 "model was not replaced."
             )
+
+    def _layout(self, images: torch.Tensor) -> torch.Tensor:
+        return images.contiguous(memory_format=torch.channels_last) if self.channels_last else images
+
+    def _log_elbo(self, stage: str, loss: torch.Tensor, reconstruction: torch.Tensor, kl: torch.Tensor) -> None:
         on_step = stage == "train"
         self.log(f"loss_{stage}", loss, prog_bar=True, on_step=on_step, on_epoch=True)
         self.log(f"reconstruction_{stage}", reconstruction, on_step=on_step, on_epoch=True)
         self.log(f"kl_{stage}", kl, on_step=on_step, on_epoch=True)
+
+    def training_step(self, batch: torch.Tensor, batch_idx: int) -> torch.Tensor | None:
+        if self.discriminator is not None:
+            self._adversarial_step(self._layout(batch))
+            return None
+        loss, reconstruction, kl, _ = self._elbo(self._layout(batch), self.kl_weight())
+        self._check_finite(loss)
+        self._log_elbo("train", loss, reconstruction, kl)
         return loss
 
-    def training_step(self, batch: torch.Tensor, batch_idx: int) -> torch.Tensor:
-        return self._step(batch, "train")
-
     def validation_step(self, batch: torch.Tensor, batch_idx: int) -> torch.Tensor:
-        return self._step(batch, "val")
+        loss, reconstruction, kl, _ = self._elbo(self._layout(batch), 1.0)
+        self._log_elbo("val", loss, reconstruction, kl)
+        return loss
+
+    def _adversarial_step(self, images: torch.Tensor) -> None:
+        """One batch of manual optimisation: the VAE (ELBO + balanced adversarial term), then the critic."""
+        vae_optimizer, discriminator_optimizer = self.optimizers()
+        loss, reconstruction, kl, reconstructions = self._elbo(images, self.kl_weight())
+        elbo = loss
+        if self.batches_done >= self.adversarial.start:
+            term, generator_loss = self._adversarial_term(images, reconstructions)
+            weight = self._adaptive_weight(reconstruction, term)
+            loss = loss + weight * term
+            self.log("adversarial_generator", generator_loss, on_step=True, on_epoch=True)
+            self.log("adversarial_weight", weight, on_step=True, on_epoch=True)
+        self._check_finite(loss)
+        vae_optimizer.zero_grad()
+        self.manual_backward(loss)
+        vae_optimizer.step()
+
+        real, fake = [images, reconstructions.detach()]
+        if self.adversarial.augment:
+            real, fake = diff_augment([real, fake])
+        critic_loss = hinge_discriminator_loss(
+            self.discriminator(real)[0].float(), self.discriminator(fake.detach())[0].float()
+        )
+        self._check_finite(critic_loss)
+        discriminator_optimizer.zero_grad()
+        self.manual_backward(critic_loss)
+        discriminator_optimizer.step()
+        self._log_elbo("train", elbo, reconstruction, kl)
+        self.log("adversarial_discriminator", critic_loss, on_step=True, on_epoch=True)
+
+    def _adversarial_term(
+        self, images: torch.Tensor, reconstructions: torch.Tensor
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        """(generator loss + feature matching, generator loss) of the reconstructions, through the critic."""
+        real, fake = diff_augment([images, reconstructions]) if self.adversarial.augment else [images, reconstructions]
+        fake_logits, fake_features = self.discriminator(fake)
+        generator_loss = -fake_logits.float().mean()
+        if self.adversarial.feature_matching <= 0:
+            return generator_loss, generator_loss
+        with torch.no_grad():
+            real_features = self.discriminator(real)[1]
+        matching = feature_matching(real_features, fake_features).float()
+        self.log("feature_matching", matching, on_step=True, on_epoch=True)
+        return generator_loss + self.adversarial.feature_matching * matching, generator_loss
+
+    def _adaptive_weight(self, reconstruction: torch.Tensor, term: torch.Tensor) -> torch.Tensor:
+        """adversarial_weight x |grad NLL| / |grad term| at the decoder's last layer (VQGAN's balance)."""
+        last_layer = self.vae.decoder.last_layer
+        nll_grad = torch.autograd.grad(reconstruction, last_layer, retain_graph=True)[0]
+        term_grad = torch.autograd.grad(term, last_layer, retain_graph=True)[0]
+        ratio = nll_grad.norm() / (term_grad.norm() + 1e-4)
+        return (ratio.clamp(0, ADAPTIVE_WEIGHT_MAX) * self.adversarial.weight).detach()
 
     def on_save_checkpoint(self, checkpoint: dict) -> None:
         # Lightning saves weights, optimiser and loop state but not the random generators: without them
@@ -125,5 +234,7 @@ class VAEModule(L.LightningModule):
         if "cuda" in states and torch.cuda.is_available():
             torch.cuda.set_rng_state_all(states["cuda"])
 
-    def configure_optimizers(self) -> torch.optim.Optimizer:
-        return self.optimizer(self.vae.parameters())
+    def configure_optimizers(self) -> torch.optim.Optimizer | list[torch.optim.Optimizer]:
+        if self.discriminator is None:
+            return self.optimizer(self.vae.parameters())
+        return [self.optimizer(self.vae.parameters()), self.adversarial.optimizer(self.discriminator.parameters())]

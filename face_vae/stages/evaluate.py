@@ -12,18 +12,18 @@ from face_vae.evaluation import metrics
 from face_vae.models.model_file import require_image_size
 from face_vae.models.sampling import sample_faces
 from face_vae.models.vae import VAE
-from face_vae.stages.shared import check_sampler, inference_runtime, prepared_data, pulled_model
-from face_vae.tracking import provenance, runs, server
+from face_vae.stages.shared import check_sampler, inference_runtime, prepared_data, pulled_model, tracking_uri
+from face_vae.tracking import provenance, runs
 
 log = logging.getLogger(__name__)
 
 
 def run(cfg: DictConfig) -> None:
     """Evaluate `cfg.model_file` against the `cfg.split` images; print a table and log it to MLflow."""
-    uri = server.tracking_uri(cfg.tracking) if cfg.tracking.enabled else None
+    uri = tracking_uri(cfg)
     runtime = inference_runtime(cfg)
     model_file = Path(cfg.model_file)
-    vae = pulled_model(cfg.storage, model_file)
+    vae = pulled_model(cfg, model_file)
     check_sampler(vae, cfg.sampler, model_file)
     require_image_size(vae, cfg.data.image_size)
     vae = runtime.place(vae)
@@ -41,6 +41,8 @@ def run(cfg: DictConfig) -> None:
         results[f"fid_{size}"] = metrics.fid(real_features, fake_features)
         results[f"kid_{size}"] = metrics.kid(real_features, fake_features)
     results["face_rate"], results["face_probability"] = metrics.face_detection(fake)
+    results["nyquist_share"] = metrics.nyquist_share(fake)  # stripes: compare with real_nyquist_share
+    results["real_nyquist_share"] = metrics.nyquist_share(real[: cfg.n])
     _print_table(results, cfg, min(cfg.n, len(real)), min(cfg.n_reconstruct, len(real)) if isinstance(vae, VAE) else 0)
     if uri is not None:
         params = {"model_file": str(model_file), "model_dvc_md5": provenance.dvc_hash(cfg.storage.models_dvc)}

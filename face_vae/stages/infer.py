@@ -16,8 +16,8 @@ from face_vae.models.model_file import file_md5, require_encoder
 from face_vae.models.sampling import decode_all, decoded_batches, latent_batches
 from face_vae.models.vae import VAE
 from face_vae.outputs import face_pictures, image_grid, write_images
-from face_vae.stages.shared import check_sampler, inference_runtime, pulled_model
-from face_vae.tracking import provenance, runs, server
+from face_vae.stages.shared import check_sampler, inference_runtime, pulled_model, tracking_uri
+from face_vae.tracking import provenance, runs
 
 log = logging.getLogger(__name__)
 ATTRIBUTE_GRID_FILE = "attribute_grid.jpg"
@@ -27,10 +27,10 @@ REPLACED = ("face_*.jpg", ATTRIBUTE_GRID_FILE)  # an earlier run's files that mu
 def run(cfg: DictConfig) -> None:
     """Load the model (pulling models.dvc when it is missing), write `n` faces and a grid, log to MLflow."""
     strengths = attribute_strengths(cfg.attributes)
-    uri = server.tracking_uri(cfg.tracking) if cfg.tracking.enabled else None
+    uri = tracking_uri(cfg)
     runtime = inference_runtime(cfg)
     model_file = Path(cfg.model_file)
-    network = runtime.place(pulled_model(cfg.storage, model_file))
+    network = runtime.place(pulled_model(cfg, model_file))
     check_sampler(network, cfg.sampler, model_file)
     start = time.perf_counter()
     latents = latent_batches(network, cfg.n, cfg.batch_size, cfg.seed, cfg.sampler)

@@ -11,8 +11,8 @@ from face_vae.errors import UserError
 from face_vae.models.model_file import require_encoder
 from face_vae.models.sampling import decode_all
 from face_vae.outputs import image_grid, write_images
-from face_vae.stages.shared import check_sampler, inference_runtime, pulled_model
-from face_vae.tracking import provenance, runs, server
+from face_vae.stages.shared import check_sampler, inference_runtime, pulled_model, tracking_uri
+from face_vae.tracking import provenance, runs
 
 log = logging.getLogger(__name__)
 STRIP_FILE = "interpolation.jpg"
@@ -26,17 +26,17 @@ def run(cfg: DictConfig) -> None:
         raise UserError(f"steps must be at least 2 (the two ends), not {cfg.steps}.")
     if (cfg.start is None) != (cfg.end is None):
         raise UserError("Give both ends as photos (start=a.jpg end=b.jpg), or neither to walk between two samples.")
-    uri = server.tracking_uri(cfg.tracking) if cfg.tracking.enabled else None
+    uri = tracking_uri(cfg)
     runtime = inference_runtime(cfg)
     model_file = Path(cfg.model_file)
-    network = runtime.place(pulled_model(cfg.storage, model_file))
+    network = runtime.place(pulled_model(cfg, model_file))
     if cfg.start is None:
         check_sampler(network, cfg.sampler, model_file)
         ends = network.sample_latents(2, torch.Generator().manual_seed(cfg.seed), cfg.sampler)
     else:
         vae = require_encoder(network, model_file, "encode photos")
         paths = photo_paths(cfg.start, "start") + photo_paths(cfg.end, "end")
-        photos, kept = load_photos(paths, cfg.data.crop, vae.image_size)
+        photos, kept = load_photos(paths, dict(cfg.data.crop), vae.image_size)
         if len(kept) != 2:
             raise UserError(
                 f"start and end must be one readable photo each (got {len(paths)} files, {len(kept)} read)."

@@ -12,8 +12,8 @@ from face_vae.errors import UserError
 from face_vae.models.model_file import require_encoder
 from face_vae.models.vae import VAE
 from face_vae.outputs import image_grid, write_images
-from face_vae.stages.shared import inference_runtime, pulled_model
-from face_vae.tracking import provenance, runs, server
+from face_vae.stages.shared import inference_runtime, pulled_model, tracking_uri
+from face_vae.tracking import provenance, runs
 
 log = logging.getLogger(__name__)
 GRID_FILE = "reconstructions.jpg"
@@ -24,10 +24,10 @@ def run(cfg: DictConfig) -> None:
     """Encode each photo of `cfg.input` to its mean code, decode it, write `<name>_reconstruction.jpg`
     (original | reconstruction) and a grid of the first ones into `cfg.result_dir`; log to MLflow."""
     paths = photo_paths(cfg.input)
-    uri = server.tracking_uri(cfg.tracking) if cfg.tracking.enabled else None
+    uri = tracking_uri(cfg)
     runtime = inference_runtime(cfg)
     model_file = Path(cfg.model_file)
-    vae = runtime.place(require_encoder(pulled_model(cfg.storage, model_file), model_file, "reconstruct photos"))
+    vae = runtime.place(require_encoder(pulled_model(cfg, model_file), model_file, "reconstruct photos"))
     errors: list[torch.Tensor] = []
     files = write_images(
         Path(cfg.result_dir),
@@ -55,7 +55,7 @@ def reconstructed_pairs(
     names = dict(zip(paths, _unique_names(paths)))
     shown: list[torch.Tensor] = []
     for start in range(0, len(paths), cfg.batch_size):
-        photos, kept = load_photos(paths[start : start + cfg.batch_size], cfg.data.crop, vae.image_size)
+        photos, kept = load_photos(paths[start : start + cfg.batch_size], dict(cfg.data.crop), vae.image_size)
         if not kept:
             continue
         reconstructions = vae.decode(vae.encode(photos)).cpu()

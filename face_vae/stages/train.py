@@ -13,10 +13,19 @@ from face_vae.config import build, flat_values
 from face_vae.data.datamodule import CelebADataModule
 from face_vae.data.face_crops import FaceCrops, as_floats
 from face_vae.errors import UserError
+from face_vae.evaluation.fid_check import FIDCheck
 from face_vae.models.latent_density import encoder_means, fit_gmm
+from face_vae.models.latent_flow import fit_flow
 from face_vae.models.model_file import save_model
-from face_vae.stages.shared import prepared_data, trainer_arguments
-from face_vae.tracking import server, training
+from face_vae.stages.shared import (
+    config_yaml,
+    prepared_data,
+    run_params,
+    storage_settings,
+    tracking_uri,
+    trainer_arguments,
+)
+from face_vae.tracking import training
 from face_vae.tracking.pictures import TrainingPictures
 from face_vae.tracking.progress import is_terminal
 
@@ -31,7 +40,9 @@ def run(cfg: DictConfig) -> None:
     """Train the VAE on the train split, validate on val, save `cfg.model_file`, log and version it."""
     checkpoints_dir = Path(cfg.checkpoints_dir)
     resume_from = _resume_checkpoint(checkpoints_dir) if cfg.resume else None
-    uri = server.tracking_uri(cfg.tracking) if cfg.tracking.enabled else None  # fail fast, before any work
+    uri = tracking_uri(cfg)  # fail fast, before any work
+    fid_every = _check_selection(cfg)
+    _check_strategy(cfg)
     runtime = resolve_runtime(cfg)
     changed_on_resume = _check_resume_config(cfg, checkpoints_dir) if resume_from else ""
     L.seed_everything(cfg.seed, workers=True)
@@ -44,10 +55,14 @@ def run(cfg: DictConfig) -> None:
     if cfg.model.ema_decay > 0:
         # Validation, the saved model and sampling use the averaged weights (Lightning swaps them in).
         callbacks.append(EMAWeightAveraging(decay=cfg.model.ema_decay))
+    if fid_every:
+        callbacks.append(_fid_check(cfg, datamodule, fid_every))
     logger = None
     if uri is not None:
         run_id = _read_run_id(checkpoints_dir) if resume_from else None
-        logger = training.training_logger(cfg, uri, run_id=run_id, extra_params=runtime.params())
+        logger = training.training_logger(
+            cfg.tracking.experiment, uri, run_params(cfg) | runtime.params(), config_yaml(cfg), run_id=run_id
+        )
         callbacks.append(TrainingPictures(logger, as_floats(datamodule.first_images("val", 8))))
         if logger.run_id is not None:  # None in the extra processes of a DDP run: rank 0 logs
             checkpoints_dir.mkdir(parents=True, exist_ok=True)
@@ -65,16 +80,46 @@ def run(cfg: DictConfig) -> None:
         return  # with DDP, one process writes the model, logs it and versions it
     _keep_best_weights(trainer, module)
     network = module.network
-    if cfg.model.gmm_components > 0:
+    flow = cfg.model.get("flow")  # the DCGAN has no encoder, so no codes to fit a prior to
+    if cfg.model.gmm_components > 0 or (flow and flow.epochs > 0):
         with runtime.autocast():
             codes = encoder_means(network.encoder, FaceCrops(prepared_dir, cfg.data.train_split))
-        network.latent_density = fit_gmm(codes, cfg.model.gmm_components, seed=cfg.seed)
+        if cfg.model.gmm_components > 0:
+            network.latent_density = fit_gmm(codes, cfg.model.gmm_components, seed=cfg.seed)
+        if flow and flow.epochs > 0:
+            network.latent_flow = fit_flow(codes, flow.layers, flow.hidden, flow.epochs, seed=cfg.seed).to_state()
     model_file = Path(cfg.model_file)
     save_model(network, model_file)
     log.info("Saved the model to %s.", model_file)
     if logger is not None:
         training.log_trained_model(logger, network, [model_file, *checkpoints_dir.glob("*.ckpt")])
-    storage.version_models(cfg.storage, model_file.parent, throwaway=cfg.data.kind == "synthetic")
+    storage.version_models(storage_settings(cfg), model_file.parent, throwaway=cfg.data.kind == "synthetic")
+
+
+def _fid_check(cfg: DictConfig, datamodule: CelebADataModule, every_n_epochs: int) -> FIDCheck:
+    """The callback that logs fid_val: samples against up to 1,000 val images, the mixture fitted to the
+    codes of up to 1,000 train images."""
+    real, train = (as_floats(datamodule.first_images(split, 1000)) for split in ("val", "train"))
+    return FIDCheck(real, train, every_n_epochs, cfg.selection.fid_samples, cfg.model.gmm_components, seed=cfg.seed)
+
+
+def _check_selection(cfg: DictConfig) -> int:
+    """How often to compute fid_val (0: never); the best checkpoint is then judged only on those epochs."""
+    every = cfg.selection.fid_every_n_epochs
+    if cfg.model.monitor == "fid_val":
+        if not every:
+            raise UserError(
+                "model.monitor=fid_val needs selection.fid_every_n_epochs > 0 (how often to compute the FID)."
+            )
+        cfg.callbacks.best.every_n_epochs = every
+    return every
+
+
+def _check_strategy(cfg: DictConfig) -> None:
+    """Under DDP with the adversarial term, let DDP find the parameters a backward pass leaves out: the
+    critic is outside the VAE's loss before `adversarial_start`, and the VAE outside the critic's loss."""
+    if cfg.model.get("adversarial_weight", 0) > 0 and cfg.trainer.get("strategy") == "ddp":
+        cfg.trainer.strategy = "ddp_find_unused_parameters_true"
 
 
 def resolve_runtime(cfg: DictConfig) -> hardware.Runtime:

@@ -19,8 +19,16 @@ from face_vae.models.classifier_module import ClassifierModule, balancing_weight
 from face_vae.models.latent_density import encoder_means
 from face_vae.models.model_file import file_md5, require_encoder, require_image_size
 from face_vae.models.vae import VAE
-from face_vae.stages.shared import prepared_data, pulled_model, trainer_arguments
-from face_vae.tracking import reports, server, training
+from face_vae.stages.shared import (
+    config_yaml,
+    prepared_data,
+    pulled_model,
+    run_params,
+    storage_settings,
+    tracking_uri,
+    trainer_arguments,
+)
+from face_vae.tracking import reports, training
 from face_vae.tracking.progress import is_terminal
 
 log = logging.getLogger(__name__)
@@ -29,19 +37,23 @@ log = logging.getLogger(__name__)
 def run(cfg: DictConfig) -> None:
     """Encode the train and `cfg.split` images, fit the classifier on train, score it on `cfg.split`,
     save it beside the VAE and log the report."""
-    uri = server.tracking_uri(cfg.tracking) if cfg.tracking.enabled else None
+    uri = tracking_uri(cfg)
     runtime = hardware.resolve(cfg.trainer.precision, cfg.runtime.channels_last, cfg.trainer.threads)
     cfg.trainer.precision = runtime.precision
     L.seed_everything(cfg.seed)
     model_file = Path(cfg.model_file)
-    vae = require_encoder(pulled_model(cfg.storage, model_file), model_file, "encode faces for a classifier")
+    vae = require_encoder(pulled_model(cfg, model_file), model_file, "encode faces for a classifier")
     require_image_size(vae, cfg.data.image_size)
     vae = runtime.place(vae)
     prepared_dir = prepared_data(cfg, force=cfg.force)
     names, train_codes, train_labels = codes_and_labels(cfg, vae, prepared_dir, cfg.data.train_split)
     _, scored_codes, scored_labels = codes_and_labels(cfg, vae, prepared_dir, cfg.split)
 
-    logger = training.training_logger(cfg, uri, extra_params=runtime.params()) if uri is not None else None
+    logger = (
+        training.training_logger(cfg.tracking.experiment, uri, run_params(cfg) | runtime.params(), config_yaml(cfg))
+        if uri is not None
+        else None
+    )
     classifier = fit_classifier(cfg, vae.latent_dim, names, train_codes, train_labels, logger)
     rows = attribute_report(names, scored_labels, classifier.predict(scored_codes))
     report = format_report(
@@ -53,7 +65,7 @@ def run(cfg: DictConfig) -> None:
     log.info("Saved the attribute classifier to %s.", classifier_file)
     if logger is not None:
         reports.log_classifier_report(logger, rows, report, classifier_file)
-    storage.version_models(cfg.storage, classifier_file.parent, throwaway=cfg.data.kind == "synthetic")
+    storage.version_models(storage_settings(cfg), classifier_file.parent, throwaway=cfg.data.kind == "synthetic")
 
 
 def codes_and_labels(

@@ -5,37 +5,36 @@ import subprocess
 from importlib.metadata import version
 from pathlib import Path
 
-from omegaconf import DictConfig
-
 from face_vae import storage
-from face_vae.config import flat_values
 from face_vae.data.face_crops import META_FILE
 
 LIBRARIES = ("torch", "torchvision", "lightning", "hydra-core", "mlflow", "dvc")
 
 
-def flat_params(cfg: DictConfig) -> dict[str, str]:
-    """The resolved config as {'dotted.key': value}, plus the git commit, data hash and versions."""
-    params = {key: str(value) for key, value in flat_values(cfg).items()}
+def flat_params(values: dict[str, object], data: dict[str, str]) -> dict[str, str]:
+    """The resolved config values ({'dotted.key': value}) as strings, plus the git commit, the data's
+    provenance (`data_provenance`) and library versions."""
+    params = {key: str(value) for key, value in values.items()}
     commit, dirty = git_state()
-    params.update(git_commit=commit, git_dirty=str(dirty), **data_provenance(cfg))
+    params.update(git_commit=commit, git_dirty=str(dirty), **data)
     params.update({f"version.{name}": version(name) for name in LIBRARIES})
     return params
 
 
-def data_provenance(cfg: DictConfig) -> dict[str, str]:
-    """`data_dvc_md5` when the data used is the one data.dvc tracks; otherwise where it came from and
-    `prepared_data_md5`, a fingerprint of the prepared folder (meta.json and the image name lists)."""
-    tracked = storage.tracked_path(cfg.storage.data_dvc)
-    source = Path(cfg.data.source_dir).resolve() if "source_dir" in cfg.data else None
+def data_provenance(data_dvc: str, source_dir: str | None, prepared_dir: str, kind: str) -> dict[str, str]:
+    """`data_dvc_md5` when the data used (`source_dir`; None for drawn data) is the one `data_dvc` tracks;
+    otherwise where it came from and `prepared_data_md5`, a fingerprint of the prepared folder
+    (meta.json and the image name lists)."""
+    tracked = storage.tracked_path(data_dvc)
+    source = Path(source_dir).resolve() if source_dir else None
     if source is not None and tracked is not None and source.is_relative_to(tracked.resolve()):
-        return {"data_dvc_md5": dvc_hash(cfg.storage.data_dvc)}
+        return {"data_dvc_md5": dvc_hash(data_dvc)}
     fingerprint = hashlib.md5()
-    prepared = Path(cfg.data.prepared_dir)
+    prepared = Path(prepared_dir)
     for path in sorted([prepared / META_FILE, *prepared.glob("*.txt")]):
         if path.is_file():
             fingerprint.update(path.name.encode() + path.read_bytes())
-    return {"data_source": str(source or cfg.data.kind), "prepared_data_md5": fingerprint.hexdigest()}
+    return {"data_source": str(source or kind), "prepared_data_md5": fingerprint.hexdigest()}
 
 
 def git_state() -> tuple[str, bool]:

@@ -8,26 +8,25 @@ import mlflow
 import torch
 from lightning.pytorch.loggers import MLFlowLogger
 from mlflow.models import infer_signature
-from omegaconf import DictConfig, OmegaConf
 
-from face_vae.tracking.provenance import flat_params, git_state
+from face_vae.tracking.provenance import git_state
 
 log = logging.getLogger(__name__)
 
 
 def training_logger(
-    cfg: DictConfig, uri: str, run_id: str | None = None, extra_params: dict[str, str] | None = None
+    experiment: str, uri: str, params: dict[str, str], config_yaml: str, run_id: str | None = None
 ) -> MLFlowLogger:
-    """A Lightning MLFlowLogger at `uri` for experiment `cfg.tracking.experiment`, with every param of
-    `cfg` and `extra_params` logged; `run_id` continues an earlier run (resume)."""
+    """A Lightning MLFlowLogger at `uri` for `experiment`, with `params` and the config (`config_yaml`)
+    logged; `run_id` continues an earlier run (resume), which keeps its first params."""
     mlflow.set_tracking_uri(uri)
-    logger = MLFlowLogger(experiment_name=cfg.tracking.experiment, tracking_uri=uri, run_id=run_id)
+    logger = MLFlowLogger(experiment_name=experiment, tracking_uri=uri, run_id=run_id)
     if run_id is None:
-        logger.log_hyperparams(flat_params(cfg) | (extra_params or {}))
+        logger.log_hyperparams(params)
         commit, _ = git_state()
         logger.experiment.set_tag(logger.run_id, "mlflow.source.git.commit", commit)
-        logger.experiment.log_text(logger.run_id, OmegaConf.to_yaml(cfg), "config.yaml")
-    log.info("MLflow: experiment %s, run %s at %s.", cfg.tracking.experiment, logger.run_id, uri)
+        logger.experiment.log_text(logger.run_id, config_yaml, "config.yaml")
+    log.info("MLflow: experiment %s, run %s at %s.", experiment, logger.run_id, uri)
     return logger
 
 
