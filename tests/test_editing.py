@@ -27,7 +27,7 @@ def project(tmp_path_factory: pytest.TempPathFactory) -> Path:
         cli.run(
             "train",
             [*DATA, "data.batch_size=32", "model.channels=[16,32,64,128,256]", "model.latent_dim=32"]
-            + ["trainer.max_epochs=4", "trainer.enable_model_summary=false", "tracking.enabled=false"],
+            + ["trainer.max_epochs=8", "trainer.enable_model_summary=false", "tracking.enabled=false"],
         )
         cli.run("train_classifier", [*DATA, "classifier.batch_size=64", "split=test"])
     finally:

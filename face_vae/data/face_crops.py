@@ -77,7 +77,7 @@ class FaceCrops(Dataset):
         return {**self.__dict__, "_file": None}
 
     def __del__(self) -> None:
-        if self._file is not None:
+        if getattr(self, "_file", None) is not None:  # absent when __init__ refused the folder
             os.close(self._file)
 
 

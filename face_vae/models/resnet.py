@@ -82,7 +82,12 @@ class ResidualDecoderLayers(nn.Module):
         layers: list[nn.Module] = []
         steps = list(zip(channels, channels[1:], sizes[1:]))
         for index, (in_channels, out_channels, size) in enumerate(steps):
-            layers += [group_norm(in_channels), nn.SiLU(), Upsample(size), nn.Conv2d(in_channels, out_channels, 3, padding=1)]
+            layers += [
+                group_norm(in_channels),
+                nn.SiLU(),
+                Upsample(size),
+                nn.Conv2d(in_channels, out_channels, 3, padding=1),
+            ]
             if index >= len(steps) - residual_levels:
                 layers.append(ResidualBlock(out_channels))
         self.to_rgb = nn.Conv2d(channels[-1], 3, 3, padding=1)
