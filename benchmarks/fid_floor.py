@@ -19,8 +19,7 @@ from face_vae.evaluation import metrics  # noqa: E402
 
 def first_images(prepared_dir: Path, split: str, count: int):
     """The first `count` images of a prepared split, as floats in [0, 1]."""
-    crops = FaceCrops(prepared_dir, split)
-    return as_floats(crops.__getitems__(list(range(min(count, len(crops))))))
+    return as_floats(FaceCrops(prepared_dir, split).first(count))
 
 
 def main() -> None:

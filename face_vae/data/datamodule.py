@@ -39,8 +39,7 @@ class CelebADataModule(L.LightningDataModule):
 
     def first_images(self, stage: str, count: int) -> torch.Tensor:
         """The first `count` images (N, 3, H, W) uint8 of `stage`, unflipped: the same ones every epoch."""
-        crops = FaceCrops(self.prepared_dir, self.splits[stage])
-        return crops.__getitems__(list(range(min(count, len(crops)))))
+        return FaceCrops(self.prepared_dir, self.splits[stage]).first(count)
 
     def _loader(self, stage: str) -> DataLoader:
         return DataLoader(

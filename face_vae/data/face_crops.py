@@ -53,6 +53,10 @@ class FaceCrops(Dataset):
     def __getitem__(self, index: int) -> torch.Tensor:
         return self.__getitems__([index])[0]
 
+    def first(self, count: int) -> torch.Tensor:
+        """The first `count` images (or all, if fewer) as one uint8 batch: the same ones every time."""
+        return self.__getitems__(list(range(min(count, len(self)))))
+
     def __getitems__(self, indices: list[int]) -> torch.Tensor:
         """A whole batch (N, 3, H, W) uint8, read into one buffer: one tensor to hand over per batch,
         not N to collate (DataLoader calls this when the dataset has it)."""

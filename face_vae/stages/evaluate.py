@@ -65,7 +65,7 @@ def reconstruction_scores(vae: VAE, images: torch.Tensor, batch_size: int) -> di
 
 
 def _first_images(crops: FaceCrops, count: int) -> torch.Tensor:
-    return as_floats(crops.__getitems__(list(range(min(count, len(crops))))))
+    return as_floats(crops.first(count))
 
 
 def _cached_features(inception, images: torch.Tensor, size: int, cache: Path) -> np.ndarray:
