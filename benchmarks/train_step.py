@@ -20,7 +20,7 @@ from torch.utils.flop_counter import FlopCounterMode
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 # pylint: disable=wrong-import-position
-from benchmarks.common import Timer, celeba_source, machine_header, prepared  # noqa: E402
+from benchmarks.common import MEASURED_VAE, Timer, celeba_source, machine_header, prepared  # noqa: E402
 from face_vae.data.datamodule import CelebADataModule  # noqa: E402
 from face_vae.hardware import resolve  # noqa: E402
 from face_vae.models.vae import VAE  # noqa: E402
@@ -30,7 +30,7 @@ from face_vae.models.vae_module import kl_divergence, reconstruction_nll  # noqa
 def _trainer_step(image_size: int, bf16: bool, channels_last: bool, compiled: bool):
     """A closure doing one optimisation step of the project's VAE and loss on a batch."""
     torch.manual_seed(0)
-    vae = VAE(image_size)
+    vae = VAE(image_size, **MEASURED_VAE)
     if channels_last:
         vae = vae.to(memory_format=torch.channels_last)
     forward = torch.compile(vae) if compiled else vae

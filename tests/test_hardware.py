@@ -114,7 +114,7 @@ def test_infer_without_tracking_imports_neither_lightning_nor_mlflow_nor_torchvi
     tiny = (
         "from pathlib import Path\nfrom face_vae.models.vae import VAE\n"
         "from face_vae.models.model_file import save_model\n"
-        f"save_model(VAE(32, [8, 16], 4), Path('{tmp_path}/m.pt'))\n"
+        f"save_model(VAE(32, [8, 16], 4, 'conv'), Path('{tmp_path}/m.pt'))\n"
     )
     subprocess.run([sys.executable, "-c", tiny], cwd=tmp_path, env=subprocess_env(ROOT), check=True)
     check = "\nprint(sorted(m for m in ('lightning', 'mlflow', 'torchvision', 'sklearn') if m in sys.modules))"

@@ -13,7 +13,7 @@ from face_vae.models.vae_module import kl_divergence, reconstruction_nll
 
 @pytest.mark.parametrize("size", [64, 150])
 def test_vae_maps_images_to_latents_and_back_at_the_same_size(size):
-    vae = VAE(image_size=size, channels=[8, 16, 32, 64, 128], latent_dim=12)
+    vae = VAE(image_size=size, channels=[8, 16, 32, 64, 128], latent_dim=12, architecture="conv")
     images = torch.rand(3, 3, size, size)
     reconstructions, mean, log_var = vae(images)
     assert reconstructions.shape == images.shape
@@ -25,7 +25,7 @@ def test_vae_maps_images_to_latents_and_back_at_the_same_size(size):
 def test_vae_refuses_an_image_size_its_layers_cannot_shrink():
     # The model says what is wrong with its own arguments; the config check says it in the user's keys.
     with pytest.raises(ValueError, match="image_size 16 is too small for 5 stride-2 layers"):
-        VAE(image_size=16, channels=[8, 16, 32, 64, 128])
+        VAE(image_size=16, channels=[8, 16, 32, 64, 128], latent_dim=12, architecture="conv")
     with pytest.raises(UserError, match="data.image_size=16 is too small for 5 stride-2 layers"):
         compose("train", ["data.image_size=16"])
 
@@ -45,7 +45,7 @@ def test_reconstruction_nll_sums_squared_error_over_pixels_per_image():
 
 def test_loss_decreases_on_a_fixed_batch():
     torch.manual_seed(0)
-    vae = VAE(image_size=64, channels=[8, 16, 32, 64, 128], latent_dim=16)
+    vae = VAE(image_size=64, channels=[8, 16, 32, 64, 128], latent_dim=16, architecture="conv")
     optimizer = torch.optim.Adam(vae.parameters(), lr=1e-3)
     images = torch.from_numpy(make_faces(8, 64, seed=0)).permute(0, 3, 1, 2).float() / 255
     losses = []
@@ -60,7 +60,7 @@ def test_loss_decreases_on_a_fixed_batch():
 
 
 def test_saved_model_loads_on_cpu_with_the_same_weights_and_architecture(tmp_path):
-    vae = VAE(image_size=64, channels=[8, 16, 32, 64, 128], latent_dim=10).eval()
+    vae = VAE(image_size=64, channels=[8, 16, 32, 64, 128], latent_dim=10, architecture="conv").eval()
     save_model(vae, tmp_path / "vae.pt")
     loaded = load_model(tmp_path / "vae.pt")
     latents = torch.randn(2, 10)

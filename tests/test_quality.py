@@ -36,7 +36,7 @@ def test_gmm_samples_land_where_the_codes_are_and_repeat_with_the_seed():
 
 
 def test_the_mixture_travels_in_the_model_file_and_is_required_for_gmm_sampling(tmp_path):
-    vae = VAE(64, [8, 16, 32, 64, 128], latent_dim=4).eval()
+    vae = VAE(64, [8, 16, 32, 64, 128], latent_dim=4, architecture="conv").eval()
     with pytest.raises(ValueError, match="no fitted latent mixture"):
         vae.sample(2, sampler="gmm")
     vae.latent_density = fit_gmm(torch.randn(50, 4), components=3)

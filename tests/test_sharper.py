@@ -21,7 +21,7 @@ SMALL = {"channels": [8, 16, 32, 64, 128], "latent_dim": 8}
 
 @pytest.mark.parametrize("size, feature_size", [(64, 2), (150, 5)])
 def test_resnet_decoder_draws_the_exact_image_size_from_upsampling_not_transposed_convolutions(size, feature_size):
-    vae = VAE(size, architecture="resnet")
+    vae = VAE(size, [32, 64, 128, 256, 512], 128, "resnet")
     assert vae.decoder.start_shape == (512, feature_size, feature_size)
     reconstructions, mean, log_var = vae(torch.rand(2, 3, size, size))
     assert reconstructions.shape == (2, 3, size, size) and mean.shape == log_var.shape == (2, 128)
@@ -41,7 +41,7 @@ def test_resnet_decodes_a_face_alone_as_in_a_batch_in_training_and_in_eval_mode(
 
 def test_an_unknown_architecture_is_refused_by_the_model_and_by_the_config(workdir, capsys):
     with pytest.raises(ValueError, match="architecture must be one of conv, resnet"):
-        VAE(64, architecture="unet")
+        VAE(64, architecture="unet", **SMALL)
     with pytest.raises(SystemExit):
         cli.run("train", [*NO_TRACKING, "model.architecture=unet"])
     assert "model.architecture" in capsys.readouterr().err
@@ -63,7 +63,7 @@ def _weights(module: nn.Module) -> list[torch.Tensor]:
 
 def _adversarial_module(**arguments) -> VAEModule:
     return VAEModule(
-        VAE(32, **SMALL),
+        VAE(32, architecture="conv", **SMALL),
         torch.optim.Adam,
         likelihood="calibrated",
         adversarial=AdversarialTerm(

@@ -15,6 +15,8 @@ from face_vae.models.vae import VAE
 
 # What `format` says in a file -> the class that rebuilds it from its hparams.
 NETWORKS: dict[str, type[nn.Module]] = {VAE.FORMAT: VAE, DCGAN.FORMAT: DCGAN}
+# A VAE file written before `architecture` was an argument holds the conv model.
+BEFORE_ARCHITECTURES: dict[str, dict] = {VAE.FORMAT: {"architecture": "conv"}}
 
 
 def save_model(network: VAE | DCGAN, path: Path) -> None:
@@ -39,7 +41,7 @@ def load_model(path: Path) -> VAE | DCGAN:
         )
     try:
         saved = torch.load(path, map_location="cpu", weights_only=True)
-        network = NETWORKS[saved["format"]](**saved["hparams"])
+        network = NETWORKS[saved["format"]](**(BEFORE_ARCHITECTURES.get(saved["format"], {}) | saved["hparams"]))
         network.load_state_dict(saved["state_dict"])
         network.latent_density = saved.get("latent_density")
         if isinstance(network, VAE):

@@ -150,13 +150,8 @@ class VAE(LatentImageModel):
 
     FORMAT = "face_vae.VAE/1"
 
-    def __init__(
-        self,
-        image_size: int = 150,
-        channels: Sequence[int] = (32, 64, 128, 256, 512),
-        latent_dim: int = 128,
-        architecture: str = "conv",
-    ):
+    # No defaults: the config (configs/model/vae.yaml) is the one place that chooses them.
+    def __init__(self, image_size: int, channels: Sequence[int], latent_dim: int, architecture: str):
         super().__init__(image_size, channels, latent_dim)
         self.hparams["architecture"] = architecture
         self.encoder = Encoder(image_size, channels, latent_dim, architecture)

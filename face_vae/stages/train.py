@@ -5,7 +5,7 @@ from pathlib import Path
 
 import lightning as L
 import torch
-from lightning.pytorch.callbacks import EMAWeightAveraging
+from lightning.pytorch.loggers import MLFlowLogger
 from omegaconf import DictConfig, OmegaConf
 
 from face_vae import atomic, hardware, storage
@@ -13,7 +13,6 @@ from face_vae.config import build, flat_values
 from face_vae.data.datamodule import CelebADataModule
 from face_vae.data.face_crops import FaceCrops, as_floats
 from face_vae.errors import UserError
-from face_vae.evaluation.fid_check import FIDCheck
 from face_vae.models.latent_density import encoder_means, fit_gmm
 from face_vae.models.latent_flow import fit_flow
 from face_vae.models.model_file import save_model
@@ -26,7 +25,6 @@ from face_vae.stages.shared import (
     trainer_arguments,
 )
 from face_vae.tracking import training
-from face_vae.tracking.pictures import TrainingPictures
 from face_vae.tracking.progress import is_terminal
 
 log = logging.getLogger(__name__)
@@ -42,7 +40,6 @@ def run(cfg: DictConfig) -> None:
     resume_from = _resume_checkpoint(checkpoints_dir) if cfg.resume else None
     uri = tracking_uri(cfg)  # fail fast, before any work
     fid_every = _check_selection(cfg)
-    _check_strategy(cfg)
     runtime = resolve_runtime(cfg)
     changed_on_resume = _check_resume_config(cfg, checkpoints_dir) if resume_from else ""
     L.seed_everything(cfg.seed, workers=True)
@@ -51,24 +48,14 @@ def run(cfg: DictConfig) -> None:
     module = build(cfg.model.module)
     if resume_from:
         _check_same_architecture(resume_from, module)
-    callbacks = [build(callback) for callback in cfg.callbacks.values()]
-    if cfg.model.ema_decay > 0:
-        # Validation, the saved model and sampling use the averaged weights (Lightning swaps them in).
-        callbacks.append(EMAWeightAveraging(decay=cfg.model.ema_decay))
-    if fid_every:
-        callbacks.append(_fid_check(cfg, datamodule, fid_every))
-    logger = None
-    if uri is not None:
-        run_id = _read_run_id(checkpoints_dir) if resume_from else None
-        logger = training.training_logger(
-            cfg.tracking.experiment, uri, run_params(cfg) | runtime.params(), config_yaml(cfg), run_id=run_id
-        )
-        callbacks.append(TrainingPictures(logger, as_floats(datamodule.first_images("val", 8))))
-        if logger.run_id is not None:  # None in the extra processes of a DDP run: rank 0 logs
-            checkpoints_dir.mkdir(parents=True, exist_ok=True)
-            (checkpoints_dir / RUN_ID_FILE).write_text(logger.run_id)
-            if changed_on_resume:  # the run keeps its first params; what this resume changed is a tag
-                logger.experiment.set_tag(logger.run_id, f"resumed_{_resume_count(checkpoints_dir)}", changed_on_resume)
+    _check_strategy(cfg, module)
+    callbacks = [callback for node in cfg.callbacks.values() if (callback := build(node)) is not None]
+    if fid_every:  # samples against up to 1,000 val images, the mixture fitted to the codes of 1,000 train images
+        real, train = (as_floats(datamodule.first_images(split, 1000)) for split in ("val", "train"))
+        callbacks.append(build(cfg.selection.check)(real, train))
+    logger = _mlflow_logger(cfg, uri, runtime, bool(resume_from), changed_on_resume) if uri is not None else None
+    if logger is not None:
+        callbacks.append(build(cfg.logger.pictures)(logger, as_floats(datamodule.first_images("val", 8))))
     if not resume_from:
         atomic.write_text(checkpoints_dir / RUN_CONFIG_FILE, OmegaConf.to_yaml(cfg, resolve=True))
     # In a terminal Lightning's progress bar shows progress; in a log file the EpochLine callback does.
@@ -80,14 +67,7 @@ def run(cfg: DictConfig) -> None:
         return  # with DDP, one process writes the model, logs it and versions it
     _keep_best_weights(trainer, module)
     network = module.network
-    flow = cfg.model.get("flow")  # the DCGAN has no encoder, so no codes to fit a prior to
-    if cfg.model.gmm_components > 0 or (flow and flow.epochs > 0):
-        with runtime.autocast():
-            codes = encoder_means(network.encoder, FaceCrops(prepared_dir, cfg.data.train_split))
-        if cfg.model.gmm_components > 0:
-            network.latent_density = fit_gmm(codes, cfg.model.gmm_components, seed=cfg.seed)
-        if flow and flow.epochs > 0:
-            network.latent_flow = fit_flow(codes, flow.layers, flow.hidden, flow.epochs, seed=cfg.seed).to_state()
+    _fit_priors(cfg, network, FaceCrops(prepared_dir, cfg.data.train_split), runtime)
     model_file = Path(cfg.model_file)
     save_model(network, model_file)
     log.info("Saved the model to %s.", model_file)
@@ -96,11 +76,34 @@ def run(cfg: DictConfig) -> None:
     storage.version_models(storage_settings(cfg), model_file.parent, throwaway=cfg.data.kind == "synthetic")
 
 
-def _fid_check(cfg: DictConfig, datamodule: CelebADataModule, every_n_epochs: int) -> FIDCheck:
-    """The callback that logs fid_val: samples against up to 1,000 val images, the mixture fitted to the
-    codes of up to 1,000 train images."""
-    real, train = (as_floats(datamodule.first_images(split, 1000)) for split in ("val", "train"))
-    return FIDCheck(real, train, every_n_epochs, cfg.selection.fid_samples, cfg.model.gmm_components, seed=cfg.seed)
+def _mlflow_logger(
+    cfg: DictConfig, uri: str, runtime: hardware.Runtime, resumed: bool, changed_on_resume: str
+) -> MLFlowLogger:
+    """The run's logger (`cfg.logger.run`): a new run, or on resume the run that wrote the checkpoints."""
+    checkpoints_dir = Path(cfg.checkpoints_dir)
+    run_id = _read_run_id(checkpoints_dir) if resumed else None
+    params = run_params(cfg) | runtime.params()
+    logger = build(cfg.logger.run)(uri=uri, params=params, config_yaml=config_yaml(cfg), run_id=run_id)
+    if logger.run_id is not None:  # None in the extra processes of a DDP run: rank 0 logs
+        checkpoints_dir.mkdir(parents=True, exist_ok=True)
+        (checkpoints_dir / RUN_ID_FILE).write_text(logger.run_id)
+        if changed_on_resume:  # the run keeps its first params; what this resume changed is a tag
+            logger.experiment.set_tag(logger.run_id, f"resumed_{_resume_count(checkpoints_dir)}", changed_on_resume)
+    return logger
+
+
+def _fit_priors(cfg: DictConfig, network: torch.nn.Module, train: FaceCrops, runtime: hardware.Runtime) -> None:
+    """Fit the samplers over the training codes that the config asks for: the mixture, the flow.
+    (The DCGAN has no encoder, so no codes to fit a prior to.)"""
+    flow = cfg.model.get("flow")
+    if cfg.model.gmm_components <= 0 and not (flow and flow.epochs > 0):
+        return
+    with runtime.autocast():
+        codes = encoder_means(network.encoder, train)
+    if cfg.model.gmm_components > 0:
+        network.latent_density = fit_gmm(codes, cfg.model.gmm_components, seed=cfg.seed)
+    if flow and flow.epochs > 0:
+        network.latent_flow = fit_flow(codes, flow.layers, flow.hidden, flow.epochs, seed=cfg.seed).to_state()
 
 
 def _check_selection(cfg: DictConfig) -> int:
@@ -115,10 +118,10 @@ def _check_selection(cfg: DictConfig) -> int:
     return every
 
 
-def _check_strategy(cfg: DictConfig) -> None:
-    """Under DDP with the adversarial term, let DDP find the parameters a backward pass leaves out: the
-    critic is outside the VAE's loss before `adversarial_start`, and the VAE outside the critic's loss."""
-    if cfg.model.get("adversarial_weight", 0) > 0 and cfg.trainer.get("strategy") == "ddp":
+def _check_strategy(cfg: DictConfig, module: L.LightningModule) -> None:
+    """Under DDP, let DDP find the parameters a backward pass leaves out when the module says it leaves
+    some out (the VAE with its adversarial term)."""
+    if getattr(module, "leaves_parameters_unused", False) and cfg.trainer.strategy == "ddp":
         cfg.trainer.strategy = "ddp_find_unused_parameters_true"
 
 

@@ -1,0 +1,70 @@
+"""Where a trained VAE's FID excess comes from: its prior or its decoder.
+
+Decoding the codes of real train images (their reconstructions) is the best any prior over those codes
+can do with this decoder: the ceiling. Between the floor (real train images) and the ceiling lies what
+the decoder loses; between the ceiling and the mixture's samples, what the prior loses. Also scores
+mixtures of more components, fitted to the same codes. All at 64 px, n train images against the val ones.
+
+    python benchmarks/prior_ceiling.py MODEL_FILE [--source ../shared/data/celeba_sample] [--n 780]
+        [--components 10 200]
+"""
+
+import argparse
+import sys
+import tempfile
+from pathlib import Path
+
+import torch
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+# pylint: disable=wrong-import-position
+from benchmarks.common import SHARED_SAMPLE, machine_header, prepared  # noqa: E402
+from face_vae.data.face_crops import FaceCrops, as_floats  # noqa: E402
+from face_vae.evaluation import metrics  # noqa: E402
+from face_vae.hardware import resolve  # noqa: E402
+from face_vae.models.latent_density import encoder_means, fit_gmm, sample_gmm  # noqa: E402
+from face_vae.models.model_file import load_model  # noqa: E402
+from face_vae.models.sampling import decode_all  # noqa: E402
+
+SIZE = 64
+
+
+def main() -> None:
+    """Print the FID of the floor, the ceiling and each mixture's samples."""
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("model", type=Path)
+    parser.add_argument("--source", type=Path, default=SHARED_SAMPLE)
+    parser.add_argument("--n", type=int, default=780)
+    parser.add_argument("--components", type=int, nargs="+", default=[10, 200])
+    parser.add_argument("--seed", type=int, default=42, help="the mixtures' seed (train's default)")
+    args = parser.parse_args()
+    print(machine_header("Prior or decoder: FID of the floor, the reconstructions and the mixtures' samples"))
+    model = load_model(args.model)
+    runtime = resolve("auto", "auto", "auto")
+    with tempfile.TemporaryDirectory() as scratch:
+        prepared_dir = prepared(args.source, model.image_size, Path(scratch) / "prepared")
+        train_crops = FaceCrops(prepared_dir, "train")
+        val = as_floats(FaceCrops(prepared_dir, "val").first(args.n))
+        with runtime.autocast():
+            codes = encoder_means(model.encoder, train_crops).float()
+        chosen = torch.randperm(len(codes), generator=torch.Generator().manual_seed(0))[: args.n]
+        train = as_floats(train_crops.first(len(codes)))[chosen]
+    inception = metrics.load_inception()
+    real = metrics.inception_features(inception, val, SIZE)
+
+    def score(name: str, images: torch.Tensor) -> None:
+        print(f"| {name} | {metrics.fid(real, metrics.inception_features(inception, images, SIZE)):.1f} |", flush=True)
+
+    print(f"\n{args.model}: {args.n} images vs {len(val)} val images, FID at {SIZE} px")
+    print("| faces | FID |\n| --- | ---: |")
+    score("real train images (the floor)", train)
+    score("reconstructions of the same train images (the ceiling of any prior)", decode_all(model, codes[chosen], 64))
+    score("reconstructions of the val images", decode_all(model, model.encode(val), 64))
+    for components in args.components:
+        mixture = fit_gmm(codes, components, seed=args.seed)
+        latents = sample_gmm(mixture, args.n, torch.Generator().manual_seed(0))
+        score(f"samples of a {components}-component mixture", decode_all(model, latents, 64))
+
+
+if __name__ == "__main__":
+    main()
