@@ -8,6 +8,8 @@ Keys that take more than one type (`auto` or a number, a count or a fraction) ar
 Nodes that `instantiate` builds (`_target_` subtrees) are `Any`: the built class checks them.
 """
 
+# A schema has one field per key of its config file, however many that is.
+# pylint: disable=too-many-instance-attributes
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, ClassVar, Optional
@@ -57,6 +59,8 @@ def _positive_widths(value: list) -> bool:
 
 @dataclass
 class Crop:
+    """The crop box inside CelebA's 178x218 aligned image."""
+
     left: int = MISSING
     top: int = MISSING
     size: int = MISSING
@@ -69,6 +73,8 @@ class Crop:
 
 @dataclass
 class NumImages:
+    """Drawn images per split."""
+
     train: int = MISSING
     val: int = MISSING
     test: int = MISSING
@@ -99,6 +105,8 @@ class Data:
 
 @dataclass
 class CelebAData(Data):
+    """CelebA in its official layout."""
+
     source_dir: str = MISSING
     images_subdir: Optional[str] = MISSING
     crop: Crop = MISSING
@@ -112,6 +120,8 @@ class CelebAData(Data):
 
 @dataclass
 class SyntheticData(Data):
+    """Drawn face-like images."""
+
     num_images: NumImages = MISSING
     seed: int = MISSING
     RULES: ClassVar[dict[str, Rule]] = Data.RULES | {"seed": AT_LEAST_0}
@@ -142,6 +152,8 @@ class Model:
 
 @dataclass
 class Flow:
+    """The RealNVP latent flow fitted after training."""
+
     epochs: int = MISSING
     layers: int = MISSING
     hidden: int = MISSING
@@ -150,6 +162,8 @@ class Flow:
 
 @dataclass
 class VAEModel(Model):
+    """The VAE and its training loss."""
+
     architecture: str = MISSING
     sigma: float = MISSING
     likelihood: str = MISSING
@@ -174,6 +188,8 @@ class VAEModel(Model):
 
 @dataclass
 class DCGANModel(Model):
+    """The DCGAN baseline."""
+
     betas: list[float] = MISSING
     RULES: ClassVar[dict[str, Rule]] = Model.RULES | {
         "betas": (lambda value: len(value) == 2 and all(0 <= b < 1 for b in value), "two numbers in [0, 1)")
@@ -238,16 +254,22 @@ class Checkpoint(Target):
 
 @dataclass
 class Averaging(Target):
+    """The EMA callback's node."""
+
     decay: float = MISSING
 
 
 @dataclass
 class ProgressCallbacks:
+    """`train_classifier`'s callbacks: the progress line only."""
+
     progress: Target = MISSING
 
 
 @dataclass
 class TrainCallbacks(ProgressCallbacks):
+    """`train`'s callbacks."""
+
     best: Checkpoint = MISSING
     last: Checkpoint = MISSING
     ema: Averaging = MISSING
@@ -255,6 +277,8 @@ class TrainCallbacks(ProgressCallbacks):
 
 @dataclass
 class Tracking:
+    """Where a command logs (face_vae/tracking/server.py TrackingSettings)."""
+
     enabled: bool = MISSING
     uri: str = MISSING
     local_uri: str = MISSING
@@ -266,12 +290,16 @@ class Tracking:
 
 @dataclass
 class LoggerRun(Target):
+    """The partial node of the MLflow logger."""
+
     _partial_: bool = MISSING
     experiment: str = MISSING
 
 
 @dataclass
 class Pictures(Target):
+    """The partial node of the training-pictures callback."""
+
     _partial_: bool = MISSING
     grid_size: int = MISSING
     RULES: ClassVar[dict[str, Rule]] = {"grid_size": POSITIVE}
@@ -287,6 +315,8 @@ class Logger:
 
 @dataclass
 class Storage:
+    """How data and models move through DVC (face_vae/storage.py StorageSettings)."""
+
     remote: Optional[str] = MISSING
     pull: bool = MISSING
     add: Any = MISSING
@@ -298,6 +328,8 @@ class Storage:
 
 @dataclass
 class Runtime:
+    """How the network runs on this machine; `auto` is resolved by face_vae/hardware.py."""
+
     precision: str = MISSING
     channels_last: Any = MISSING
     threads: Any = MISSING
@@ -320,6 +352,8 @@ class Command:
 
 @dataclass
 class Prepare(Command):
+    """configs/prepare.yaml."""
+
     data: Any = MISSING
     storage: Any = MISSING
     force: bool = MISSING
@@ -327,6 +361,8 @@ class Prepare(Command):
 
 @dataclass
 class DownloadSettings:
+    """CelebA's official files and how they are fetched."""
+
     drive_url: str = MISSING
     mirror: Optional[str] = MISSING
     files: Any = MISSING
@@ -341,12 +377,16 @@ class DownloadSettings:
 
 @dataclass
 class Download(Command):
+    """configs/download.yaml."""
+
     data: Any = MISSING
     download: DownloadSettings = MISSING
 
 
 @dataclass
 class Selection:
+    """Model selection by FID during training."""
+
     fid_every_n_epochs: int = MISSING
     fid_samples: int = MISSING
     check: Any = MISSING
@@ -358,6 +398,8 @@ class Selection:
 
 @dataclass
 class Train(Command):
+    """configs/train.yaml."""
+
     data: Any = MISSING
     model: Any = MISSING
     trainer: Any = MISSING
@@ -377,6 +419,8 @@ class Train(Command):
 
 @dataclass
 class Infer(Command):
+    """configs/infer.yaml."""
+
     tracking: Any = MISSING
     storage: Any = MISSING
     runtime: Any = MISSING
@@ -405,6 +449,8 @@ class Infer(Command):
 
 @dataclass
 class Evaluate(Command):
+    """configs/evaluate.yaml."""
+
     data: Any = MISSING
     tracking: Any = MISSING
     storage: Any = MISSING
@@ -430,6 +476,8 @@ class Evaluate(Command):
 
 @dataclass
 class Interpolate(Command):
+    """configs/interpolate.yaml."""
+
     data: Any = MISSING
     tracking: Any = MISSING
     storage: Any = MISSING
@@ -452,6 +500,8 @@ class Interpolate(Command):
 
 @dataclass
 class Reconstruct(Command):
+    """configs/reconstruct.yaml."""
+
     data: Any = MISSING
     tracking: Any = MISSING
     storage: Any = MISSING
@@ -465,6 +515,8 @@ class Reconstruct(Command):
 
 @dataclass
 class Classifier:
+    """The attribute classifier of `train_classifier`."""
+
     hidden: int = MISSING
     dropout: float = MISSING
     balanced: bool = MISSING
@@ -482,6 +534,8 @@ class Classifier:
 
 @dataclass
 class TrainClassifier(Command):
+    """configs/train_classifier.yaml."""
+
     data: Any = MISSING
     trainer: Any = MISSING
     callbacks: Any = MISSING

@@ -1,9 +1,13 @@
 """Config composition through the compose API, and the one-line error for a bad override."""
 
-import pytest
+import shutil
 
-from face_vae import cli
-from face_vae.config import compose
+import pytest
+from lightning.pytorch.callbacks import EMAWeightAveraging
+from omegaconf import OmegaConf
+
+from face_vae import cli, config, schema
+from face_vae.config import CONFIG_DIR, build, compose
 from face_vae.errors import UserError
 
 
@@ -38,3 +42,29 @@ def test_cli_prints_one_line_and_exits_1_for_a_bad_key(capsys):
     assert exit_info.value.code == 1
     err = capsys.readouterr().err.strip()
     assert len(err.splitlines()) == 1 and "trainer.max_epoch" in err and "Traceback" not in err
+
+
+@pytest.mark.parametrize("command", sorted(schema.COMMANDS))
+def test_every_command_and_group_option_is_typed_by_its_schema(command):
+    """Each file names its schema first, so Hydra checks every key's type while it composes (no second compose)."""
+    cfg = compose(command, [])
+    assert OmegaConf.get_type(cfg) is schema.COMMANDS[command]
+    for group, options in schema.GROUPS.items():
+        if group in cfg:
+            assert OmegaConf.get_type(cfg[group]) in options.values(), f"{command}: {group} has no schema"
+
+
+def test_a_group_key_the_schema_does_not_know_is_refused_while_composing(tmp_path, monkeypatch):
+    """A YAML key with no field in its schema fails the compose: schema and files cannot drift apart."""
+    configs = tmp_path / "configs"
+    shutil.copytree(CONFIG_DIR, configs)
+    with open(configs / "runtime" / "default.yaml", "a", encoding="utf-8") as file:
+        file.write("speed: fast\n")
+    monkeypatch.setattr(config, "CONFIG_DIR", configs)
+    with pytest.raises(UserError, match="speed"):
+        compose("infer", [])
+
+
+def test_the_ema_callback_is_built_from_the_config_only_when_the_decay_is_positive():
+    assert build(compose("train", []).callbacks.ema) is None
+    assert isinstance(build(compose("train", ["model.ema_decay=0.99"]).callbacks.ema), EMAWeightAveraging)

@@ -76,3 +76,12 @@ def test_loading_a_missing_or_damaged_model_says_what_to_do(tmp_path):
     (tmp_path / "broken.pt").write_bytes(b"not a model")
     with pytest.raises(UserError, match="is not a model file saved by face_vae \\(it is not a torch archive\\)"):
         load_model(tmp_path / "broken.pt")
+
+
+def test_a_model_file_from_before_the_architecture_argument_loads_as_the_conv_model(tmp_path):
+    vae = VAE(image_size=64, channels=[8, 16, 32, 64, 128], latent_dim=10, architecture="conv")
+    save_model(vae, tmp_path / "vae.pt")
+    saved = torch.load(tmp_path / "vae.pt", weights_only=True)
+    del saved["hparams"]["architecture"]  # what files written before 2026-11-25 hold
+    torch.save(saved, tmp_path / "old.pt")
+    assert load_model(tmp_path / "old.pt").hparams["architecture"] == "conv"

@@ -8,11 +8,14 @@ import lightning as L
 import torch
 from torch import nn
 
-from face_vae.errors import UserError
 from face_vae.models.discriminator import diff_augment, feature_matching, hinge_discriminator_loss
 from face_vae.models.vae import VAE
 
 ADAPTIVE_WEIGHT_MAX = 1e6  # VQGAN clamps at 1e4 for a mean loss; this NLL is summed over pixels
+
+
+class NonFiniteLoss(ValueError):
+    """The training loss became NaN or infinite (the stage says which settings to change)."""
 
 
 @dataclass
@@ -141,11 +144,7 @@ class VAEModule(L.LightningModule):
     def _check_finite(self, loss: torch.Tensor) -> None:
         if not torch.isfinite(loss):
             # Stop before the optimiser spreads it into the weights; checkpoints hold the last good state.
-            raise UserError(
-                f"The training loss became {loss.item()} at step {self.global_step}: lower model.lr or raise "
-                "model.sigma; the last checkpoint (checkpoints_dir) keeps the last good state and the saved "
-                "model was not replaced."
-            )
+            raise NonFiniteLoss(f"The training loss became {loss.item()} at step {self.global_step}")
 
     def _layout(self, images: torch.Tensor) -> torch.Tensor:
         return images.contiguous(memory_format=torch.channels_last) if self.channels_last else images

@@ -16,6 +16,7 @@ from face_vae.errors import UserError
 from face_vae.models.latent_density import encoder_means, fit_gmm
 from face_vae.models.latent_flow import fit_flow
 from face_vae.models.model_file import save_model
+from face_vae.models.vae_module import NonFiniteLoss
 from face_vae.stages.shared import (
     config_yaml,
     prepared_data,
@@ -62,7 +63,7 @@ def run(cfg: DictConfig) -> None:
     trainer: L.Trainer = build(
         trainer_arguments(cfg.trainer), callbacks=callbacks, logger=logger or False, enable_progress_bar=is_terminal()
     )
-    trainer.fit(module, datamodule=datamodule, ckpt_path=resume_from)
+    _fit(trainer, module, datamodule, resume_from)
     if not trainer.is_global_zero:
         return  # with DDP, one process writes the model, logs it and versions it
     _keep_best_weights(trainer, module)
@@ -74,6 +75,17 @@ def run(cfg: DictConfig) -> None:
     if logger is not None:
         training.log_trained_model(logger, network, [model_file, *checkpoints_dir.glob("*.ckpt")])
     storage.version_models(storage_settings(cfg), model_file.parent, throwaway=cfg.data.kind == "synthetic")
+
+
+def _fit(trainer: L.Trainer, module: L.LightningModule, datamodule: L.LightningDataModule, resume_from: str | None):
+    """trainer.fit, with a loss that became NaN or infinite said in the user's words."""
+    try:
+        trainer.fit(module, datamodule=datamodule, ckpt_path=resume_from)
+    except NonFiniteLoss as error:
+        raise UserError(
+            f"{error}: lower model.lr or raise model.sigma; the last checkpoint (checkpoints_dir) keeps the last "
+            "good state and the saved model was not replaced."
+        ) from error
 
 
 def _mlflow_logger(
