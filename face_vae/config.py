@@ -57,7 +57,9 @@ def _one_sentence(error: Exception) -> str:
         if expected:
             return f"{cause.full_key} must be {expected}, not {cause.value!r}."
         return f"{cause.full_key}: {str(cause.msg).strip().splitlines()[0]}."
-    return f"Bad configuration override: {str(error).strip().splitlines()[0]}"
+    lines = str(error).strip().splitlines()
+    said = lines[0] if not lines[0].endswith(":") or len(lines) < 2 else f"{lines[0]} {lines[1].strip()}"
+    return f"Bad configuration override: {said}"
 
 
 def flat_values(cfg: DictConfig) -> dict[str, Any]:

@@ -79,7 +79,7 @@ def test_prepare_skips_counts_and_reports_broken_images(workdir):
 def test_prepare_fails_when_too_many_images_are_broken(workdir):
     source = write_fake_celeba(workdir / "celeba", {"train": 20, "val": 4})
     _break_images(source / "img_align_celeba")
-    with pytest.raises(UserError, match="5 of 24 images are missing, corrupt or not RGB"):
+    with pytest.raises(UserError, match=r"5 of 24 images are missing, corrupt or not RGB.*\(data.max_bad_fraction\)\."):
         prepared_data(_cfg(source))
     assert read_meta(workdir / "prepared") == {}, "an incomplete folder is never marked ready"
 

@@ -180,10 +180,14 @@ def _check_bad_images(bad: list[str], total: int, max_fraction: float, prepared_
     atomic.write_text(report, "".join(f"{line}\n" for line in bad))
     log.warning("Skipped %d of %d images (missing, corrupt or not RGB); see %s.", len(bad), total, report)
     if len(bad) > max_fraction * total:
-        raise UserError(
-            f"{len(bad)} of {total} images are missing, corrupt or not RGB (more than "
-            f"data.max_bad_fraction={max_fraction}); see {report}, fix the dataset, or raise the limit."
+        raise TooManyBadImages(
+            f"{len(bad)} of {total} images are missing, corrupt or not RGB (more than a fraction of "
+            f"{max_fraction}); see {report}, fix the dataset, or raise the limit"
         )
+
+
+class TooManyBadImages(ValueError):
+    """More images are missing or corrupt than the source allows (the stage names the config key)."""
 
 
 def _check_writable(folder: Path) -> None:

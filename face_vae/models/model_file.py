@@ -64,15 +64,6 @@ def require_encoder(network: VAE | DCGAN, path: Path, task: str) -> VAE:
     return network
 
 
-def require_image_size(network: VAE | DCGAN, image_size: int) -> None:
-    """Refuse to compare or encode images of another size than the model's (FID, codes)."""
-    if network.image_size != image_size:
-        raise UserError(
-            f"The model makes and reads {network.image_size} px faces, not {image_size}: "
-            f"set data.image_size={network.image_size}."
-        )
-
-
 def file_md5(path: Path) -> str:
     """The md5 of a model file: what a classifier of its codes records, to refuse another model's."""
     with open(path, "rb") as file:

@@ -9,10 +9,16 @@ from omegaconf import DictConfig
 
 from face_vae.data.face_crops import FaceCrops, as_floats
 from face_vae.evaluation import metrics
-from face_vae.models.model_file import require_image_size
 from face_vae.models.sampling import sample_faces
 from face_vae.models.vae import VAE
-from face_vae.stages.shared import check_sampler, inference_runtime, prepared_data, pulled_model, tracking_uri
+from face_vae.stages.shared import (
+    check_image_size,
+    check_sampler,
+    inference_runtime,
+    prepared_data,
+    pulled_model,
+    tracking_uri,
+)
 from face_vae.tracking import provenance, runs
 
 log = logging.getLogger(__name__)
@@ -25,7 +31,7 @@ def run(cfg: DictConfig) -> None:
     model_file = Path(cfg.model_file)
     vae = pulled_model(cfg, model_file)
     check_sampler(vae, cfg.sampler, model_file)
-    require_image_size(vae, cfg.data.image_size)
+    check_image_size(vae, cfg.data.image_size)
     vae = runtime.place(vae)
     prepared_dir = prepared_data(cfg, force=cfg.force)
     real = _first_images(FaceCrops(prepared_dir, cfg.split), max(cfg.n, cfg.n_reconstruct))

@@ -6,7 +6,7 @@ from omegaconf import DictConfig, OmegaConf, open_dict
 
 from face_vae import hardware, storage
 from face_vae.config import build, flat_values
-from face_vae.data.preparation import ensure_prepared
+from face_vae.data.preparation import TooManyBadImages, ensure_prepared
 from face_vae.errors import UserError
 from face_vae.models.dcgan import DCGAN
 from face_vae.models.model_file import load_model
@@ -26,7 +26,10 @@ def prepared_data(cfg: DictConfig, force: bool = False) -> Path:
                 f"download data.source_dir={cfg.data.source_dir}`."
             ) from error
 
-    return ensure_prepared(build(cfg.data.preparation), Path(cfg.data.prepared_dir), pull, force=force)
+    try:
+        return ensure_prepared(build(cfg.data.preparation), Path(cfg.data.prepared_dir), pull, force=force)
+    except TooManyBadImages as error:
+        raise UserError(f"{error} (data.max_bad_fraction).") from error
 
 
 def pulled_model(cfg: DictConfig, model_file: Path) -> VAE | DCGAN:
@@ -43,6 +46,15 @@ def trainer_arguments(trainer_cfg: DictConfig) -> DictConfig:
     with open_dict(arguments):
         arguments.pop("threads", None)
     return arguments
+
+
+def check_image_size(network: VAE | DCGAN, image_size: int) -> None:
+    """Refuse to compare or encode images of another size than the model's (FID, codes)."""
+    if network.image_size != image_size:
+        raise UserError(
+            f"The model makes and reads {network.image_size} px faces, not {image_size}: "
+            f"set data.image_size={network.image_size}."
+        )
 
 
 def check_sampler(network: VAE | DCGAN, sampler: str, model_file: Path) -> None:

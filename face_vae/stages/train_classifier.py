@@ -17,9 +17,10 @@ from face_vae.evaluation.attribute_scores import attribute_report, format_report
 from face_vae.models.classifier import AttributeClassifier, save_classifier
 from face_vae.models.classifier_module import ClassifierModule, balancing_weights
 from face_vae.models.latent_density import encoder_means
-from face_vae.models.model_file import file_md5, require_encoder, require_image_size
+from face_vae.models.model_file import file_md5, require_encoder
 from face_vae.models.vae import VAE
 from face_vae.stages.shared import (
+    check_image_size,
     config_yaml,
     prepared_data,
     pulled_model,
@@ -43,7 +44,7 @@ def run(cfg: DictConfig) -> None:
     L.seed_everything(cfg.seed)
     model_file = Path(cfg.model_file)
     vae = require_encoder(pulled_model(cfg, model_file), model_file, "encode faces for a classifier")
-    require_image_size(vae, cfg.data.image_size)
+    check_image_size(vae, cfg.data.image_size)
     vae = runtime.place(vae)
     prepared_dir = prepared_data(cfg, force=cfg.force)
     names, train_codes, train_labels = codes_and_labels(cfg, vae, prepared_dir, cfg.data.train_split)
