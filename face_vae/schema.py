@@ -28,6 +28,10 @@ def _at_least(low: float, expected: str) -> Rule:
     return (lambda value: value >= low), expected
 
 
+def _positive(expected: str) -> Rule:
+    return (lambda value: value > 0), expected
+
+
 def _one_of(*choices: object) -> Rule:
     # 1 == True in Python: a choice matches only a value of its own type.
     def allowed(value: object) -> bool:
@@ -40,11 +44,10 @@ def _auto_or_positive_int(value: object) -> bool:
     return value == "auto" or (_is_int(value) and value > 0)
 
 
-POSITIVE = _at_least(1e-300, "a positive number")
+POSITIVE = _positive("a positive number")
 AT_LEAST_0 = _at_least(0, "0 or more")
 AUTO_OR_BOOL = _one_of("auto", True, False)
 AUTO_OR_POSITIVE = (_auto_or_positive_int, "auto or a positive number")
-BATCH_SIZE = POSITIVE
 SAMPLER = _one_of("auto", "gmm", "flow", "normal")
 FRACTION = (lambda value: 0 <= value <= 1, "a fraction between 0 and 1")
 PRECISIONS = ("auto", "32-true", "32", "bf16-mixed", "16-mixed", "bf16-true", "16-true", "64-true")
@@ -98,7 +101,7 @@ class Data:
     datamodule: Any = MISSING
     RULES: ClassVar[dict[str, Rule]] = {
         "image_size": _at_least(8, "at least 8 pixels"),
-        "batch_size": BATCH_SIZE,
+        "batch_size": POSITIVE,
         "num_workers": AT_LEAST_0,
     }
 
@@ -143,7 +146,7 @@ class Model:
     RULES: ClassVar[dict[str, Rule]] = {
         "latent_dim": POSITIVE,
         "channels": (_positive_widths, "a list of positive widths"),
-        "lr": _at_least(1e-300, "a positive learning rate"),
+        "lr": _positive("a positive learning rate"),
         "channels_last": AUTO_OR_BOOL,
         "gmm_components": AT_LEAST_0,
         "ema_decay": (lambda value: 0 <= value < 1, "0 (off) or a decay below 1, e.g. 0.999"),
@@ -176,7 +179,7 @@ class VAEModel(Model):
     compile: bool = MISSING
     RULES: ClassVar[dict[str, Rule]] = Model.RULES | {
         "architecture": _one_of("conv", "resnet"),
-        "sigma": _at_least(1e-300, "positive (it is the decoder's standard deviation)"),
+        "sigma": _positive("positive (it is the decoder's standard deviation)"),
         "likelihood": _one_of("fixed", "calibrated"),
         "kl_warmup_steps": AT_LEAST_0,
         "adversarial_weight": AT_LEAST_0,
@@ -221,7 +224,7 @@ class Trainer:
         "precision": _one_of(*PRECISIONS),
         "threads": AUTO_OR_POSITIVE,
         "log_every_n_steps": POSITIVE,
-        "limit_train_batches": _at_least(1e-300, "a positive fraction or number of batches"),
+        "limit_train_batches": _positive("a positive fraction or number of batches"),
         "limit_val_batches": AT_LEAST_0,
     }
 
@@ -285,7 +288,7 @@ class Tracking:
     fallback_local: bool = MISSING
     health_timeout_s: float = MISSING
     experiment: str = MISSING
-    RULES: ClassVar[dict[str, Rule]] = {"health_timeout_s": _at_least(1e-300, "a positive number of seconds")}
+    RULES: ClassVar[dict[str, Rule]] = {"health_timeout_s": _positive("a positive number of seconds")}
 
 
 @dataclass
@@ -370,7 +373,7 @@ class DownloadSettings:
     retries: int = MISSING
     manual_page: str = MISSING
     RULES: ClassVar[dict[str, Rule]] = {
-        "timeout_s": _at_least(1e-300, "a positive number of seconds"),
+        "timeout_s": _positive("a positive number of seconds"),
         "retries": AT_LEAST_0,
     }
 
@@ -438,7 +441,7 @@ class Infer(Command):
         "n": _at_least(1, "a positive number of faces"),
         "seed": AT_LEAST_0,
         "sampler": SAMPLER,
-        "batch_size": BATCH_SIZE,
+        "batch_size": POSITIVE,
         "attribute_sweep": (
             lambda sweep: bool(sweep) and all(isinstance(x, (int, float)) for x in sweep),
             "a list of numbers",
@@ -470,7 +473,7 @@ class Evaluate(Command):
         "fid_sizes": (lambda sizes: bool(sizes) and all(size >= 8 for size in sizes), "a list of sizes >= 8"),
         "sampler": SAMPLER,
         "seed": AT_LEAST_0,
-        "batch_size": BATCH_SIZE,
+        "batch_size": POSITIVE,
     }
 
 
@@ -494,7 +497,7 @@ class Interpolate(Command):
         "steps": _at_least(2, "at least 2 (the two ends)"),
         "seed": AT_LEAST_0,
         "sampler": SAMPLER,
-        "batch_size": BATCH_SIZE,
+        "batch_size": POSITIVE,
     }
 
 
@@ -510,7 +513,7 @@ class Reconstruct(Command):
     model_file: str = MISSING
     result_dir: str = MISSING
     batch_size: int = MISSING
-    RULES: ClassVar[dict[str, Rule]] = {"batch_size": BATCH_SIZE}
+    RULES: ClassVar[dict[str, Rule]] = {"batch_size": POSITIVE}
 
 
 @dataclass
@@ -526,9 +529,9 @@ class Classifier:
     RULES: ClassVar[dict[str, Rule]] = {
         "hidden": POSITIVE,
         "dropout": (lambda value: 0 <= value < 1, "between 0 and 1"),
-        "lr": _at_least(1e-300, "a positive learning rate"),
+        "lr": _positive("a positive learning rate"),
         "weight_decay": AT_LEAST_0,
-        "batch_size": BATCH_SIZE,
+        "batch_size": POSITIVE,
     }
 
 

@@ -100,14 +100,17 @@ class VAEModule(L.LightningModule):
         object.__setattr__(self, "_forward", torch.compile(self.vae) if compile_model else self.vae)
         self.adversarial = adversarial or AdversarialTerm()
         self.discriminator: nn.Module | None = None
-        # Under DDP the critic is outside the VAE's loss before `start`, and the VAE outside the critic's
-        # loss: DDP must be told to look for parameters a backward pass leaves out.
-        self.leaves_parameters_unused = self.adversarial.weight > 0
         if self.adversarial.weight > 0:
             self.automatic_optimization = False
             self.discriminator = self.adversarial.discriminator()
             if channels_last:
                 self.discriminator = self.discriminator.to(memory_format=torch.channels_last)
+
+    @property
+    def leaves_parameters_unused(self) -> bool:
+        """Under DDP the critic is outside the VAE's loss before `start`, and the VAE outside the critic's
+        loss: DDP must be told to look for parameters a backward pass leaves out."""
+        return self.discriminator is not None
 
     @property
     def network(self) -> VAE:

@@ -68,7 +68,7 @@ def run(cfg: DictConfig) -> None:
         return  # with DDP, one process writes the model, logs it and versions it
     _keep_best_weights(trainer, module)
     network = module.network
-    _fit_priors(cfg, network, FaceCrops(prepared_dir, cfg.data.train_split), runtime)
+    _fit_priors(cfg, network, prepared_dir, runtime)
     model_file = Path(cfg.model_file)
     save_model(network, model_file)
     log.info("Saved the model to %s.", model_file)
@@ -104,14 +104,14 @@ def _mlflow_logger(
     return logger
 
 
-def _fit_priors(cfg: DictConfig, network: torch.nn.Module, train: FaceCrops, runtime: hardware.Runtime) -> None:
+def _fit_priors(cfg: DictConfig, network: torch.nn.Module, prepared_dir: Path, runtime: hardware.Runtime) -> None:
     """Fit the samplers over the training codes that the config asks for: the mixture, the flow.
     (The DCGAN has no encoder, so no codes to fit a prior to.)"""
     flow = cfg.model.get("flow")
     if cfg.model.gmm_components <= 0 and not (flow and flow.epochs > 0):
         return
     with runtime.autocast():
-        codes = encoder_means(network.encoder, train)
+        codes = encoder_means(network.encoder, FaceCrops(prepared_dir, cfg.data.train_split))
     if cfg.model.gmm_components > 0:
         network.latent_density = fit_gmm(codes, cfg.model.gmm_components, seed=cfg.seed)
     if flow and flow.epochs > 0:
