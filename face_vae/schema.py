@@ -174,6 +174,7 @@ class VAEModel(Model):
     flow: Flow = MISSING
     adversarial_weight: float = MISSING
     adversarial_start: int = MISSING
+    critic_start: int = MISSING
     feature_matching: float = MISSING
     discriminator_channels: list[int] = MISSING
     compile: bool = MISSING
@@ -184,6 +185,7 @@ class VAEModel(Model):
         "kl_warmup_steps": AT_LEAST_0,
         "adversarial_weight": AT_LEAST_0,
         "adversarial_start": AT_LEAST_0,
+        "critic_start": AT_LEAST_0,
         "feature_matching": AT_LEAST_0,
         "discriminator_channels": (_positive_widths, "a list of positive widths"),
     }

@@ -84,6 +84,16 @@ def test_prepare_fails_when_too_many_images_are_broken(workdir):
     assert read_meta(workdir / "prepared") == {}, "an incomplete folder is never marked ready"
 
 
+def test_a_prepared_folder_that_cannot_be_written_names_its_key(workdir):
+    source = write_fake_celeba(workdir / "celeba", {"train": 2, "val": 1})
+    (workdir / "a_file").write_text("")
+    cfg = compose("prepare", [f"data.source_dir={source}", "data.prepared_dir=a_file/prepared"])
+    with pytest.raises(
+        UserError, match=r"^Cannot write to a_file/prepared \(.*\): choose another data.prepared_dir\.$"
+    ):
+        prepared_data(cfg)
+
+
 def test_missing_data_without_dvc_file_is_one_clear_error(workdir):
     with pytest.raises(UserError, match="there is no data.dvc"):
         prepared_data(_cfg(workdir / "nowhere"))

@@ -97,6 +97,23 @@ def test_the_adversarial_term_waits_for_its_start_while_the_critic_already_learn
     assert "adversarial_weight_epoch" not in trainer.callback_metrics
 
 
+@pytest.mark.parametrize("optimiser_steps, batches, critic_learned", [(2, 2, False), (4, 3, True)])
+def test_a_late_critic_leaves_the_first_batches_at_one_optimiser_step_each(optimiser_steps, batches, critic_learned):
+    module = _adversarial_module(start=3, critic_start=2)
+    critic = _weights(module.discriminator)
+    trainer = L.Trainer(max_steps=optimiser_steps, logger=False, enable_checkpointing=False,
+                        enable_progress_bar=False, enable_model_summary=False)  # fmt: skip
+    trainer.fit(module, DataLoader(torch.rand(16, 3, 32, 32), batch_size=4))
+    assert module.batches_done == batches  # batches 0 and 1 step the VAE's optimiser only, batch 2 both
+    assert any(not torch.equal(a, b) for a, b in zip(critic, _weights(module.discriminator))) == critic_learned
+    assert "adversarial_weight_epoch" not in trainer.callback_metrics  # its term starts at batch 3
+
+
+def test_a_critic_that_would_start_after_its_term_is_refused():
+    with pytest.raises(ValueError, match="critic start 5 is not between 0 and the term's start 3"):
+        _adversarial_module(start=3, critic_start=5)
+
+
 def test_adversarial_training_resumes_both_optimisers_from_the_checkpoint(workdir):
     adversarial = [*NO_TRACKING, "model.adversarial_weight=0.1", "model.adversarial_start=2"]
     cli.run("train", adversarial)

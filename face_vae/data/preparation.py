@@ -190,6 +190,10 @@ class TooManyBadImages(ValueError):
     """More images are missing or corrupt than the source allows (the stage names the config key)."""
 
 
+class FolderNotWritable(ValueError):
+    """The prepared folder cannot be created or written to (the stage names the config key)."""
+
+
 def _check_writable(folder: Path) -> None:
     try:
         folder.mkdir(parents=True, exist_ok=True)
@@ -197,4 +201,4 @@ def _check_writable(folder: Path) -> None:
         probe.write_bytes(b"")
         probe.unlink()
     except OSError as error:
-        raise UserError(f"Cannot write to {folder} ({error.strerror}): choose another data.prepared_dir.") from error
+        raise FolderNotWritable(f"Cannot write to {folder} ({error.strerror})") from error

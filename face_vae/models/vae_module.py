@@ -23,7 +23,8 @@ class AdversarialTerm:
     """The adversarial term's settings (`model.adversarial_*`); `weight` 0 switches it off."""
 
     weight: float = 0.0  # times the adaptive balance of the term against the NLL
-    start: int = 0  # training batches before the term switches on (the critic trains from the first)
+    start: int = 0  # training batches before the term switches on
+    critic_start: int = 0  # training batches before the critic starts to learn (at most `start`)
     feature_matching: float = 0.0  # weight of the critic-feature distance inside the term
     discriminator: Callable[[], nn.Module] | None = None  # builds the critic
     optimizer: Callable[..., torch.optim.Optimizer] | None = None  # the critic's optimiser, given its parameters
@@ -34,6 +35,11 @@ class AdversarialTerm:
             raise ValueError("the adversarial weight and the feature-matching weight must be 0 (off) or positive")
         if self.weight > 0 and (self.discriminator is None or self.optimizer is None):
             raise ValueError("an adversarial weight > 0 needs a discriminator and its optimizer")
+        if not 0 <= self.critic_start <= self.start:
+            raise ValueError(
+                f"the critic must start learning before its term switches on: critic start {self.critic_start} "
+                f"is not between 0 and the term's start {self.start}"
+            )
 
 
 def kl_divergence(mean: torch.Tensor, log_var: torch.Tensor) -> torch.Tensor:
@@ -70,8 +76,9 @@ class VAEModule(L.LightningModule):
     plus `feature_matching` x the distance of their discriminator features to the real images'. That
     term's weight is set each step as VQGAN does: the ratio of the NLL's gradient norm to the term's at
     the decoder's last layer, times `adversarial_weight`, so neither swamps the other as sigma moves.
-    The two networks then have their own optimisers, stepped by hand each batch (the discriminator
-    from the first batch, so it is already a critic when its term switches on).
+    The two networks then have their own optimisers, stepped by hand each batch; the discriminator's
+    from batch `critic_start` (<= `adversarial_start`), so it is already a critic when its term switches
+    on. A late `critic_start` leaves the batches before it at the plain VAE's cost.
     """
 
     def __init__(
@@ -119,9 +126,12 @@ class VAEModule(L.LightningModule):
 
     @property
     def batches_done(self) -> int:
-        """Training batches so far (Lightning's global_step counts optimiser steps: two per batch here when
-        the discriminator trains)."""
-        return self.global_step // (2 if self.discriminator is not None else 1)
+        """Training batches so far (Lightning's global_step counts optimiser steps: two per batch here once
+        the discriminator trains, from batch `critic_start` on)."""
+        steps = self.global_step
+        if self.discriminator is None or steps <= self.adversarial.critic_start:
+            return steps
+        return self.adversarial.critic_start + (steps - self.adversarial.critic_start) // 2
 
     def kl_weight(self) -> float:
         """beta for the current training step."""
@@ -175,9 +185,10 @@ class VAEModule(L.LightningModule):
     def _adversarial_step(self, images: torch.Tensor) -> None:
         """One batch of manual optimisation: the VAE (ELBO + balanced adversarial term), then the critic."""
         vae_optimizer, discriminator_optimizer = self.optimizers()
+        batch = self.batches_done  # before the VAE's step counts in global_step
         loss, reconstruction, kl, reconstructions = self._elbo(images, self.kl_weight())
         elbo = loss
-        if self.batches_done >= self.adversarial.start:
+        if batch >= self.adversarial.start:
             term, generator_loss = self._adversarial_term(images, reconstructions)
             weight = self._adaptive_weight(reconstruction, term)
             loss = loss + weight * term
@@ -187,7 +198,14 @@ class VAEModule(L.LightningModule):
         vae_optimizer.zero_grad()
         self.manual_backward(loss)
         vae_optimizer.step()
+        self._log_elbo("train", elbo, reconstruction, kl)
+        if batch >= self.adversarial.critic_start:
+            self._critic_step(discriminator_optimizer, images, reconstructions)
 
+    def _critic_step(
+        self, optimizer: torch.optim.Optimizer, images: torch.Tensor, reconstructions: torch.Tensor
+    ) -> None:
+        """One step of the discriminator's hinge loss: real images against the (detached) reconstructions."""
         real, fake = [images, reconstructions.detach()]
         if self.adversarial.augment:
             real, fake = diff_augment([real, fake])
@@ -195,10 +213,9 @@ class VAEModule(L.LightningModule):
             self.discriminator(real)[0].float(), self.discriminator(fake.detach())[0].float()
         )
         self._check_finite(critic_loss)
-        discriminator_optimizer.zero_grad()
+        optimizer.zero_grad()
         self.manual_backward(critic_loss)
-        discriminator_optimizer.step()
-        self._log_elbo("train", elbo, reconstruction, kl)
+        optimizer.step()
         self.log("adversarial_discriminator", critic_loss, on_step=True, on_epoch=True)
 
     def _adversarial_term(

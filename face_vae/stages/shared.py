@@ -6,7 +6,7 @@ from omegaconf import DictConfig, OmegaConf, open_dict
 
 from face_vae import hardware, storage
 from face_vae.config import build, flat_values
-from face_vae.data.preparation import TooManyBadImages, ensure_prepared
+from face_vae.data.preparation import FolderNotWritable, TooManyBadImages, ensure_prepared
 from face_vae.errors import UserError
 from face_vae.models.dcgan import DCGAN
 from face_vae.models.model_file import load_model
@@ -30,6 +30,8 @@ def prepared_data(cfg: DictConfig, force: bool = False) -> Path:
         return ensure_prepared(build(cfg.data.preparation), Path(cfg.data.prepared_dir), pull, force=force)
     except TooManyBadImages as error:
         raise UserError(f"{error} (data.max_bad_fraction).") from error
+    except FolderNotWritable as error:
+        raise UserError(f"{error}: choose another data.prepared_dir.") from error
 
 
 def pulled_model(cfg: DictConfig, model_file: Path) -> VAE | DCGAN:
