@@ -142,6 +142,7 @@ class Model:
     monitor: Optional[str] = MISSING
     gmm_components: int = MISSING
     ema_decay: float = MISSING
+    lr_schedule: str = MISSING
     module: Any = MISSING
     RULES: ClassVar[dict[str, Rule]] = {
         "latent_dim": POSITIVE,
@@ -150,6 +151,7 @@ class Model:
         "channels_last": AUTO_OR_BOOL,
         "gmm_components": AT_LEAST_0,
         "ema_decay": (lambda value: 0 <= value < 1, "0 (off) or a decay below 1, e.g. 0.999"),
+        "lr_schedule": _one_of("constant", "cosine"),
     }
 
 
@@ -181,7 +183,7 @@ class VAEModel(Model):
     RULES: ClassVar[dict[str, Rule]] = Model.RULES | {
         "architecture": _one_of("conv", "resnet"),
         "sigma": _positive("positive (it is the decoder's standard deviation)"),
-        "likelihood": _one_of("fixed", "calibrated"),
+        "likelihood": _one_of("fixed", "calibrated", "laplace"),
         "kl_warmup_steps": AT_LEAST_0,
         "adversarial_weight": AT_LEAST_0,
         "adversarial_start": AT_LEAST_0,
@@ -265,6 +267,13 @@ class Averaging(Target):
 
 
 @dataclass
+class LearningRateDecay(Target):
+    """The learning-rate decay callback's node."""
+
+    schedule: str = MISSING
+
+
+@dataclass
 class ProgressCallbacks:
     """`train_classifier`'s callbacks: the progress line only."""
 
@@ -278,6 +287,7 @@ class TrainCallbacks(ProgressCallbacks):
     best: Checkpoint = MISSING
     last: Checkpoint = MISSING
     ema: Averaging = MISSING
+    lr_decay: LearningRateDecay = MISSING
 
 
 @dataclass

