@@ -172,6 +172,7 @@ class VAEModel(Model):
     architecture: str = MISSING
     sigma: float = MISSING
     likelihood: str = MISSING
+    frequency_weight: float = MISSING
     kl_warmup_steps: int = MISSING
     flow: Flow = MISSING
     adversarial_weight: float = MISSING
@@ -184,6 +185,7 @@ class VAEModel(Model):
         "architecture": _one_of("conv", "resnet"),
         "sigma": _positive("positive (it is the decoder's standard deviation)"),
         "likelihood": _one_of("fixed", "calibrated", "laplace"),
+        "frequency_weight": AT_LEAST_0,
         "kl_warmup_steps": AT_LEAST_0,
         "adversarial_weight": AT_LEAST_0,
         "adversarial_start": AT_LEAST_0,

@@ -94,13 +94,16 @@ def _wiring(node: DictConfig, prefix: str = "") -> set[str]:
 
 def _leaf_cases(seed: int = 0, count: int = 80) -> list[tuple[str, str, object]]:
     """(command, key, bad value) for a sample of every command's numeric and switch keys (the keys a user
-    sets, not those that only point at one: `data.datamodule.batch_size: ${data.batch_size}`)."""
+    sets, not those that only point at one: `data.datamodule.batch_size: ${data.batch_size}`, nor Hydra's
+    instantiate flags such as `_partial_`)."""
     cases = []
     for command in COMMANDS:
         cfg = compose(command, [])
         wiring = _wiring(cfg)
         for key, value in flat_values(cfg).items():
             if any(key == wired or key.startswith(f"{wired}.") for wired in wiring):
+                continue
+            if key.rsplit(".", 1)[-1].startswith("_"):
                 continue
             if isinstance(value, bool):
                 cases.append((command, key, "maybe"))

