@@ -13,9 +13,10 @@ def budget_spent(trainer: Trainer, batch_idx: int) -> float:
     if trainer.max_epochs and trainer.max_epochs > 0 and trainer.num_training_batches not in (0, math.inf):
         shares.append((trainer.current_epoch + batch_idx / trainer.num_training_batches) / trainer.max_epochs)
     timer = next((callback for callback in trainer.callbacks if isinstance(callback, Timer)), None)
-    if timer is not None and timer.time_remaining() is not None:
+    remaining = timer.time_remaining() if timer is not None else None
+    if remaining is not None:
         elapsed = timer.time_elapsed()
-        shares.append(elapsed / max(elapsed + timer.time_remaining(), 1e-9))
+        shares.append(elapsed / max(elapsed + remaining, 1e-9))
     return min(1.0, max(shares))
 
 

@@ -195,7 +195,7 @@ class VAEModule(L.LightningModule):
         kl = kl_divergence(mean.float(), log_var.float()).mean()
         loss = reconstruction + beta * kl
         if self.frequency_weight > 0:
-            variance = (images - reconstructions_float).square().mean().detach().clamp_min(1e-6)
+            variance = calibrated_sigma(images, reconstructions_float).square()  # the batch MSE, held constant
             loss = loss + self.frequency_weight * focal_frequency_error(images, reconstructions_float).mean() / (
                 2 * variance
             )
