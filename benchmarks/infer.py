@@ -44,10 +44,10 @@ def previous_path(vae: VAE, count: int, folder: Path) -> None:
 
 
 def decoder_flops_per_face(vae: VAE) -> float:
-    """FLOPs of decoding one face."""
+    """FLOPs of decoding one face, in whatever type and place the decoder has (bf16 where infer puts it)."""
     counter = FlopCounterMode(display=False)
-    with counter, torch.inference_mode():
-        vae.decoder(torch.randn(8, vae.latent_dim))
+    with counter:
+        vae.decode(torch.randn(8, vae.latent_dim))  # decode moves the latents to the decoder's device and type
     return counter.get_total_flops() / 8
 
 
@@ -70,7 +70,7 @@ def main() -> None:
             previous_path(vae, args.n, Path(tmp) / "previous")
         placed = runtime.place(vae)
         with Timer() as batched:
-            latents = latent_batches(placed, args.n, args.batch_size, seed=0)
+            latents = latent_batches(placed.prior, args.n, args.batch_size, seed=0)
             write_images(Path(tmp) / "batched", face_pictures(decoded_batches(placed, latents)), total=args.n + 1)
     limit = matmul_flops_per_second(runtime.precision.startswith("bf16")) / decoder_flops_per_face(vae)
     print(machine_header(f"Infer, n={args.n} faces of {vae.hparams['image_size']} px to JPG"))

@@ -25,8 +25,9 @@ from benchmarks.common import SHARED_SAMPLE, machine_header, prepared  # noqa: E
 from face_vae.data.face_crops import FaceCrops, as_floats  # noqa: E402
 from face_vae.evaluation import metrics  # noqa: E402
 from face_vae.hardware import resolve  # noqa: E402
-from face_vae.models.latent_density import encoder_means, fit_gmm, sample_gmm  # noqa: E402
+from face_vae.models.codes import encoder_means  # noqa: E402
 from face_vae.models.model_file import load_model  # noqa: E402
+from face_vae.models.priors import GaussianMixture  # noqa: E402
 from face_vae.models.sampling import decode_all  # noqa: E402
 
 SIZE = 64
@@ -62,8 +63,8 @@ def main() -> None:
     score("reconstructions of the same train images (the ceiling of any prior)", reconstructions, None)
     score("reconstructions of the val images", decode_all(model, val_codes, 64), val_codes)
     for components in args.components:
-        mixture = fit_gmm(codes, components, seed=args.seed)
-        latents = sample_gmm(mixture, args.n, torch.Generator().manual_seed(0))
+        mixture = GaussianMixture(components).fit(codes, seed=args.seed)
+        latents = mixture.sample(args.n, torch.Generator().manual_seed(0))
         score(f"samples of a {components}-component mixture", decode_all(model, latents, 64), latents)
 
 

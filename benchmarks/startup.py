@@ -28,7 +28,7 @@ TINY_TRAIN = [
     "model.channels=[8,16,32,64,128]",
     "model.latent_dim=16",
     "tracking.enabled=false",
-    "trainer.precision=32-true",
+    "runtime.precision=32-true",
 ]
 
 

@@ -4,7 +4,7 @@ machine's own limit, and the share of step time spent waiting for data with the 
     python benchmarks/train_step.py [--batch-size 32] [--steps 6] [--compile]
 
 Rows: the default config (`auto`, resolved for this machine by face_vae.hardware), then each switch
-(config values): model.channels_last=true, trainer.precision=bf16-mixed (bfloat16 autocast), and
+(config values): runtime.channels_last=true, runtime.precision=bf16-mixed (bfloat16 autocast), and
 torch.compile (with --compile: it takes minutes to compile on 2 cores). For each, the FLOPs of one
 training step per image (torch.utils.flop_counter) times images/s, as a share of the matrix-multiply
 rate this machine reaches in the same precision, measured in the same run.

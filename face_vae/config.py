@@ -4,10 +4,12 @@ Everything here runs before torch, Lightning or MLflow are imported: a bad value
 second, before any data, DVC remote or MLflow server is touched.
 """
 
+import dataclasses
 from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
+import yaml
 from hydra import compose as hydra_compose
 from hydra import initialize_config_dir
 from hydra.errors import HydraException, InstantiationException
@@ -16,16 +18,16 @@ from omegaconf import DictConfig, ListConfig, OmegaConf
 from omegaconf.errors import OmegaConfBaseException, ValidationError
 from omegaconf.nodes import BooleanNode, FloatNode, IntegerNode
 
-from face_vae import schema
+from face_vae import settings
 from face_vae.errors import UserError
 
 CONFIG_DIR = Path(__file__).resolve().parent.parent / "configs"
-schema.register()
+settings.register()
 
 
 def compose(config_name: str, overrides: Iterable[object] = ()) -> DictConfig:
     """Return the config `config_name` with `key=value` overrides applied, its types checked by the
-    schema while Hydra composes it (face_vae/schema.py) and its values by the schema's rules.
+    settings classes while Hydra composes it (face_vae/settings.py) and its values by their rules.
 
     fire turns a bare `8` into an int, so every override is converted back to text.
     """
@@ -85,17 +87,21 @@ def _check_sizes(values: dict) -> None:
 
 
 def check_values(node: DictConfig, prefix: str = "") -> None:
-    """Refuse a value outside its range in one sentence naming the key, by the RULES of the schema of
-    each node (face_vae/schema.py). A key that only points at another (`trainer.precision:
-    ${runtime.precision}`) is checked where it points."""
-    rules = getattr(OmegaConf.get_type(node), "RULES", {})
+    """Refuse a value outside its range in one sentence naming the key, by the rule declared with the
+    key in its settings class (face_vae/settings.py)."""
+    node_type = OmegaConf.get_type(node)
+    rules = (
+        {f.name: f.metadata.get("rule") for f in dataclasses.fields(node_type)}
+        if dataclasses.is_dataclass(node_type)
+        else {}
+    )
     for key in node:
         if OmegaConf.is_interpolation(node, key):
             continue
         value = node[key]
         if isinstance(value, DictConfig):
             check_values(value, f"{prefix}{key}.")
-        elif key in rules and value is not None:
+        elif rules.get(key) and value is not None:
             allowed, expected = rules[key]
             if isinstance(value, ListConfig):
                 value = OmegaConf.to_container(value, resolve=True)
@@ -131,40 +137,41 @@ def command_summary(command: str) -> str:
 
 
 def config_help(command: str) -> str:
-    """The keys of `command`'s config with their defaults and the comment beside each, group by group,
-    read from the YAML files (no compose: `--help` stays instant)."""
+    """The keys of `command` with their defaults and comments, group by group, read from the settings
+    classes and the YAML files (no compose: `--help` stays instant)."""
     own = (CONFIG_DIR / f"{command}.yaml").read_text(encoding="utf-8").splitlines()
-    sections, groups, in_defaults = [], [], False
-    for line in own:
-        if line.startswith("defaults:"):
-            in_defaults = True
-        elif in_defaults and line.startswith("  - ") and ":" in line.split("#")[0]:  # `- group: choice`
-            group, choice = (part.strip() for part in line[4:].split("#")[0].split(":", 1))
-            groups.append((group, choice))
-        elif not line.startswith(" "):
-            in_defaults = False
-    body = _without_defaults(own[1:])  # the first line is the summary
-    sections.append(f"Keys of {command} (override as KEY=VALUE):\n" + "\n".join(f"  {line}" for line in body))
+    groups = [
+        tuple(part.strip() for part in line[4:].split("#")[0].split(":", 1))
+        for line in own
+        if line.startswith("  - ") and ":" in line.split("#")[0]  # `- group: choice` in the defaults list
+    ]
+    sections = [f"Keys of {command} (override as KEY=VALUE):\n" + "\n".join(_field_lines(settings.COMMANDS[command]))]
     for group, choice in groups:
-        choices = sorted(path.stem for path in (CONFIG_DIR / group).glob("*.yaml"))
-        text = _without_defaults((CONFIG_DIR / group / f"{choice}.yaml").read_text(encoding="utf-8").splitlines())
+        classes = settings.GROUPS.get(group, {})
+        files = {path.stem: path for path in (CONFIG_DIR / group).glob("*.yaml")}
+        if choice in classes:
+            lines = _field_lines(classes[choice])
+        else:
+            lines = [f"  {line}" for line in files[choice].read_text(encoding="utf-8").splitlines() if line.strip()]
         sections.append(
-            f"Group {group} (default {choice}; choose with {group}={'|'.join(choices)}; "
-            f"override as {group}.KEY=VALUE):\n" + "\n".join(f"  {line}" for line in text)
+            f"Group {group} (default {choice}; choose with {group}={'|'.join(sorted(classes.keys() | files.keys()))}; "
+            f"override as {group}.KEY=VALUE):\n" + "\n".join(lines)
         )
     return "\n\n".join(sections)
 
 
-def _without_defaults(lines: list[str]) -> list[str]:
-    """The lines of a config file without its defaults list, blank lines and Hydra's own `_self_` entry."""
-    kept, skipping = [], False
-    for line in lines:
-        if line.startswith("defaults:"):
-            skipping = True
-            continue
-        if skipping and (line.startswith(" ") or not line.strip()):
-            continue
-        skipping = False
-        if line.strip():
-            kept.append(line)
-    return kept
+def _field_lines(settings_class: type, indent: str = "  ") -> list[str]:
+    """`key: default # comment` for each field (nested settings indented under their key); groups left out."""
+    lines = []
+    defaults = settings_class()
+    for field in dataclasses.fields(settings_class):
+        value = getattr(defaults, field.name)
+        if field.name in ("data", "model", "trainer", "callbacks", "tracking", "storage", "runtime"):
+            continue  # a group: listed under its own heading
+        comment = f" # {field.metadata['comment']}" if field.metadata.get("comment") else ""
+        if dataclasses.is_dataclass(value):
+            lines += [f"{indent}{field.name}:{comment}", *_field_lines(type(value), indent + "  ")]
+        else:
+            shown = yaml.safe_dump(value, default_flow_style=True, width=1000).removesuffix("\n...\n").strip()
+            lines.append(f"{indent}{field.name}: {shown}{comment}")
+    return lines

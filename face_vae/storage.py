@@ -7,24 +7,31 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any, Optional
 
 import yaml
 
 from face_vae.errors import UserError
+from face_vae.rules import AUTO_OR_BOOL, setting
 
 log = logging.getLogger(__name__)
 
 
-@dataclass(frozen=True)
+@dataclass
 class StorageSettings:
-    """How data and models move through DVC (the `storage` config group)."""
+    """How data and models move through DVC (data.dvc, models.dvc): the `storage` config group."""
 
-    remote: str | None = None  # None: the default remote in .dvc/config
-    pull: bool = True  # pull data.dvc / models.dvc when the data or the model is missing
-    add: bool | str = "auto"  # after train: dvc add models/ (auto: real data written to models/ only)
-    push: bool = False  # after train: dvc add and push the model to the remote
-    data_dvc: str = "data.dvc"
-    models_dvc: str = "models.dvc"
+    remote: Optional[str] = setting(None, "null: the default remote in .dvc/config; e.g. storage.remote=local")
+    pull: bool = setting(True, "pull data.dvc / models.dvc when the data or the model is missing")
+    add: Any = setting(
+        "auto",
+        "after train: `dvc add models/` (updating models.dvc); auto: only for real data written to models/, "
+        "never for data=synthetic",
+        AUTO_OR_BOOL,
+    )
+    push: bool = setting(False, "after train: dvc add models/ and push the model to the remote")
+    data_dvc: str = setting("data.dvc")
+    models_dvc: str = setting("models.dvc")
 
 
 def pull_data(settings: StorageSettings, wanted: Path) -> None:

@@ -37,9 +37,9 @@ class CelebASource:
     source_dir: str
     image_size: int
     crop: dict[str, int]
-    images_subdir: str | None = None
-    max_bad_fraction: float = 0.01
-    workers: int | str = "auto"  # processes decoding JPEGs; auto: one per core
+    images_subdir: str | None
+    max_bad_fraction: float
+    workers: int | str  # processes decoding JPEGs; auto: one per core
 
     def recipe(self) -> dict:
         """Everything that decides the prepared bytes: a change in any of it means preparing again."""
@@ -84,7 +84,7 @@ class SyntheticSource:
     num_images: dict[str, int]
     image_size: int
     attributes_file: str
-    seed: int = 0
+    seed: int
 
     def recipe(self) -> dict:
         """Everything that decides the prepared bytes."""

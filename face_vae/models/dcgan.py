@@ -1,8 +1,9 @@
-"""The DCGAN baseline as plain torch modules, built from the VAE's own layers for a fair comparison.
+"""The DCGAN baseline as plain torch modules (Radford et al. 2016): stride-2 transposed convolutions up,
+stride-2 convolutions down, at the sizes the VAE's encoder uses.
 
-The generator is the VAE's decoder (latent -> image in [0, 1]) and the discriminator is the VAE's
-encoder stack of stride-2 convolutions ending in one real/fake logit: the two models differ in how
-they are trained, not in their capacity.
+It is the plain-convolution VAE's decoder and encoder of docs/RESULTS.md's first rows (the `conv`
+architecture, measured at commit 1651096), trained adversarially: the comparison is of training, not
+of capacity.
 """
 
 from collections.abc import Sequence
@@ -10,7 +11,29 @@ from collections.abc import Sequence
 import torch
 from torch import nn
 
-from face_vae.models.vae import Decoder, LatentImageModel, conv_sizes
+from face_vae.models.vae import LatentImageModel, conv_sizes, latent_projection
+
+
+class Generator(nn.Module):
+    """Latent (N, latent_dim) -> image (N, 3, H, W) in [0, 1]: a stride-2 transposed convolution per
+    entry of `channels` (widest first), batch norm and leaky ReLU between them."""
+
+    def __init__(self, image_size: int, channels: Sequence[int], latent_dim: int):
+        super().__init__()
+        sizes, channels, self.start_shape, self.project = latent_projection(image_size, channels, latent_dim)
+        layers: list[nn.Module] = []
+        for index, (in_channels, out_channels) in enumerate(zip(channels, channels[1:] + [3])):
+            # A transposed conv (kernel 3, stride 2, padding 1) gives 2n - 1 + output_padding pixels;
+            # output_padding 0 or 1 lands on the encoder's size, so odd sizes such as 75 come out exact.
+            output_padding = sizes[index + 1] - (2 * sizes[index] - 1)
+            layers.append(nn.ConvTranspose2d(in_channels, out_channels, 3, 2, 1, output_padding))
+            is_last = index == len(channels) - 1
+            layers += [nn.Sigmoid()] if is_last else [nn.BatchNorm2d(out_channels), nn.LeakyReLU(0.2)]
+        self.layers = nn.Sequential(*layers)
+
+    def forward(self, latents: torch.Tensor) -> torch.Tensor:
+        """The images drawn from `latents`."""
+        return self.layers(self.project(latents).view(-1, *self.start_shape))
 
 
 class Discriminator(nn.Module):
@@ -34,13 +57,14 @@ class Discriminator(nn.Module):
 
 
 class DCGAN(LatentImageModel):
-    """Generator and discriminator; samples come from the prior N(0, I) only (it has no encoder)."""
+    """Generator and discriminator; its codes come from N(0, I), the prior it was trained on (it has no
+    encoder, so no codes to fit another to)."""
 
     FORMAT = "face_vae.DCGAN/1"
 
     def __init__(self, image_size: int = 64, channels: Sequence[int] = (32, 64, 128, 256, 512), latent_dim: int = 128):
         super().__init__(image_size, channels, latent_dim)
-        self.generator = Decoder(image_size, channels, latent_dim)
+        self.generator = Generator(image_size, channels, latent_dim)
         self.discriminator = Discriminator(image_size, channels)
 
     def forward(self, latents: torch.Tensor) -> torch.Tensor:
@@ -51,11 +75,3 @@ class DCGAN(LatentImageModel):
     def decoder(self) -> nn.Module:
         """The generator, under the name the VAE gives its latent -> image network."""
         return self.generator
-
-    def sample_latents(
-        self, count: int, generator: torch.Generator | None = None, sampler: str = "auto"
-    ) -> torch.Tensor:
-        """`count` codes from N(0, I), the only distribution the generator was trained on."""
-        if sampler not in ("auto", "normal"):
-            raise ValueError(f"a DCGAN samples from N(0, I) only, not {sampler!r}")
-        return torch.randn(count, self.latent_dim, generator=generator)

@@ -1,6 +1,6 @@
 """The LightningModule that trains the DCGAN baseline: two optimisers, stepped by hand."""
 
-from collections.abc import Callable
+from collections.abc import Sequence
 
 import lightning as L
 import torch
@@ -14,18 +14,25 @@ class GANModule(L.LightningModule):
     then one generator step (generated -> 1). Manual optimisation, since the two losses need their
     own optimisers, stepped in this order."""
 
+    file_name = "dcgan"  # train's model_file: models/dcgan.pt
+    monitor = None  # a GAN has no validation loss to pick the best epoch by: the last weights are kept
+
+    # The config's keys (face_vae/settings.py DCGANModel), each passed by name by Hydra's instantiate.
     def __init__(
         self,
-        gan: DCGAN,
-        generator_optimizer: Callable[..., torch.optim.Optimizer],
-        discriminator_optimizer: Callable[..., torch.optim.Optimizer],
+        *,
+        image_size: int,
+        channels: Sequence[int],
+        latent_dim: int,
+        lr: float,
+        betas: Sequence[float],
         channels_last: bool = False,
     ):
         super().__init__()
         self.automatic_optimization = False
+        gan = DCGAN(image_size, channels, latent_dim)
         self.gan = gan.to(memory_format=torch.channels_last) if channels_last else gan
-        self.generator_optimizer = generator_optimizer
-        self.discriminator_optimizer = discriminator_optimizer
+        self.lr, self.betas = lr, tuple(betas)
         self.channels_last = channels_last
 
     @property
@@ -58,8 +65,8 @@ class GANModule(L.LightningModule):
 
     def configure_optimizers(self) -> list[torch.optim.Optimizer]:
         return [
-            self.generator_optimizer(self.gan.generator.parameters()),
-            self.discriminator_optimizer(self.gan.discriminator.parameters()),
+            torch.optim.Adam(self.gan.generator.parameters(), lr=self.lr, betas=self.betas),
+            torch.optim.Adam(self.gan.discriminator.parameters(), lr=self.lr, betas=self.betas),
         ]
 
 

@@ -1,36 +1,36 @@
-"""One file per trained generator (a VAE or the DCGAN baseline): architecture, weights, latent mixture."""
+"""One file per trained generator (a VAE or the DCGAN baseline): architecture, weights and prior."""
 
 import hashlib
+import logging
 import pickle
 import zipfile
 from pathlib import Path
 
 import torch
-from torch import nn
 
 from face_vae import atomic
 from face_vae.errors import UserError
 from face_vae.models.dcgan import DCGAN
-from face_vae.models.vae import VAE
+from face_vae.models.priors import GaussianMixture, StandardNormal, prior_from_state
+from face_vae.models.vae import VAE, LatentImageModel
 
-# What `format` says in a file -> the class that rebuilds it from its hparams.
-NETWORKS: dict[str, type[nn.Module]] = {VAE.FORMAT: VAE, DCGAN.FORMAT: DCGAN}
-# A VAE file written before `architecture` was an argument holds the conv model.
-BEFORE_ARCHITECTURES: dict[str, dict] = {VAE.FORMAT: {"architecture": "conv"}}
+log = logging.getLogger(__name__)
+NETWORKS: dict[str, type[LatentImageModel]] = {VAE.FORMAT: VAE, DCGAN.FORMAT: DCGAN}
+FIRST_VAE_FORMAT = "face_vae.VAE/1"  # up to commit 1651096: `latent_density`/`latent_flow` dicts, an `architecture`
+LAST_COMMIT_WITH_REMOVED_CODE = "1651096"
 
 
-def save_model(network: VAE | DCGAN, path: Path) -> None:
-    """Save the architecture and weights (on CPU) in one file that `load_model` reads anywhere."""
+def save_model(network: LatentImageModel, path: Path) -> None:
+    """Save the architecture, weights (on CPU) and prior in one file that `load_model` reads anywhere."""
     state = {name: tensor.cpu() for name, tensor in network.state_dict().items()}
+    saved = {"format": network.FORMAT, "hparams": network.hparams, "state_dict": state}
+    saved["prior"] = network.prior.to_state()
     with atomic.atomic_path(path) as tmp_path:
-        saved = {"format": network.FORMAT, "hparams": network.hparams, "state_dict": state}
-        saved["latent_density"] = network.latent_density
-        saved["latent_flow"] = getattr(network, "latent_flow", None)  # the DCGAN has none
         torch.save(saved, tmp_path)
 
 
-def load_model(path: Path) -> VAE | DCGAN:
-    """Load a model saved by `save_model`, on the CPU, in eval mode."""
+def load_model(path: Path) -> LatentImageModel:
+    """Load a model saved by `save_model` (or by the code up to commit 1651096), on the CPU, in eval mode."""
     path = Path(path)
     if not path.is_file():
         raise UserError(f"There is no model at {path}: train one with `python commands.py train` or pull it with DVC.")
@@ -41,11 +41,11 @@ def load_model(path: Path) -> VAE | DCGAN:
         )
     try:
         saved = torch.load(path, map_location="cpu", weights_only=True)
-        network = NETWORKS[saved["format"]](**(BEFORE_ARCHITECTURES.get(saved["format"], {}) | saved["hparams"]))
+        if saved["format"] == FIRST_VAE_FORMAT:
+            saved = _from_first_format(saved, path)
+        network = NETWORKS[saved["format"]](**saved["hparams"])
         network.load_state_dict(saved["state_dict"])
-        network.latent_density = saved.get("latent_density")
-        if isinstance(network, VAE):
-            network.latent_flow = saved.get("latent_flow")
+        network.prior = _prior(saved, network.latent_dim)
     except (RuntimeError, KeyError, TypeError, EOFError, ValueError, pickle.UnpicklingError) as error:
         raise UserError(
             f"{path} is not a model saved by face_vae train, or is damaged ({str(error).splitlines()[0]}): "
@@ -54,7 +54,30 @@ def load_model(path: Path) -> VAE | DCGAN:
     return network.eval()
 
 
-def require_encoder(network: VAE | DCGAN, path: Path, task: str) -> VAE:
+def _prior(saved: dict, latent_dim: int) -> StandardNormal:
+    if saved.get("prior"):
+        return prior_from_state(saved["prior"])
+    if saved.get("latent_density"):  # a DCGAN file written up to commit 1651096 held None here
+        return GaussianMixture.from_state(saved["latent_density"])
+    return StandardNormal(latent_dim)
+
+
+def _from_first_format(saved: dict, path: Path) -> dict:
+    """A VAE file written up to commit 1651096, in today's terms; a UserError for what was removed since."""
+    hparams = dict(saved["hparams"])
+    if hparams.pop("architecture", "conv") != "resnet":  # files before the argument existed held the conv model
+        raise UserError(
+            f"{path} holds a VAE with the plain `conv` decoder, removed after commit {LAST_COMMIT_WITH_REMOVED_CODE} "
+            f"(docs/RESULTS.md): sample it from a checkout of that commit, or train a new model."
+        )
+    if saved.get("latent_flow"):
+        instead = "its Gaussian mixture" if saved.get("latent_density") else "N(0, I)"
+        log.warning("%s also holds a RealNVP latent flow, removed after commit %s: sampling from %s instead.",
+                    path, LAST_COMMIT_WITH_REMOVED_CODE, instead)  # fmt: skip
+    return saved | {"format": VAE.FORMAT, "hparams": hparams}
+
+
+def require_encoder(network: LatentImageModel, path: Path, task: str) -> VAE:
     """The model itself when it can encode photos; a UserError for the DCGAN, which cannot."""
     if not isinstance(network, VAE):
         raise UserError(

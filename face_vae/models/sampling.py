@@ -4,17 +4,16 @@ from collections.abc import Iterator
 
 import torch
 
+from face_vae.models.priors import StandardNormal
 from face_vae.models.vae import LatentImageModel
 
 
-def latent_batches(
-    network: LatentImageModel, count: int, batch_size: int, seed: int, sampler: str = "auto"
-) -> Iterator[torch.Tensor]:
-    """`count` latent codes from `sampler`, `batch_size` at a time; the same seed (and batch size),
-    the same codes."""
+def latent_batches(prior: StandardNormal, count: int, batch_size: int, seed: int) -> Iterator[torch.Tensor]:
+    """`count` latent codes from `prior`, `batch_size` at a time; the same seed (and batch size), the
+    same codes."""
     generator = torch.Generator().manual_seed(seed)
     for start in range(0, count, batch_size):
-        yield network.sample_latents(min(batch_size, count - start), generator, sampler)
+        yield prior.sample(min(batch_size, count - start), generator)
 
 
 def decoded_batches(network: LatentImageModel, latents: Iterator[torch.Tensor]) -> Iterator[torch.Tensor]:
@@ -30,7 +29,7 @@ def decode_all(network: LatentImageModel, latents: torch.Tensor, batch_size: int
 
 
 def sample_faces(
-    network: LatentImageModel, count: int, seed: int, batch_size: int, sampler: str = "auto"
+    network: LatentImageModel, prior: StandardNormal, count: int, seed: int, batch_size: int
 ) -> torch.Tensor:
-    """`count` faces (N, 3, H, W) in [0, 1] from `sampler`'s latents; the same seed, the same faces."""
-    return torch.cat(list(decoded_batches(network, latent_batches(network, count, batch_size, seed, sampler))))
+    """`count` faces (N, 3, H, W) in [0, 1] from `prior`'s latents; the same seed, the same faces."""
+    return torch.cat(list(decoded_batches(network, latent_batches(prior, count, batch_size, seed))))

@@ -13,10 +13,10 @@ from face_vae.models.sampling import sample_faces
 from face_vae.models.vae import VAE
 from face_vae.stages.shared import (
     check_image_size,
-    check_sampler,
     inference_runtime,
     prepared_data,
     pulled_model,
+    sampling_prior,
     tracking_uri,
 )
 from face_vae.tracking import provenance, runs
@@ -30,12 +30,12 @@ def run(cfg: DictConfig) -> None:
     runtime = inference_runtime(cfg)
     model_file = Path(cfg.model_file)
     vae = pulled_model(cfg, model_file)
-    check_sampler(vae, cfg.sampler, model_file)
+    prior = sampling_prior(vae, cfg.sampler, model_file)
     check_image_size(vae, cfg.data.image_size)
     vae = runtime.place(vae)
     prepared_dir = prepared_data(cfg, force=cfg.force)
     real = _first_images(FaceCrops(prepared_dir, cfg.split), max(cfg.n, cfg.n_reconstruct))
-    fake = sample_faces(vae, cfg.n, cfg.seed, cfg.batch_size, cfg.sampler)
+    fake = sample_faces(vae, prior, cfg.n, cfg.seed, cfg.batch_size)
     # A DCGAN has no encoder: it is scored on its samples only.
     results = reconstruction_scores(vae, real[: cfg.n_reconstruct], cfg.batch_size) if isinstance(vae, VAE) else {}
     inception = metrics.load_inception()

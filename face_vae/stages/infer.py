@@ -11,12 +11,11 @@ from omegaconf import DictConfig, OmegaConf
 
 from face_vae.errors import UserError
 from face_vae.models.classifier import AttributeClassifier, load_classifier
-from face_vae.models.dcgan import DCGAN
 from face_vae.models.model_file import file_md5, require_encoder
 from face_vae.models.sampling import decode_all, decoded_batches, latent_batches
-from face_vae.models.vae import VAE
+from face_vae.models.vae import VAE, LatentImageModel
 from face_vae.outputs import face_pictures, image_grid, write_images
-from face_vae.stages.shared import check_sampler, inference_runtime, pulled_model, tracking_uri
+from face_vae.stages.shared import inference_runtime, pulled_model, sampling_prior, tracking_uri
 from face_vae.tracking import provenance, runs
 
 log = logging.getLogger(__name__)
@@ -31,9 +30,9 @@ def run(cfg: DictConfig) -> None:
     runtime = inference_runtime(cfg)
     model_file = Path(cfg.model_file)
     network = runtime.place(pulled_model(cfg, model_file))
-    check_sampler(network, cfg.sampler, model_file)
+    prior = sampling_prior(network, cfg.sampler, model_file)
     start = time.perf_counter()
-    latents = latent_batches(network, cfg.n, cfg.batch_size, cfg.seed, cfg.sampler)
+    latents = latent_batches(prior, cfg.n, cfg.batch_size, cfg.seed)
     if strengths:
         faces, pictures, metrics = steered_faces(cfg, network, model_file, torch.cat(list(latents)), strengths)
         batches: Iterator[torch.Tensor] = iter([faces])
@@ -58,7 +57,7 @@ def run(cfg: DictConfig) -> None:
 
 
 def steered_faces(
-    cfg: DictConfig, network: VAE | DCGAN, model_file: Path, latents: torch.Tensor, strengths: dict[str, float]
+    cfg: DictConfig, network: LatentImageModel, model_file: Path, latents: torch.Tensor, strengths: dict[str, float]
 ) -> tuple[torch.Tensor, dict[str, torch.Tensor], dict[str, float]]:
     """The faces of `latents` moved along the attributes' directions, the attribute grid, and the share
     of faces in which the classifier finds each attribute before and after the move."""

@@ -11,7 +11,7 @@ from face_vae.errors import UserError
 from face_vae.models.model_file import require_encoder
 from face_vae.models.sampling import decode_all
 from face_vae.outputs import image_grid, write_images
-from face_vae.stages.shared import check_sampler, inference_runtime, pulled_model, tracking_uri
+from face_vae.stages.shared import inference_runtime, pulled_model, sampling_prior, tracking_uri
 from face_vae.tracking import provenance, runs
 
 log = logging.getLogger(__name__)
@@ -31,8 +31,7 @@ def run(cfg: DictConfig) -> None:
     model_file = Path(cfg.model_file)
     network = runtime.place(pulled_model(cfg, model_file))
     if cfg.start is None:
-        check_sampler(network, cfg.sampler, model_file)
-        ends = network.sample_latents(2, torch.Generator().manual_seed(cfg.seed), cfg.sampler)
+        ends = sampling_prior(network, cfg.sampler, model_file).sample(2, torch.Generator().manual_seed(cfg.seed))
     else:
         vae = require_encoder(network, model_file, "encode photos")
         paths = photo_paths(cfg.start, "start") + photo_paths(cfg.end, "end")

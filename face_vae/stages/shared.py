@@ -1,17 +1,29 @@
 """Steps that several stages take: data and models fetched when missing, then opened."""
 
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from omegaconf import DictConfig, OmegaConf, open_dict
+from omegaconf import DictConfig, OmegaConf
 
 from face_vae import hardware, storage
 from face_vae.config import build, flat_values
-from face_vae.data.preparation import FolderNotWritable, TooManyBadImages, ensure_prepared
+from face_vae.data.preparation import (
+    CelebASource,
+    FolderNotWritable,
+    SyntheticSource,
+    TooManyBadImages,
+    ensure_prepared,
+)
 from face_vae.errors import UserError
-from face_vae.models.dcgan import DCGAN
 from face_vae.models.model_file import load_model
-from face_vae.models.vae import VAE
+from face_vae.models.priors import GaussianMixture, StandardNormal
+from face_vae.models.vae import LatentImageModel
 from face_vae.tracking import provenance, server
+
+if TYPE_CHECKING:
+    import lightning
+
+    from face_vae.data.datamodule import CelebADataModule
 
 
 def prepared_data(cfg: DictConfig, force: bool = False) -> Path:
@@ -27,30 +39,43 @@ def prepared_data(cfg: DictConfig, force: bool = False) -> Path:
             ) from error
 
     try:
-        return ensure_prepared(build(cfg.data.preparation), Path(cfg.data.prepared_dir), pull, force=force)
+        return ensure_prepared(_data_source(cfg.data), Path(cfg.data.prepared_dir), pull, force=force)
     except TooManyBadImages as error:
         raise UserError(f"{error} (data.max_bad_fraction).") from error
     except FolderNotWritable as error:
         raise UserError(f"{error}: choose another data.prepared_dir.") from error
 
 
-def pulled_model(cfg: DictConfig, model_file: Path) -> VAE | DCGAN:
+def _data_source(data: DictConfig) -> CelebASource | SyntheticSource:
+    """How `prepare` makes the prepared crops of the `data` group."""
+    if data.kind == "synthetic":
+        return SyntheticSource(dict(data.num_images), data.image_size, data.attributes_file, data.seed)
+    return CelebASource(data.source_dir, data.image_size, dict(data.crop), data.images_subdir, data.max_bad_fraction,
+                        data.prepare_workers)  # fmt: skip
+
+
+def data_module(data: DictConfig, prepared_dir: Path) -> "CelebADataModule":
+    """The train, val and test loaders over the prepared crops of the `data` group."""
+    # Lightning (and torchvision under it) load only for the commands that train: infer starts seconds faster.
+    from face_vae.data.datamodule import CelebADataModule  # pylint: disable=import-outside-toplevel
+
+    splits = {"train_split": data.train_split, "val_split": data.val_split, "test_split": data.test_split}
+    return CelebADataModule(str(prepared_dir), data.batch_size, data.num_workers, **splits)
+
+
+def pulled_model(cfg: DictConfig, model_file: Path) -> LatentImageModel:
     """The model in `model_file`, pulled through models.dvc first when the file is missing."""
     if not model_file.is_file():
         storage.pull_model(storage_settings(cfg), model_file)
     return load_model(model_file)
 
 
-def trainer_arguments(trainer_cfg: DictConfig) -> DictConfig:
-    """The trainer config without `threads`, which the stage has applied (torch.set_num_threads) and
-    Lightning's Trainer does not take."""
-    arguments = trainer_cfg.copy()
-    with open_dict(arguments):
-        arguments.pop("threads", None)
-    return arguments
+def build_trainer(cfg: DictConfig, runtime: hardware.Runtime, **arguments: object) -> "lightning.Trainer":
+    """Lightning's Trainer from the `trainer` group, at the resolved precision."""
+    return build(cfg.trainer, precision=runtime.precision, **arguments)
 
 
-def check_image_size(network: VAE | DCGAN, image_size: int) -> None:
+def check_image_size(network: LatentImageModel, image_size: int) -> None:
     """Refuse to compare or encode images of another size than the model's (FID, codes)."""
     if network.image_size != image_size:
         raise UserError(
@@ -59,18 +84,17 @@ def check_image_size(network: VAE | DCGAN, image_size: int) -> None:
         )
 
 
-def check_sampler(network: VAE | DCGAN, sampler: str, model_file: Path) -> None:
-    """Refuse, in the user's words, a sampler the model in `model_file` cannot draw from."""
-    if sampler in ("gmm", "flow") and isinstance(network, DCGAN):
-        raise UserError(f"{model_file} is a DCGAN, which samples from N(0, I) only: use sampler=auto or normal.")
-    if sampler == "gmm" and network.latent_density is None:
+def sampling_prior(network: LatentImageModel, sampler: str, model_file: Path) -> StandardNormal:
+    """The prior `sampler` names for the model in `model_file`: its own (auto), N(0, I) (normal), or its
+    Gaussian mixture (gmm: refused in the user's words when it has none)."""
+    if sampler == "normal":
+        return StandardNormal(network.latent_dim)
+    if sampler == "gmm" and not isinstance(network.prior, GaussianMixture):
         raise UserError(
-            f"{model_file} has no fitted latent mixture: use sampler=normal, or train with model.gmm_components > 0."
+            f"{model_file} samples from {network.prior.describe()}, not a fitted Gaussian mixture: use sampler=auto "
+            "or normal, or train a VAE with its default model.prior."
         )
-    if sampler == "flow" and network.latent_flow is None:
-        raise UserError(
-            f"{model_file} has no fitted latent flow: use sampler=gmm or normal, or train with model.flow.epochs > 0."
-        )
+    return network.prior
 
 
 def inference_runtime(cfg: DictConfig) -> hardware.Runtime:
@@ -80,14 +104,14 @@ def inference_runtime(cfg: DictConfig) -> hardware.Runtime:
 
 def storage_settings(cfg: DictConfig) -> storage.StorageSettings:
     """The `storage` group as the settings the DVC code takes."""
-    return storage.StorageSettings(**cfg.storage)
+    return OmegaConf.to_object(cfg.storage)
 
 
 def tracking_uri(cfg: DictConfig) -> str | None:
     """The MLflow URI this command logs to, None with tracking.enabled=false; checked before any work."""
     if not cfg.tracking.enabled:
         return None
-    return server.tracking_uri(server.TrackingSettings(**cfg.tracking))
+    return server.tracking_uri(OmegaConf.to_object(cfg.tracking))
 
 
 def run_params(cfg: DictConfig) -> dict[str, str]:

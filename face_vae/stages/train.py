@@ -9,30 +9,29 @@ from lightning.pytorch.loggers import MLFlowLogger
 from omegaconf import DictConfig, OmegaConf
 
 from face_vae import atomic, hardware, storage
+from face_vae.callbacks.progress import is_terminal
 from face_vae.config import build, flat_values
-from face_vae.data.datamodule import CelebADataModule
-from face_vae.data.face_crops import FaceCrops, as_floats
+from face_vae.data.face_crops import FaceCrops
 from face_vae.errors import UserError
-from face_vae.models.latent_density import encoder_means, fit_gmm
-from face_vae.models.latent_flow import fit_flow
+from face_vae.models.codes import encoder_means
 from face_vae.models.model_file import save_model
 from face_vae.models.vae_module import NonFiniteLoss
 from face_vae.stages.shared import (
+    build_trainer,
     config_yaml,
+    data_module,
     prepared_data,
     run_params,
     storage_settings,
     tracking_uri,
-    trainer_arguments,
 )
 from face_vae.tracking import training
-from face_vae.tracking.progress import is_terminal
 
 log = logging.getLogger(__name__)
 RUN_ID_FILE = "mlflow_run_id.txt"
 RUN_CONFIG_FILE = "run_config.yaml"  # the resolved config of the run that writes the checkpoints
 FIXED_ON_RESUME = ("model", "data", "seed")  # what the weights, the optimiser state and the data order depend on
-SPEED_ONLY = {"model.channels_last", "model.compile", "data.num_workers"}  # may change on resume
+SPEED_ONLY = {"model.compile", "data.num_workers"}  # may change on resume
 
 
 def run(cfg: DictConfig) -> None:
@@ -40,36 +39,30 @@ def run(cfg: DictConfig) -> None:
     checkpoints_dir = Path(cfg.checkpoints_dir)
     resume_from = _resume_checkpoint(checkpoints_dir) if cfg.resume else None
     uri = tracking_uri(cfg)  # fail fast, before any work
-    fid_every = _check_selection(cfg)
     runtime = resolve_runtime(cfg)
     changed_on_resume = _check_resume_config(cfg, checkpoints_dir) if resume_from else ""
     L.seed_everything(cfg.seed, workers=True)
     prepared_dir = prepared_data(cfg, force=cfg.force)
-    datamodule: CelebADataModule = build(cfg.data.datamodule, prepared_dir=str(prepared_dir))
-    module = build(cfg.model.module)
+    datamodule = data_module(cfg.data, prepared_dir)
+    module = build(cfg.model, image_size=cfg.data.image_size, channels_last=runtime.channels_last)
     if resume_from:
         _check_same_architecture(resume_from, module)
-    _check_strategy(cfg, module)
-    callbacks = [callback for node in cfg.callbacks.values() if (callback := build(node)) is not None]
-    if fid_every:  # samples against up to 1,000 val images, the mixture fitted to the codes of 1,000 train images
-        real, train = (as_floats(datamodule.first_images(split, 1000)) for split in ("val", "train"))
-        callbacks.append(build(cfg.selection.check)(real, train))
+    callbacks = [build(node) for node in cfg.callbacks.values()]
     logger = _mlflow_logger(cfg, uri, runtime, bool(resume_from), changed_on_resume) if uri is not None else None
-    if logger is not None:
-        callbacks.append(build(cfg.logger.pictures)(logger, as_floats(datamodule.first_images("val", 8))))
     if not resume_from:
         atomic.write_text(checkpoints_dir / RUN_CONFIG_FILE, OmegaConf.to_yaml(cfg, resolve=True))
     # In a terminal Lightning's progress bar shows progress; in a log file the EpochLine callback does.
-    trainer: L.Trainer = build(
-        trainer_arguments(cfg.trainer), callbacks=callbacks, logger=logger or False, enable_progress_bar=is_terminal()
+    trainer = build_trainer(
+        cfg, runtime, callbacks=callbacks, logger=logger or False, enable_progress_bar=is_terminal()
     )
     _fit(trainer, module, datamodule, resume_from)
     if not trainer.is_global_zero:
         return  # with DDP, one process writes the model, logs it and versions it
     _keep_best_weights(trainer, module)
     network = module.network
-    _fit_priors(cfg, network, prepared_dir, runtime)
-    model_file = Path(cfg.model_file)
+    if getattr(module, "prior", None) is not None:
+        network.prior = _fitted_prior(cfg, module, prepared_dir, runtime)
+    model_file = Path(cfg.model_file or f"models/{module.file_name}.pt")
     save_model(network, model_file)
     log.info("Saved the model to %s.", model_file)
     if logger is not None:
@@ -91,11 +84,11 @@ def _fit(trainer: L.Trainer, module: L.LightningModule, datamodule: L.LightningD
 def _mlflow_logger(
     cfg: DictConfig, uri: str, runtime: hardware.Runtime, resumed: bool, changed_on_resume: str
 ) -> MLFlowLogger:
-    """The run's logger (`cfg.logger.run`): a new run, or on resume the run that wrote the checkpoints."""
+    """The run's logger: a new run, or on resume the run that wrote the checkpoints."""
     checkpoints_dir = Path(cfg.checkpoints_dir)
     run_id = _read_run_id(checkpoints_dir) if resumed else None
     params = run_params(cfg) | runtime.params()
-    logger = build(cfg.logger.run)(uri=uri, params=params, config_yaml=config_yaml(cfg), run_id=run_id)
+    logger = training.training_logger(cfg.tracking.experiment, uri, params, config_yaml(cfg), run_id=run_id)
     if logger.run_id is not None:  # None in the extra processes of a DDP run: rank 0 logs
         checkpoints_dir.mkdir(parents=True, exist_ok=True)
         (checkpoints_dir / RUN_ID_FILE).write_text(logger.run_id)
@@ -104,45 +97,23 @@ def _mlflow_logger(
     return logger
 
 
-def _fit_priors(cfg: DictConfig, network: torch.nn.Module, prepared_dir: Path, runtime: hardware.Runtime) -> None:
-    """Fit the samplers over the training codes that the config asks for: the mixture, the flow.
-    (The DCGAN has no encoder, so no codes to fit a prior to.)"""
-    flow = cfg.model.get("flow")
-    if cfg.model.gmm_components <= 0 and not (flow and flow.epochs > 0):
-        return
-    with runtime.autocast():
-        codes = encoder_means(network.encoder, FaceCrops(prepared_dir, cfg.data.train_split))
-    if cfg.model.gmm_components > 0:
-        network.latent_density = fit_gmm(codes, cfg.model.gmm_components, seed=cfg.seed)
-    if flow and flow.epochs > 0:
-        network.latent_flow = fit_flow(codes, flow.layers, flow.hidden, flow.epochs, seed=cfg.seed).to_state()
-
-
-def _check_selection(cfg: DictConfig) -> int:
-    """How often to compute fid_val (0: never); the best checkpoint is then judged only on those epochs."""
-    every = cfg.selection.fid_every_n_epochs
-    if cfg.model.monitor == "fid_val":
-        if not every:
-            raise UserError(
-                "model.monitor=fid_val needs selection.fid_every_n_epochs > 0 (how often to compute the FID)."
-            )
-        cfg.callbacks.best.every_n_epochs = every
-    return every
-
-
-def _check_strategy(cfg: DictConfig, module: L.LightningModule) -> None:
-    """Under DDP, let DDP find the parameters a backward pass leaves out when the module says it leaves
-    some out (the VAE with its adversarial term)."""
-    if getattr(module, "leaves_parameters_unused", False) and cfg.trainer.strategy == "ddp":
-        cfg.trainer.strategy = "ddp_find_unused_parameters_true"
+def _fitted_prior(cfg: DictConfig, module: L.LightningModule, prepared_dir: Path, runtime: hardware.Runtime):
+    """The module's prior, fitted to the encoder's codes of the training images when it learns from them."""
+    prior = module.prior
+    if prior.needs_codes:
+        with runtime.autocast():
+            codes = encoder_means(module.network.encoder, FaceCrops(prepared_dir, cfg.data.train_split))
+        log.info("Fitting %s to %d training codes.", prior.describe(), len(codes))
+        prior.fit(codes, seed=cfg.seed)
+    else:
+        prior.latent_dim = module.network.latent_dim
+    return prior
 
 
 def resolve_runtime(cfg: DictConfig) -> hardware.Runtime:
-    """Resolve `auto` precision, layout and threads for this machine, into the keys the trainer and the
-    model are built from; print the choice once."""
-    runtime = hardware.resolve(cfg.trainer.precision, cfg.model.channels_last, cfg.trainer.threads)
-    cfg.trainer.precision = runtime.precision
-    cfg.model.channels_last = runtime.channels_last
+    """Resolve `auto` precision, layout and threads for this machine into `runtime` (what is logged and
+    what a resume compares); print the choice once."""
+    runtime = hardware.resolve(cfg.runtime.precision, cfg.runtime.channels_last, cfg.runtime.threads)
     cfg.runtime.precision, cfg.runtime.channels_last, cfg.runtime.threads = (
         runtime.precision, runtime.channels_last, runtime.threads
     )  # fmt: skip

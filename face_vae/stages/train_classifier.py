@@ -10,27 +10,28 @@ from omegaconf import DictConfig
 from torch.utils.data import DataLoader, TensorDataset
 
 from face_vae import hardware, storage
+from face_vae.callbacks.progress import is_terminal
 from face_vae.config import build
 from face_vae.data.attributes import split_labels
 from face_vae.data.face_crops import FaceCrops
 from face_vae.evaluation.attribute_scores import attribute_report, format_report
 from face_vae.models.classifier import AttributeClassifier, save_classifier
 from face_vae.models.classifier_module import ClassifierModule, balancing_weights
-from face_vae.models.latent_density import encoder_means
+from face_vae.models.codes import encoder_means
 from face_vae.models.model_file import file_md5, require_encoder
 from face_vae.models.vae import VAE
 from face_vae.stages.shared import (
+    build_trainer,
     check_image_size,
     config_yaml,
+    inference_runtime,
     prepared_data,
     pulled_model,
     run_params,
     storage_settings,
     tracking_uri,
-    trainer_arguments,
 )
 from face_vae.tracking import reports, training
-from face_vae.tracking.progress import is_terminal
 
 log = logging.getLogger(__name__)
 
@@ -39,8 +40,7 @@ def run(cfg: DictConfig) -> None:
     """Encode the train and `cfg.split` images, fit the classifier on train, score it on `cfg.split`,
     save it beside the VAE and log the report."""
     uri = tracking_uri(cfg)
-    runtime = hardware.resolve(cfg.trainer.precision, cfg.runtime.channels_last, cfg.trainer.threads)
-    cfg.trainer.precision = runtime.precision
+    runtime = inference_runtime(cfg)
     L.seed_everything(cfg.seed)
     model_file = Path(cfg.model_file)
     vae = require_encoder(pulled_model(cfg, model_file), model_file, "encode faces for a classifier")
@@ -55,7 +55,7 @@ def run(cfg: DictConfig) -> None:
         if uri is not None
         else None
     )
-    classifier = fit_classifier(cfg, vae.latent_dim, names, train_codes, train_labels, logger)
+    classifier = fit_classifier(cfg, runtime, vae.latent_dim, names, train_codes, train_labels, logger)
     rows = attribute_report(names, scored_labels, classifier.predict(scored_codes))
     report = format_report(
         rows, f"{model_file}: attributes of {len(scored_labels)} {cfg.split} images from their codes"
@@ -79,6 +79,7 @@ def codes_and_labels(
 
 def fit_classifier(
     cfg: DictConfig,
+    runtime: hardware.Runtime,
     latent_dim: int,
     names: list[str],
     codes: torch.Tensor,
@@ -91,8 +92,8 @@ def fit_classifier(
     weights = balancing_weights(labels) if cfg.classifier.balanced else torch.ones(len(names))
     module = ClassifierModule(classifier, weights, cfg.classifier.lr, cfg.classifier.weight_decay)
     callbacks = [build(callback) for callback in cfg.callbacks.values()]
-    trainer: L.Trainer = build(
-        trainer_arguments(cfg.trainer), callbacks=callbacks, logger=logger or False, enable_progress_bar=is_terminal()
+    trainer = build_trainer(
+        cfg, runtime, callbacks=callbacks, logger=logger or False, enable_progress_bar=is_terminal()
     )
     batches = DataLoader(TensorDataset(codes, labels), batch_size=cfg.classifier.batch_size, shuffle=True)
     trainer.fit(module, train_dataloaders=batches)

@@ -7,20 +7,22 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from face_vae.errors import UserError
+from face_vae.rules import SECONDS, setting
 
 log = logging.getLogger(__name__)
 
 
-@dataclass(frozen=True)
+@dataclass
 class TrackingSettings:
-    """Where a command logs (the `tracking` config group)."""
+    """Where a command logs (the `tracking` config group). Default: a local MLflow store in the project
+    folder (no server); team mode: tracking.uri=http://HOST:PORT of an `mlflow server`, checked first."""
 
-    experiment: str
-    enabled: bool = True
-    uri: str = "sqlite:///mlflow.db"
-    local_uri: str = "sqlite:///mlflow.db"
-    fallback_local: bool = False  # when the server does not answer: False stops, True logs to local_uri
-    health_timeout_s: float = 5
+    experiment: str = setting("", "the MLflow experiment (each command names its own)")
+    enabled: bool = setting(True, "false: log nothing")
+    uri: str = setting("sqlite:///mlflow.db", "a local store, or http://HOST:PORT of an `mlflow server`")
+    local_uri: str = setting("sqlite:///mlflow.db", "where fallback_local logs")
+    fallback_local: bool = setting(False, "when the server does not answer: false stops, true logs to local_uri")
+    health_timeout_s: float = setting(5.0, "seconds the server has to answer before the run starts", SECONDS)
 
 
 def tracking_uri(settings: TrackingSettings) -> str:

@@ -12,7 +12,7 @@ from dvc.repo import Repo
 from face_vae import cli
 from tests.conftest import write_fake_celeba
 
-PROJECT_ROOT = Path(__file__).resolve().parents[1]
+PROJECT_ROOT = Path(__file__).resolve().parents[2]
 TRAIN_ON_DVC_DATA = [
     "data.source_dir=data/celeba",
     "data.image_size=64",

@@ -7,23 +7,28 @@ import torch
 from lightning.pytorch.loggers import MLFlowLogger
 from matplotlib.figure import Figure
 
+from face_vae.data.face_crops import as_floats
 from face_vae.outputs import image_grid
 
 
 class TrainingPictures(L.Callback):
-    """Every epoch: a grid of samples from fixed latents and of validation reconstructions (for a model
-    with an encoder), epoch and elapsed wall time; at the end, loss curves against epoch and wall time."""
+    """Into the run's MLflow logger (nothing without one), every epoch: a grid of samples from fixed
+    latents and of the first validation images' reconstructions (for a model with an encoder), epoch and
+    elapsed wall time; at the end, loss curves against epoch and wall time."""
 
-    def __init__(self, logger: MLFlowLogger, real: torch.Tensor, grid_size: int = 16):
-        """`real`: a few validation images (N, 3, H, W) in [0, 1], shown over their reconstructions."""
-        self.logger = logger
-        self.real = real
-        self.grid_size = grid_size
+    def __init__(self, grid_size: int, reconstructed: int):
+        self.grid_size = grid_size  # samples per grid
+        self.reconstructed = reconstructed  # validation images shown over their reconstructions
+        self.logger: MLFlowLogger | None = None
+        self.real = torch.empty(0)
         self.history: list[dict[str, float]] = []
         self.latents: torch.Tensor | None = None
         self.fit_start = self.epoch_start = time.perf_counter()
 
     def on_fit_start(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
+        self.logger = next((logger for logger in trainer.loggers if isinstance(logger, MLFlowLogger)), None)
+        if self.logger is not None and trainer.datamodule is not None:
+            self.real = as_floats(trainer.datamodule.first_images("val", self.reconstructed))
         generator = torch.Generator().manual_seed(0)
         self.latents = torch.randn(self.grid_size, pl_module.network.latent_dim, generator=generator)
         self.fit_start = time.perf_counter()
@@ -32,6 +37,8 @@ class TrainingPictures(L.Callback):
         self.epoch_start = time.perf_counter()
 
     def on_train_epoch_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
+        if self.logger is None:
+            return
         now = time.perf_counter()
         point = {
             "epoch": trainer.current_epoch,

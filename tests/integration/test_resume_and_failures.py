@@ -18,7 +18,7 @@ from face_vae.errors import UserError
 from face_vae.models.model_file import load_model
 from tests.conftest import FAST_TRAIN, subprocess_env
 
-PROJECT_ROOT = Path(__file__).resolve().parents[1]
+PROJECT_ROOT = Path(__file__).resolve().parents[2]
 NO_TRACKING = [*FAST_TRAIN, "tracking.enabled=false"]
 
 
@@ -45,7 +45,7 @@ def test_a_non_finite_loss_stops_training_naming_the_step_and_keeps_the_saved_mo
     ("override", "message"),
     [
         ("trainer.max_epochs=ten", "trainer.max_epochs must be an int, not 'ten'"),
-        ("model.channels_last=maybe", "model.channels_last must be auto, true or false, not 'maybe'"),
+        ("runtime.channels_last=maybe", "runtime.channels_last must be auto, true or false, not 'maybe'"),
         ("data.batch_size=0", "data.batch_size must be a positive number"),
         ("model.sigma=0", "model.sigma must be positive"),
         ("data.image_size=16", "data.image_size=16 is too small"),

@@ -13,10 +13,9 @@ from torchvision.utils import make_grid
 from face_vae.config import compose
 from face_vae.hardware import Machine, resolve, resolve_channels_last, resolve_precision, resolve_threads
 from face_vae.outputs import image_grid, to_pil_image
-from face_vae.stages.shared import trainer_arguments
 from tests.conftest import FAST_TRAIN, subprocess_env
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 AVX2_CPU = Machine("cpu", "AMD EPYC", "AVX2", native_bf16=False, cores=2)
 AMX_CPU = Machine("cpu", "Intel Xeon", "AVX512", native_bf16=True, cores=8)
 AMPERE_GPU = Machine("cuda", "NVIDIA A100", "AVX2", native_bf16=True, cores=16)
@@ -53,30 +52,25 @@ def test_auto_threads_are_every_core_the_process_may_use():
 
 def test_train_config_resolves_to_fp32_on_a_cpu_without_native_bfloat16_and_an_explicit_value_wins():
     cfg = compose("train", [])
-    assert cfg.trainer.precision == "auto" and cfg.model.channels_last == "auto", "auto is the default"
-    runtime = resolve(cfg.trainer.precision, cfg.model.channels_last, cfg.runtime.threads, machine=AVX2_CPU)
+    assert cfg.runtime.precision == "auto" and cfg.runtime.channels_last == "auto", "auto is the default"
+    runtime = resolve(cfg.runtime.precision, cfg.runtime.channels_last, cfg.runtime.threads, machine=AVX2_CPU)
     assert (runtime.precision, runtime.channels_last, runtime.threads) == ("32-true", True, 2)
     assert runtime.params()["resolved.cpu_capability"] == "AVX2"
 
-    explicit = compose("train", ["trainer.precision=bf16-mixed", "model.channels_last=false"])
-    runtime = resolve(explicit.trainer.precision, explicit.model.channels_last, "auto", machine=AVX2_CPU)
+    explicit = compose("train", ["runtime.precision=bf16-mixed", "runtime.channels_last=false"])
+    runtime = resolve(explicit.runtime.precision, explicit.runtime.channels_last, "auto", machine=AVX2_CPU)
     assert (runtime.precision, runtime.channels_last) == ("bf16-mixed", False)
 
 
-def test_runtime_precision_reaches_the_trainer_and_the_model_through_interpolation():
-    cfg = compose("train", ["runtime.precision=16-mixed", "runtime.channels_last=false"])
-    assert cfg.trainer.precision == "16-mixed" and cfg.model.module.channels_last is False
-
-
-def test_trainer_threads_overrides_the_thread_count_and_never_reaches_lightning():
-    cfg = compose("train", ["trainer.threads=1"])
+def test_runtime_threads_overrides_the_thread_count_and_the_trainer_has_no_such_key():
+    cfg = compose("train", ["runtime.threads=1"])
     before = torch.get_num_threads()
     try:
-        runtime = resolve(cfg.trainer.precision, cfg.model.channels_last, cfg.trainer.threads, machine=AMX_CPU)
+        runtime = resolve(cfg.runtime.precision, cfg.runtime.channels_last, cfg.runtime.threads, machine=AMX_CPU)
         assert runtime.threads == 1 == torch.get_num_threads()
     finally:
         torch.set_num_threads(before)
-    assert "threads" not in trainer_arguments(cfg.trainer)
+    assert "threads" not in cfg.trainer and "precision" not in cfg.trainer, "runtime is their one place"
 
 
 def test_train_prints_one_plain_line_per_epoch_when_its_output_goes_to_a_file(tmp_path):
@@ -114,7 +108,7 @@ def test_infer_without_tracking_imports_neither_lightning_nor_mlflow_nor_torchvi
     tiny = (
         "from pathlib import Path\nfrom face_vae.models.vae import VAE\n"
         "from face_vae.models.model_file import save_model\n"
-        f"save_model(VAE(32, [8, 16], 4, 'conv'), Path('{tmp_path}/m.pt'))\n"
+        f"save_model(VAE(32, [8, 16], 4), Path('{tmp_path}/m.pt'))\n"
     )
     subprocess.run([sys.executable, "-c", tiny], cwd=tmp_path, env=subprocess_env(ROOT), check=True)
     check = "\nprint(sorted(m for m in ('lightning', 'mlflow', 'torchvision', 'sklearn') if m in sys.modules))"

@@ -11,7 +11,7 @@ from face_vae.models.dcgan import DCGAN
 from face_vae.models.gan_module import GANModule
 from face_vae.models.model_file import load_model
 from tests.conftest import FAST_TRAIN, image_array
-from tests.test_quality import EXTRAS
+from tests.integration.test_train_options_and_evaluate import EXTRAS
 
 
 def _weights(module: torch.nn.Module) -> list[torch.Tensor]:
@@ -19,9 +19,9 @@ def _weights(module: torch.nn.Module) -> list[torch.Tensor]:
 
 
 def test_one_training_step_moves_both_the_generator_and_the_discriminator():
-    gan = DCGAN(image_size=32, channels=[8, 16, 32, 64, 128], latent_dim=8)
+    module = GANModule(image_size=32, channels=[8, 16, 32, 64, 128], latent_dim=8, lr=2e-4, betas=[0.5, 0.999])
+    gan = module.network
     generator, discriminator = _weights(gan.generator), _weights(gan.discriminator)
-    module = GANModule(gan, torch.optim.Adam, torch.optim.Adam)
     trainer = L.Trainer(max_steps=2, logger=False, enable_checkpointing=False, enable_progress_bar=False,
                         enable_model_summary=False)  # fmt: skip
     trainer.fit(module, DataLoader(torch.rand(8, 3, 32, 32), batch_size=4))
@@ -41,12 +41,12 @@ def test_train_model_dcgan_saves_models_dcgan_pt_which_infer_samples_and_reconst
     client = MlflowClient(tracking_uri=f"sqlite:///{workdir}/mlflow.db")
     (run,) = client.search_runs([client.get_experiment_by_name("train_VAE").experiment_id])
     assert {"loss_generator_epoch", "loss_discriminator_epoch"} <= set(run.data.metrics)
-    assert run.data.params["model.name"] == "dcgan"
+    assert run.data.params["model._target_"] == "face_vae.models.gan_module.GANModule"
     plots = {artifact.path for artifact in client.list_artifacts(run.info.run_id, "plots")}
     assert "plots/gan_losses_vs_epoch.png" in plots and "plots/losses_vs_epoch.png" not in plots
 
     for command, words, message in [
-        ("infer", ["sampler=gmm"], "models/dcgan.pt is a DCGAN, which samples from N(0, I) only"),
+        ("infer", ["sampler=gmm"], "models/dcgan.pt samples from N(0, I), not a fitted Gaussian mixture"),
         ("reconstruct", ["input=result"], "is a DCGAN, which has no encoder"),
     ]:
         with pytest.raises(SystemExit):

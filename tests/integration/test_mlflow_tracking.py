@@ -87,7 +87,7 @@ def test_train_and_infer_runs_on_a_server_hold_params_curves_grids_and_model(wor
     assert "version.torch" in params
     assert "data_dvc_md5" not in params, "synthetic data does not come from data.dvc"
     assert params["data_source"] == "synthetic" and len(params["prepared_data_md5"]) == 32
-    assert params["resolved.precision"] == params["trainer.precision"] != "auto"
+    assert params["resolved.precision"] == params["runtime.precision"] != "auto"
     assert params["resolved.cpu_capability"] and params["resolved.threads"].isdigit()
     for curve in ("loss_train_step", "reconstruction_train_step", "kl_train_step"):
         assert len(client.get_metric_history(train_run.info.run_id, curve)) >= 4, curve

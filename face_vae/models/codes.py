@@ -1,0 +1,21 @@
+"""The encoder's mean codes of a whole split, a batch at a time: what a prior is fitted to."""
+
+import torch
+from torch import nn
+from torch.utils.data import DataLoader
+from tqdm import tqdm
+
+from face_vae.data.face_crops import FaceCrops, as_floats, batched
+
+
+@torch.inference_mode()
+def encoder_means(
+    encoder: nn.Module, images: FaceCrops, batch_size: int = 128, desc: str = "encode train"
+) -> torch.Tensor:
+    """The encoder's mean code of every image of `images`, as (N, latent_dim)."""
+    encoder.eval()
+    weight = next(encoder.parameters())
+    means = []
+    for batch in tqdm(DataLoader(images, batch_size=batch_size, collate_fn=batched), desc=desc):
+        means.append(encoder(as_floats(batch.to(weight.device)).to(weight.dtype))[0].float().cpu())
+    return torch.cat(means)

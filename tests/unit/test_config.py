@@ -1,0 +1,88 @@
+"""Config composition, every setting declared once, and the one-line error for a bad override."""
+
+import dataclasses
+import shutil
+
+import pytest
+from omegaconf import OmegaConf
+
+from face_vae import cli, config, settings
+from face_vae.config import CONFIG_DIR, compose, config_help
+from face_vae.errors import UserError
+
+
+def test_train_config_composes_groups_and_applies_overrides():
+    cfg = compose("train", ["model.latent_dim=256", "trainer.max_epochs=3", "data.batch_size=8"])
+    assert cfg.model.latent_dim == 256 and cfg.model["_target_"].endswith("VAEModule")
+    assert cfg.trainer.max_epochs == 3
+    assert cfg.data.batch_size == 8
+    assert cfg.data.kind == "celeba" and cfg.tracking.experiment == "train_VAE"
+
+
+def test_infer_config_has_its_own_experiment_and_defaults():
+    cfg = compose("infer", ["n=4"])
+    assert cfg.n == 4 and cfg.seed == 0 and cfg.tracking.experiment == "infer_VAE"
+
+
+def test_the_prepared_folder_follows_the_image_size():
+    assert compose("train", ["data.image_size=64"]).data.prepared_dir.endswith("64")
+
+
+def test_a_mistyped_key_is_one_clear_error():
+    with pytest.raises(UserError, match="Could not override 'trainer.max_epoch'"):
+        compose("train", ["trainer.max_epoch=1"])
+
+
+def test_cli_prints_one_line_and_exits_1_for_a_bad_key(capsys):
+    with pytest.raises(SystemExit) as exit_info:
+        cli.run("train", ["trainer.max_epoch=1"])
+    assert exit_info.value.code == 1
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and "trainer.max_epoch" in err and "Traceback" not in err
+
+
+@pytest.mark.parametrize("command", sorted(settings.COMMANDS))
+def test_every_command_and_group_option_is_typed_by_its_settings_class(command):
+    """Hydra checks every key's type while it composes, from the one declaration of each key."""
+    cfg = compose(command, [])
+    assert OmegaConf.get_type(cfg) is settings.COMMANDS[command]
+    for group, options in settings.GROUPS.items():
+        if group in cfg:
+            assert OmegaConf.get_type(cfg[group]) in options.values(), f"{command}: {group} has no settings class"
+
+
+def test_a_preset_key_that_no_settings_class_knows_is_refused_while_composing(tmp_path, monkeypatch):
+    """A YAML preset cannot invent a key: settings and files cannot drift apart."""
+    configs = tmp_path / "configs"
+    shutil.copytree(CONFIG_DIR, configs)
+    with open(configs / "trainer" / "ddp.yaml", "a", encoding="utf-8") as file:
+        file.write("speed: fast\n")
+    monkeypatch.setattr(config, "CONFIG_DIR", configs)
+    with pytest.raises(UserError, match="speed"):
+        compose("train", ["trainer=ddp"])
+
+
+def _declared_keys(settings_class: type) -> list[str]:
+    return [field.name for field in dataclasses.fields(settings_class)]
+
+
+def test_a_preset_holds_only_values_that_differ_from_the_declared_defaults():
+    """One place per setting: a YAML preset never repeats a default its settings class declares."""
+    presets = [path for path in CONFIG_DIR.rglob("*.yaml") if path.parent.name in settings.GROUPS]
+    assert presets, "trainer/ddp.yaml at least"
+    for path in presets:
+        defaults = next(iter(settings.GROUPS[path.parent.name].values()))()
+        for key, value in OmegaConf.to_container(OmegaConf.load(path)).items():
+            if key != "defaults":
+                assert value != getattr(defaults, key), f"{path} repeats the default of {key}"
+    assert not any("${model." in path.read_text() for path in CONFIG_DIR.rglob("*.yaml")), "no model wiring"
+
+
+def test_help_lists_every_key_with_its_default_and_comment():
+    text = config_help("train")
+    assert "  latent_dim: 128 # size of the latent code" in text
+    assert "Group model (default vae; choose with model=dcgan|vae" in text
+    assert "Group callbacks (default default; choose with callbacks=default|ema|progress" in text
+    for key in _declared_keys(settings.VAEModel) + _declared_keys(settings.Trainer) + _declared_keys(settings.Train):
+        if key not in ("data", "model", "trainer", "callbacks", "tracking", "storage", "runtime"):
+            assert f"  {key}:" in text, key
