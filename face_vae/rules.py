@@ -12,10 +12,9 @@ Rule = tuple[Callable[[Any], bool], str]  # (allowed(value), what the value must
 
 def setting(default: Any, comment: str = "", rule: Rule | None = None) -> Any:
     """A dataclass field with its default, its `--help` comment and its rule."""
+    # pylint: disable=invalid-field-call  # this helper builds the field that a dataclass body assigns
     metadata = {"comment": comment, "rule": rule}
-    if isinstance(default, (list, dict)):
-        return field(default_factory=lambda: copy.deepcopy(default), metadata=metadata)
-    if hasattr(default, "__dataclass_fields__"):  # a nested group of settings
+    if isinstance(default, (list, dict)) or hasattr(default, "__dataclass_fields__"):  # mutable: a copy per instance
         return field(default_factory=lambda: copy.deepcopy(default), metadata=metadata)
     return field(default=default, metadata=metadata)
 
