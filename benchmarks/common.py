@@ -1,5 +1,6 @@
 """What the benchmark scripts share: the machine they ran on, where the faces come from, and a timer."""
 
+import argparse
 import os
 import tempfile
 import time
@@ -29,12 +30,21 @@ def machine_header(title: str) -> str:
     )
 
 
-def celeba_source(count: int = 2000) -> Path:
-    """The CelebA sample beside the project, or (without it) `count` synthetic JPEGs in CelebA's layout."""
-    if SHARED_SAMPLE.is_dir():
+def celeba_source(count: int = 2000, tiny: bool = False) -> Path:
+    """The CelebA sample beside the project, or (without it, or with `tiny`) synthetic JPEGs in CelebA's
+    layout: `count` train images (with `tiny`: 48 train and 16 val images)."""
+    if SHARED_SAMPLE.is_dir() and not tiny:
         return SHARED_SAMPLE
     root = Path(tempfile.mkdtemp(prefix="face_vae-bench-"))
-    return write_celeba_layout(root / "celeba", {"train": count})
+    return write_celeba_layout(root / "celeba", {"train": 48, "val": 16} if tiny else {"train": count})
+
+
+def add_tiny(parser: argparse.ArgumentParser) -> None:
+    """`--tiny`: the script's whole path on the smallest inputs, in seconds (tests/integration/test_benchmarks.py
+    runs it on every machine, at that machine's precision, so a benchmark cannot rot unnoticed)."""
+    parser.add_argument(
+        "--tiny", action="store_true", help="the whole path on tiny inputs (a smoke test, not a figure)"
+    )
 
 
 def prepared(source: Path, image_size: int, prepared_dir: Path) -> Path:

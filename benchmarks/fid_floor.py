@@ -12,7 +12,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 # pylint: disable=wrong-import-position
-from benchmarks.common import SHARED_SAMPLE, machine_header, prepared  # noqa: E402
+from benchmarks.common import SHARED_SAMPLE, add_tiny, celeba_source, machine_header, prepared  # noqa: E402
 from face_vae.data.face_crops import FaceCrops, as_floats  # noqa: E402
 from face_vae.evaluation import metrics  # noqa: E402
 
@@ -29,7 +29,10 @@ def main() -> None:
     parser.add_argument("--n", type=int, default=780, help="real train images (the val side takes up to this many)")
     parser.add_argument("--image-size", type=int, default=64, help="prepared size of the faces")
     parser.add_argument("--sizes", type=int, nargs="+", default=[64])
+    add_tiny(parser)
     args = parser.parse_args()
+    if args.tiny:
+        args.source, args.n, args.image_size = celeba_source(tiny=True), 8, 32
     print(machine_header("Real-vs-real floor: n train images against the val images"))
     with tempfile.TemporaryDirectory() as scratch:
         prepared_dir = prepared(args.source, args.image_size, Path(scratch) / "prepared")

@@ -18,7 +18,7 @@ from torch.utils.flop_counter import FlopCounterMode
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 # pylint: disable=wrong-import-position
-from benchmarks.common import MEASURED_VAE, Timer, machine_header  # noqa: E402
+from benchmarks.common import MEASURED_VAE, Timer, add_tiny, machine_header  # noqa: E402
 from benchmarks.train_step import matmul_flops_per_second  # noqa: E402
 from face_vae.hardware import resolve  # noqa: E402
 from face_vae.models.model_file import load_model  # noqa: E402
@@ -58,7 +58,10 @@ def main() -> None:
     parser.add_argument("--image-size", type=int, default=150)
     parser.add_argument("--batch-size", type=int, default=16)
     parser.add_argument("--model", type=Path, default=None)
+    add_tiny(parser)
     args = parser.parse_args()
+    if args.tiny:
+        args.n, args.image_size, args.batch_size = 8, 64, 4
     vae = load_model(args.model) if args.model else VAE(args.image_size, **MEASURED_VAE).eval()
     runtime = resolve("auto", "auto", "auto")
     with tempfile.TemporaryDirectory() as tmp:

@@ -19,7 +19,7 @@ from torchvision import transforms
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 # pylint: disable=wrong-import-position
-from benchmarks.common import Timer, celeba_source, machine_header, prepared  # noqa: E402
+from benchmarks.common import Timer, add_tiny, celeba_source, machine_header, prepared  # noqa: E402
 from benchmarks.train_step import images_per_second  # noqa: E402
 from face_vae.data.celeba import PARTITION_FILE, find_images_dir, read_partition  # noqa: E402
 from face_vae.data.datamodule import CelebADataModule  # noqa: E402
@@ -66,9 +66,12 @@ def main() -> None:
     parser.add_argument("--batch-size", type=int, default=32)
     parser.add_argument("--workers", type=int, nargs="+", default=[0, 2])
     parser.add_argument("--epochs", type=int, default=2)
+    add_tiny(parser)
     args = parser.parse_args()
+    if args.tiny:
+        args.image_size, args.batch_size, args.workers, args.epochs = 32, 8, [0], 1
 
-    source = celeba_source()
+    source = celeba_source(tiny=args.tiny)
     speeds = {}
     with tempfile.TemporaryDirectory() as tmp:
         prepared_dir = prepared(source, args.image_size, Path(tmp) / "prepared")

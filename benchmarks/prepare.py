@@ -16,7 +16,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 # pylint: disable=wrong-import-position
-from benchmarks.common import Timer, celeba_source, machine_header  # noqa: E402
+from benchmarks.common import Timer, add_tiny, celeba_source, machine_header  # noqa: E402
 from face_vae.config import compose  # noqa: E402
 from face_vae.data.celeba import PARTITION_FILE, find_images_dir  # noqa: E402
 from face_vae.stages.shared import prepared_data  # noqa: E402
@@ -27,8 +27,11 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--image-size", type=int, default=150)
     parser.add_argument("--workers", default="auto", help="prepare processes: auto (one per core) or a number")
+    add_tiny(parser)
     args = parser.parse_args()
-    source = celeba_source()
+    if args.tiny:
+        args.image_size, args.workers = 32, "1"
+    source = celeba_source(tiny=args.tiny)
     images_dir = find_images_dir(source, None)
     with tempfile.TemporaryDirectory() as tmp:
         zipped, unzipped = Path(tmp) / "zipped", Path(tmp) / "unzipped"

@@ -21,7 +21,14 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 # pylint: disable=wrong-import-position
-from benchmarks.common import SHARED_SAMPLE, machine_header, prepared  # noqa: E402
+from benchmarks.common import (  # noqa: E402
+    MEASURED_VAE,
+    SHARED_SAMPLE,
+    add_tiny,
+    celeba_source,
+    machine_header,
+    prepared,
+)
 from face_vae.data.face_crops import FaceCrops, as_floats  # noqa: E402
 from face_vae.evaluation import metrics  # noqa: E402
 from face_vae.hardware import resolve  # noqa: E402
@@ -29,6 +36,7 @@ from face_vae.models.codes import encoder_means  # noqa: E402
 from face_vae.models.model_file import load_model  # noqa: E402
 from face_vae.models.priors import GaussianMixture  # noqa: E402
 from face_vae.models.sampling import decode_all  # noqa: E402
+from face_vae.models.vae import VAE  # noqa: E402
 
 SIZE = 64
 
@@ -36,14 +44,19 @@ SIZE = 64
 def main() -> None:
     """Print the FID of the floor, the ceiling and each mixture's samples."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("model", type=Path)
+    parser.add_argument("model", type=Path, nargs="?", help="a model file (with --tiny: an untrained VAE)")
     parser.add_argument("--source", type=Path, default=SHARED_SAMPLE)
     parser.add_argument("--n", type=int, default=780)
     parser.add_argument("--components", type=int, nargs="+", default=[10, 200])
     parser.add_argument("--seed", type=int, default=42, help="the mixtures' seed (train's default)")
+    add_tiny(parser)
     args = parser.parse_args()
+    if args.tiny:
+        args.source, args.n, args.components = celeba_source(tiny=True), 8, [2]
+    elif args.model is None:
+        parser.error("give the model file to measure")
     print(machine_header("Prior or decoder: FID of the floor, the reconstructions and the mixtures' samples"))
-    model = load_model(args.model)
+    model = load_model(args.model) if args.model else VAE(SIZE, **MEASURED_VAE).eval()
     codes, chosen, train, val = _train_codes_and_images(model, args.source, args.n)
     inception = metrics.load_inception()
     real = metrics.inception_features(inception, val, SIZE)

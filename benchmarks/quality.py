@@ -15,12 +15,13 @@ import argparse
 import re
 import subprocess
 import sys
+import tempfile
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 # pylint: disable=wrong-import-position
-from benchmarks.common import SHARED_SAMPLE  # noqa: E402
+from benchmarks.common import SHARED_SAMPLE, add_tiny, celeba_source, machine_header  # noqa: E402
 
 # The variants the core can still train. Rows of docs/RESULTS.md measured with switches removed since
 # (the conv decoder, the adversarial term, the flow, Laplace, cosine decay, the frequency term, FID
@@ -83,8 +84,14 @@ def main() -> None:
     parser.add_argument("--only", type=int, nargs="*", help="run these variants (0-based, in table order) only")
     parser.add_argument("--samplers", nargs="+", default=["gmm"], help="with --minutes: score these")
     parser.add_argument("--components", type=int, default=10, help="with --minutes: the mixture's components")
+    add_tiny(parser)
     args = parser.parse_args()
+    if args.tiny:  # one variant, one epoch on drawn CelebA-layout faces, 8 samples scored
+        args.source, args.epochs, args.n, args.only = celeba_source(tiny=True), 1, 8, [2]
+        args.out = Path(tempfile.mkdtemp(prefix="face_vae-quality-"))
     common = [f"data.source_dir={args.source}", "data.image_size=64", "storage.pull=false"]
+    if args.tiny:  # nothing of the smoke run in the project's own prepared/, mlflow.db or models.dvc
+        common += [f"data.prepared_dir={args.out / 'prepared'}", "tracking.enabled=false", "storage.add=false"]
     if args.minutes:
         budget = [f"++trainer.max_time=00:00:{args.minutes:02d}:00", "trainer.max_epochs=10000", "storage.add=false"]
         samplers = args.samplers  # the first rows were measured with 10 components
@@ -105,11 +112,12 @@ def main() -> None:
         run_logged(train, folder / "train.log")
         ran.append(" ".join(["python commands.py", *train[2:]]))
         for sampler in ("normal",) if "model=dcgan" in overrides else samplers:
-            evaluate = command("evaluate", *common[:2], "split=val", f"n={args.n}", f"n_reconstruct={args.n}")
+            evaluate = command("evaluate", *common, "split=val", f"n={args.n}", f"n_reconstruct={args.n}")
             evaluate += ["fid_sizes=[64]", f"sampler={sampler}", *paths]
             ran.append(" ".join(["python commands.py", *evaluate[2:]]))
             rows.append((name, sampler, scores(evaluate)))
     spent = f"{args.minutes} minutes" if args.minutes else f"{args.epochs} epochs"
+    print(machine_header(f"Face quality, {args.table} table"))
     print(
         f"\n{spent} of the {args.source.name} train split at 64 px, batch 32; {args.n} samples vs {args.n} val images"
     )

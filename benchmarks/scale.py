@@ -16,7 +16,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 # pylint: disable=wrong-import-position
-from benchmarks.common import Timer, machine_header  # noqa: E402
+from benchmarks.common import Timer, add_tiny, machine_header  # noqa: E402
 from face_vae.data.datamodule import CelebADataModule  # noqa: E402
 from face_vae.data.synthetic import make_faces  # noqa: E402
 
@@ -52,7 +52,10 @@ def main() -> None:
     parser.add_argument("--workers", type=int, default=0)
     parser.add_argument("--folder", type=Path, default=None, help="where to write the datasets (default: a temp dir)")
     parser.add_argument("--read", type=Path, help=argparse.SUPPRESS)
+    add_tiny(parser)
     args = parser.parse_args()
+    if args.tiny:
+        args.sizes = [1000]
     if args.read:
         read_one_epoch(args.read, args.workers)
         return

@@ -17,7 +17,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 # pylint: disable=wrong-import-position
-from benchmarks.common import machine_header  # noqa: E402
+from benchmarks.common import add_tiny, machine_header  # noqa: E402
 
 WORKER = """
 import json, sys
@@ -45,7 +45,10 @@ def main() -> None:
     parser.add_argument("--image-size", type=int, default=64)
     parser.add_argument("--steps", type=int, default=20)
     parser.add_argument("--wait-policy", nargs="+", default=["PASSIVE", "unset", "ACTIVE"])
+    add_tiny(parser)
     args = parser.parse_args()
+    if args.tiny:
+        args.image_size, args.steps, args.wait_policy = 32, 1, ["PASSIVE"]
     print(machine_header(f"Training step at {args.image_size} px: one process alone vs two side by side"))
     print("| OMP_WAIT_POLICY | alone img/s | each of two img/s | slowdown of each | expected from the cores |")
     print("| --- | ---: | ---: | ---: | ---: |")

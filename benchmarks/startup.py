@@ -17,7 +17,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 # pylint: disable=wrong-import-position
-from benchmarks.common import machine_header  # noqa: E402
+from benchmarks.common import add_tiny, machine_header  # noqa: E402
 
 TINY_TRAIN = [
     "data=synthetic",
@@ -47,7 +47,10 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--repeat", type=int, default=3)
     parser.add_argument("--project", type=Path, default=Path(__file__).resolve().parents[1])
+    add_tiny(parser)
     args = parser.parse_args()
+    if args.tiny:
+        args.repeat = 1
     project = args.project.resolve()
     python, cli = sys.executable, str(project / "commands.py")
     with tempfile.TemporaryDirectory() as tmp:

@@ -20,7 +20,7 @@ from torch.utils.flop_counter import FlopCounterMode
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 # pylint: disable=wrong-import-position
-from benchmarks.common import MEASURED_VAE, Timer, celeba_source, machine_header, prepared  # noqa: E402
+from benchmarks.common import MEASURED_VAE, Timer, add_tiny, celeba_source, machine_header, prepared  # noqa: E402
 from face_vae.data.datamodule import CelebADataModule  # noqa: E402
 from face_vae.hardware import resolve  # noqa: E402
 from face_vae.models.vae import VAE  # noqa: E402
@@ -93,13 +93,15 @@ def matmul_flops_per_second(bf16: bool, size: int = 1024, seconds: float = 1.0) 
     return 2 * size**3 * repeat / timer.seconds
 
 
-def data_wait_share(
-    image_size: int, batch_size: int, steps: int, bf16: bool, channels_last: bool, workers: int = 0
+def data_wait_share(  # pylint: disable=too-many-arguments  # the loader's and the step's settings
+    image_size: int, batch_size: int, steps: int, bf16: bool, channels_last: bool, workers: int = 0, tiny: bool = False
 ) -> tuple[float, float]:
     """(share of wall time spent waiting for the next batch, images/s) with the real loader."""
     with tempfile.TemporaryDirectory() as tmp:
         datamodule = CelebADataModule(
-            str(prepared(celeba_source(), image_size, Path(tmp) / "p")), batch_size=batch_size, num_workers=workers
+            str(prepared(celeba_source(tiny=tiny), image_size, Path(tmp) / "p")),
+            batch_size=batch_size,
+            num_workers=workers,
         )
         step = _trainer_step(image_size, bf16=bf16, channels_last=channels_last, compiled=False)
         batches = iter(datamodule.train_dataloader())
@@ -120,7 +122,11 @@ def main() -> None:
     parser.add_argument("--batch-size", type=int, default=32)
     parser.add_argument("--steps", type=int, default=6)
     parser.add_argument("--compile", action="store_true", help="also measure torch.compile")
+    add_tiny(parser)
     args = parser.parse_args()
+    sizes = (64, 32) if args.tiny else (150, 64)
+    if args.tiny:
+        args.batch_size, args.steps = 2, 1
     runtime = resolve("auto", "auto", "auto")
     default = {"bf16": runtime.precision.startswith("bf16"), "channels_last": runtime.channels_last}
     variants = {
@@ -132,35 +138,33 @@ def main() -> None:
     }
     if args.compile:
         variants["torch.compile + bf16"] = {"compiled": True, "bf16": True}
-    rate = {bf16: matmul_flops_per_second(bf16) for bf16 in (False, True)}
-    flops = {size: step_flops_per_image(size, args.batch_size) for size in (150, 64)}
+    rate = {bf16: matmul_flops_per_second(bf16, seconds=0.05 if args.tiny else 1.0) for bf16 in (False, True)}
+    flops = {size: step_flops_per_image(size, args.batch_size) for size in sizes}
     print(machine_header(f"Training step, batch {args.batch_size}, {args.steps} timed steps"))
     print(
         f"matmul rate: fp32 {rate[False] / 1e9:.1f} GFLOP/s, bf16 {rate[True] / 1e9:.1f} GFLOP/s; "
-        f"FLOPs per image and step: 150 px {flops[150] / 1e9:.2f} G, 64 px {flops[64] / 1e9:.3f} G"
+        "FLOPs per image and step: " + ", ".join(f"{size} px {flops[size] / 1e9:.3f} G" for size in sizes)
     )
-    print("| setting | 150 px img/s | vs fp32 | share of matmul rate | 64 px img/s | vs fp32 | share of matmul rate |")
+    print("| setting | " + " | ".join(f"{size} px img/s | vs fp32 | share of matmul rate" for size in sizes) + " |")
     print("| --- | ---: | ---: | ---: | ---: | ---: | ---: |")
     speeds: dict[str, dict[int, float]] = {}
     for name, switches in variants.items():
-        speeds[name] = {
-            size: images_per_second(size, args.batch_size, steps=args.steps, **switches) for size in (150, 64)
-        }
+        speeds[name] = {size: images_per_second(size, args.batch_size, steps=args.steps, **switches) for size in sizes}
     for name, switches in variants.items():
         row = [name]
-        for size in (150, 64):
+        for size in sizes:
             speed = speeds[name][size]
             share = speed * flops[size] / rate[switches.get("bf16", False)]
             row += [f"{speed:.1f}", f"{speed / speeds['fp32'][size]:.2f}x", f"{share:.0%}"]
         print("| " + " | ".join(row) + " |")
     default_name = next(iter(variants))
-    for size in (150, 64):
+    for size in sizes:
         fastest = max(speeds, key=lambda name, size=size: speeds[name][size])
         print(f"{size} px: the default reaches {speeds[default_name][size] / speeds[fastest][size]:.0%} of the fastest "
               f"setting ({fastest})")  # fmt: skip
     print("\nData wait with the project loader (default 0 workers, default settings):")
-    for size in (150, 64):
-        share, speed = data_wait_share(size, args.batch_size, steps=args.steps * 2, **default)
+    for size in sizes:
+        share, speed = data_wait_share(size, args.batch_size, args.steps * 2, tiny=args.tiny, **default)
         print(f"  {size} px: {share:.1%} of step time waiting for data ({speed:.1f} img/s end to end)")
     print(
         f"reproduce: python benchmarks/train_step.py --batch-size {args.batch_size} --steps {args.steps}"

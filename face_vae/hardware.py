@@ -111,9 +111,20 @@ def resolve_channels_last(requested: bool | str, precision: str, machine: Machin
     return True
 
 
-def resolve_threads(requested: int | str, machine: Machine) -> int:
-    """`requested` itself, or for `auto` every core this process may use."""
-    return machine.cores if requested == AUTO else int(requested)
+def resolve_threads(requested: int | str, machine: Machine, processes: int = 1) -> int:
+    """`requested` itself, or for `auto` the cores this process may use shared among the `processes` that
+    train side by side on this machine (DDP ranks); an OMP_NUM_THREADS set by the user or torchrun wins."""
+    if requested != AUTO:
+        return int(requested)
+    if os.environ.get("OMP_NUM_THREADS", "").isdigit():
+        return max(1, int(os.environ["OMP_NUM_THREADS"]))
+    return max(1, machine.cores // max(1, processes))
+
+
+def cuda_native_bf16(capability: tuple[int, int]) -> bool:
+    """bfloat16 at hardware speed: Ampere (8.0) and newer. torch.cuda.is_bf16_supported() also says yes on
+    Turing and Volta (T4, V100), where it is emulated and slower than float16."""
+    return capability >= (8, 0)
 
 
 def detect() -> Machine:
@@ -123,21 +134,28 @@ def detect() -> Machine:
     cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
     capability = torch.backends.cpu.get_cpu_capability()
     if torch.cuda.is_available():
-        return Machine("cuda", torch.cuda.get_device_name(), capability, torch.cuda.is_bf16_supported(), cores)
+        native = cuda_native_bf16(torch.cuda.get_device_capability())
+        return Machine("cuda", torch.cuda.get_device_name(), capability, native, cores)
     # mkldnn's own bf16 check also says yes on AVX512 CPUs that only emulate it: ask for the instructions.
     native = _cpu_flag("_is_amx_tile_supported") or _cpu_flag("_is_avx512_bf16_supported")
     return Machine("cpu", cpu_model(), capability, native, cores)
 
 
-def resolve(precision: str, channels_last: bool | str, threads: int | str, machine: Machine | None = None) -> Runtime:
-    """Resolve the three settings for `machine` (this one by default), apply the thread count, say so."""
+def resolve(
+    precision: str, channels_last: bool | str, threads: int | str, machine: Machine | None = None, processes: int = 1
+) -> Runtime:
+    """Resolve the three settings for `machine` (this one by default) and `processes` training side by side on
+    it, apply them to torch, say so."""
     import torch  # pylint: disable=import-outside-toplevel
 
     machine = machine or detect()
     chosen = resolve_precision(precision, machine)
-    runtime = Runtime(chosen, resolve_channels_last(channels_last, chosen, machine), resolve_threads(threads, machine),
-                      machine)  # fmt: skip
+    layout = resolve_channels_last(channels_last, chosen, machine)
+    runtime = Runtime(chosen, layout, resolve_threads(threads, machine, processes), machine)
     torch.set_num_threads(runtime.threads)
+    if machine.device == "cuda":
+        torch.backends.cudnn.benchmark = True  # fixed image sizes: let cuDNN time its kernels once
+        torch.set_float32_matmul_precision("high")  # TF32 for any float32 matmul left (32-true, the GMM fit)
     log.info(runtime.describe())
     return runtime
 

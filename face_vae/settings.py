@@ -138,9 +138,10 @@ class VAEModel:
     )
     kl_warmup_steps: int = setting(0, "KL weight ramps 0 -> 1 over these steps (0: none)", AT_LEAST_0)
     prior: Any = setting(
-        {"_target_": "face_vae.models.priors.GaussianMixture", "components": 200},
+        {"_target_": "face_vae.models.priors.GaussianMixture", "components": 200, "max_codes": 20000},
         "fitted to the training codes after training, sampled by infer (face_vae/models/priors.py); 200 "
-        "components beat 10 (FID 74.6 vs 78.6, docs/RESULTS.md); model.prior=null: N(0, I)",
+        "components beat 10 (FID 74.6 vs 78.6, docs/RESULTS.md), fitted to at most max_codes codes drawn at random; "
+        "model.prior=null: N(0, I)",
     )
     compile: bool = setting(False, "torch.compile the VAE's forward (minutes of compilation first)")
 
@@ -210,6 +211,30 @@ class Command:
 
 
 @dataclass
+class RunsTheNetwork(Command):
+    """A command that loads a model: where it logs, how it pulls, how the network runs."""
+
+    tracking: Any = None
+    storage: Any = None
+    runtime: Any = None
+
+
+@dataclass
+class ReadsFaces(RunsTheNetwork):
+    """A command that also reads face images (prepared crops, or photos cropped like them)."""
+
+    data: Any = None
+
+
+@dataclass
+class Trains(ReadsFaces):
+    """A command that trains with Lightning."""
+
+    trainer: Any = None
+    callbacks: Any = None
+
+
+@dataclass
 class Prepare(Command):
     """configs/prepare.yaml."""
 
@@ -266,16 +291,10 @@ class Download(Command):
 
 
 @dataclass
-class Train(Command):
+class Train(Trains):
     """configs/train.yaml."""
 
-    data: Any = None
     model: Any = None
-    trainer: Any = None
-    callbacks: Any = None
-    tracking: Any = None
-    storage: Any = None
-    runtime: Any = None
     seed: int = setting(42, "", AT_LEAST_0)
     force: bool = FORCE
     resume: bool = setting(False, "true: continue from <checkpoints_dir>/last.ckpt")
@@ -284,12 +303,9 @@ class Train(Command):
 
 
 @dataclass
-class Infer(Command):
+class Infer(RunsTheNetwork):
     """configs/infer.yaml."""
 
-    tracking: Any = None
-    storage: Any = None
-    runtime: Any = None
     n: int = setting(16, "faces to generate", at_least(1, "a positive number of faces"))
     seed: int = SEED
     sampler: str = SAMPLER
@@ -313,13 +329,9 @@ class Infer(Command):
 
 
 @dataclass
-class Evaluate(Command):
+class Evaluate(ReadsFaces):
     """configs/evaluate.yaml."""
 
-    data: Any = None
-    tracking: Any = None
-    storage: Any = None
-    runtime: Any = None
     split: str = setting("test", "official split to compare with (the shared sample has no test images: split=val)")
     n: int = setting(
         1000,
@@ -342,13 +354,9 @@ class Evaluate(Command):
 
 
 @dataclass
-class Interpolate(Command):
+class Interpolate(ReadsFaces):
     """configs/interpolate.yaml."""
 
-    data: Any = None
-    tracking: Any = None
-    storage: Any = None
-    runtime: Any = None
     start: Optional[str] = setting(None, "a photo to start from; null (with end null): two faces sampled with `seed`")
     end: Optional[str] = setting(None, "the photo to end at")
     steps: int = setting(8, "faces in the strip, both ends included", at_least(2, "at least 2 (the two ends)"))
@@ -360,13 +368,9 @@ class Interpolate(Command):
 
 
 @dataclass
-class Reconstruct(Command):
+class Reconstruct(ReadsFaces):
     """configs/reconstruct.yaml."""
 
-    data: Any = None
-    tracking: Any = None
-    storage: Any = None
-    runtime: Any = None
     input: Any = setting(None, "a folder of photos, one photo, or a list: input=[a.jpg,b.jpg]")
     model_file: str = MODEL_FILE
     result_dir: str = setting(
@@ -390,15 +394,9 @@ class Classifier:
 
 
 @dataclass
-class TrainClassifier(Command):
+class TrainClassifier(Trains):
     """configs/train_classifier.yaml."""
 
-    data: Any = None
-    trainer: Any = None
-    callbacks: Any = None
-    tracking: Any = None
-    storage: Any = None
-    runtime: Any = None
     split: str = setting(
         "test", "the split the classifier is scored on (the shared sample has no test images: split=val)"
     )

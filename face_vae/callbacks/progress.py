@@ -5,6 +5,7 @@ import sys
 import time
 
 import lightning as L
+import torch
 
 log = logging.getLogger(__name__)
 
@@ -24,18 +25,22 @@ class EpochLine(L.Callback):
         self.enabled = not is_terminal() if enabled is None else enabled
         self.start = 0.0
         self.images = 0
-        self.losses: list[float] = []
+        self.loss_sum: torch.Tensor | float = 0.0  # summed on the device: no host sync per batch
+        self.batches = 0
 
     def on_train_epoch_start(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
         self.start = time.perf_counter()
         self.images = 0
-        self.losses = []
+        self.loss_sum, self.batches = 0.0, 0
 
     def on_train_batch_end(self, trainer: L.Trainer, pl_module: L.LightningModule, outputs, batch, batch_idx) -> None:
+        if not self.enabled:
+            return
         self.images += len(batch[0]) if isinstance(batch, (list, tuple)) else len(batch)
         key = next((key for key in self.TRAIN_LOSSES if key in trainer.callback_metrics), None)
         if key:
-            self.losses.append(float(trainer.callback_metrics[key]))
+            self.loss_sum = self.loss_sum + trainer.callback_metrics[key].detach()
+            self.batches += 1
 
     def on_train_epoch_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
         # Validation of this epoch has run by now, so its loss is in callback_metrics.
@@ -43,8 +48,8 @@ class EpochLine(L.Callback):
             return
         seconds = time.perf_counter() - self.start
         parts = [f"{trainer.global_step} steps", f"{self.images / seconds:.1f} images/s"]
-        if self.losses:
-            parts.append(f"train loss {sum(self.losses) / len(self.losses):.4g}")
+        if self.batches:
+            parts.append(f"train loss {float(self.loss_sum) / self.batches:.4g}")
         if "loss_val" in trainer.callback_metrics:
             parts.append(f"val loss {float(trainer.callback_metrics['loss_val']):.4g}")
         epochs = trainer.max_epochs if trainer.max_epochs and trainer.max_epochs > 0 else "?"

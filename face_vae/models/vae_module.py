@@ -10,6 +10,9 @@ from face_vae.models.priors import StandardNormal
 from face_vae.models.vae import VAE
 
 LIKELIHOODS = ("calibrated", "fixed")
+# Reading a GPU's loss on the host stalls it until the step is done: there the loss is checked every this
+# many steps (a NaN still stops the run before the model is saved); on a CPU every step costs nothing.
+FINITE_CHECK_EVERY = 50
 
 
 class NonFiniteLoss(ValueError):
@@ -105,13 +108,17 @@ class VAEModule(L.LightningModule):
 
     def _log_elbo(self, stage: str, loss: torch.Tensor, reconstruction: torch.Tensor, kl: torch.Tensor) -> None:
         on_step = stage == "train"
-        self.log(f"loss_{stage}", loss, prog_bar=True, on_step=on_step, on_epoch=True)
-        self.log(f"reconstruction_{stage}", reconstruction, on_step=on_step, on_epoch=True)
-        self.log(f"kl_{stage}", kl, on_step=on_step, on_epoch=True)
+        # Validation is averaged over every DDP rank's shard (once an epoch), so best.ckpt is chosen on all of
+        # val; the per-step training values stay each rank's own (a sync every step would stall the GPUs).
+        sync = stage == "val"
+        self.log(f"loss_{stage}", loss, prog_bar=True, on_step=on_step, on_epoch=True, sync_dist=sync)
+        self.log(f"reconstruction_{stage}", reconstruction, on_step=on_step, on_epoch=True, sync_dist=sync)
+        self.log(f"kl_{stage}", kl, on_step=on_step, on_epoch=True, sync_dist=sync)
 
     def training_step(self, batch: torch.Tensor, batch_idx: int) -> torch.Tensor:
         loss, reconstruction, kl = self._elbo(batch, self.kl_weight())
-        if not torch.isfinite(loss):
+        checked = loss.device.type == "cpu" or self.global_step % FINITE_CHECK_EVERY == 0
+        if checked and not torch.isfinite(loss):
             # Stop before the optimiser spreads it into the weights; checkpoints hold the last good state.
             raise NonFiniteLoss(f"The training loss became {loss.item()} at step {self.global_step}")
         self._log_elbo("train", loss, reconstruction, kl)
@@ -135,7 +142,9 @@ class VAEModule(L.LightningModule):
             torch.set_rng_state(states["torch"])
             random.setstate(states["python"])
         if "cuda" in states and torch.cuda.is_available():
-            torch.cuda.set_rng_state_all(states["cuda"])
+            # A run resumed on fewer GPUs than it was saved on restores the states of the GPUs it has.
+            for device, state in enumerate(states["cuda"][: torch.cuda.device_count()]):
+                torch.cuda.set_rng_state(state, device)
 
     def configure_optimizers(self) -> torch.optim.Optimizer:
         return torch.optim.Adam(self.vae.parameters(), lr=self.lr)

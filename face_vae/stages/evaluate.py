@@ -38,7 +38,8 @@ def run(cfg: DictConfig) -> None:
     fake = sample_faces(vae, prior, cfg.n, cfg.seed, cfg.batch_size)
     # A DCGAN has no encoder: it is scored on its samples only.
     results = reconstruction_scores(vae, real[: cfg.n_reconstruct], cfg.batch_size) if isinstance(vae, VAE) else {}
-    inception = metrics.load_inception()
+    device = runtime.machine.device  # Inception and MTCNN run where the model does
+    inception = metrics.load_inception(device)
     for size in cfg.fid_sizes:
         real_features = _cached_features(
             inception, real[: cfg.n], size, prepared_dir / f"inception_{cfg.split}_{size}px_{cfg.n}.npy"
@@ -46,7 +47,7 @@ def run(cfg: DictConfig) -> None:
         fake_features = metrics.inception_features(inception, fake, size)
         results[f"fid_{size}"] = metrics.fid(real_features, fake_features)
         results[f"kid_{size}"] = metrics.kid(real_features, fake_features)
-    results["face_rate"], results["face_probability"] = metrics.face_detection(fake)
+    results["face_rate"], results["face_probability"] = metrics.face_detection(fake, device=device)
     results["nyquist_share"] = metrics.nyquist_share(fake)  # stripes: compare with real_nyquist_share
     results["real_nyquist_share"] = metrics.nyquist_share(real[: cfg.n])
     _print_table(results, cfg, min(cfg.n, len(real)), min(cfg.n_reconstruct, len(real)) if isinstance(vae, VAE) else 0)
@@ -61,7 +62,8 @@ def reconstruction_scores(vae: VAE, images: torch.Tensor, batch_size: int) -> di
     errors: dict[str, list[np.ndarray]] = {}
     for start in range(0, len(images), batch_size):
         batch = images[start : start + batch_size]
-        for name, values in metrics.reconstruction_errors(batch, vae.decode(vae.encode(batch))).items():
+        reconstructions = vae.decode(vae.encode(batch)).cpu()  # the model may sit on a GPU; the images do not
+        for name, values in metrics.reconstruction_errors(batch, reconstructions).items():
             errors.setdefault(name, []).append(values)
     scores = {}
     for name, chunks in errors.items():

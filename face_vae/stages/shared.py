@@ -1,5 +1,6 @@
 """Steps that several stages take: data and models fetched when missing, then opened."""
 
+import sys
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -70,9 +71,19 @@ def pulled_model(cfg: DictConfig, model_file: Path) -> LatentImageModel:
     return load_model(model_file)
 
 
-def build_trainer(cfg: DictConfig, runtime: hardware.Runtime, **arguments: object) -> "lightning.Trainer":
-    """Lightning's Trainer from the `trainer` group, at the resolved precision."""
-    return build(cfg.trainer, precision=runtime.precision, **arguments)
+def build_trainer(cfg: DictConfig, runtime: hardware.Runtime, callbacks: list, logger: object) -> "lightning.Trainer":
+    """Lightning's Trainer from the `trainer` group, at the resolved precision. In a terminal Lightning's progress
+    bar shows progress (on a GPU redrawn as often as metrics are logged: each redraw reads them on the host); in a
+    log file the EpochLine callback does."""
+    # pylint: disable-next=import-outside-toplevel  # Lightning loads only for the commands that train
+    from lightning.pytorch.callbacks import TQDMProgressBar
+
+    in_terminal = sys.stderr.isatty()
+    if in_terminal and runtime.machine.device != "cpu":
+        callbacks = [*callbacks, TQDMProgressBar(refresh_rate=cfg.trainer.log_every_n_steps)]
+    return build(
+        cfg.trainer, precision=runtime.precision, callbacks=callbacks, logger=logger, enable_progress_bar=in_terminal
+    )
 
 
 def check_image_size(network: LatentImageModel, image_size: int) -> None:

@@ -9,7 +9,6 @@ from lightning.pytorch.loggers import MLFlowLogger
 from omegaconf import DictConfig, OmegaConf
 
 from face_vae import atomic, hardware, storage
-from face_vae.callbacks.progress import is_terminal
 from face_vae.config import build, flat_values
 from face_vae.data.face_crops import FaceCrops
 from face_vae.errors import UserError
@@ -51,10 +50,7 @@ def run(cfg: DictConfig) -> None:
     logger = _mlflow_logger(cfg, uri, runtime, bool(resume_from), changed_on_resume) if uri is not None else None
     if not resume_from:
         atomic.write_text(checkpoints_dir / RUN_CONFIG_FILE, OmegaConf.to_yaml(cfg, resolve=True))
-    # In a terminal Lightning's progress bar shows progress; in a log file the EpochLine callback does.
-    trainer = build_trainer(
-        cfg, runtime, callbacks=callbacks, logger=logger or False, enable_progress_bar=is_terminal()
-    )
+    trainer = build_trainer(cfg, runtime, callbacks, logger or False)
     _fit(trainer, module, datamodule, resume_from)
     if not trainer.is_global_zero:
         return  # with DDP, one process writes the model, logs it and versions it
@@ -88,7 +84,9 @@ def _mlflow_logger(
     checkpoints_dir = Path(cfg.checkpoints_dir)
     run_id = _read_run_id(checkpoints_dir) if resumed else None
     params = run_params(cfg) | runtime.params()
-    logger = training.training_logger(cfg.tracking.experiment, uri, params, config_yaml(cfg), run_id=run_id)
+    logger = training.training_logger(
+        cfg.tracking.experiment, uri, params, config_yaml(cfg), run_id=run_id, asynchronous=cfg.tracking.async_logging
+    )
     if logger.run_id is not None:  # None in the extra processes of a DDP run: rank 0 logs
         checkpoints_dir.mkdir(parents=True, exist_ok=True)
         (checkpoints_dir / RUN_ID_FILE).write_text(logger.run_id)
@@ -101,8 +99,12 @@ def _fitted_prior(cfg: DictConfig, module: L.LightningModule, prepared_dir: Path
     """The module's prior, fitted to the encoder's codes of the training images when it learns from them."""
     prior = module.prior
     if prior.needs_codes:
+        # On the training device (Lightning hands the model back on the CPU), in large batches there.
+        encoder = module.network.encoder.to(runtime.machine.device)
+        batch_size = 1024 if runtime.machine.device == "cuda" else 128
         with runtime.autocast():
-            codes = encoder_means(module.network.encoder, FaceCrops(prepared_dir, cfg.data.train_split))
+            codes = encoder_means(encoder, FaceCrops(prepared_dir, cfg.data.train_split), batch_size)
+        encoder.cpu()
         log.info("Fitting %s to %d training codes.", prior.describe(), len(codes))
         prior.fit(codes, seed=cfg.seed)
     else:
@@ -113,7 +115,13 @@ def _fitted_prior(cfg: DictConfig, module: L.LightningModule, prepared_dir: Path
 def resolve_runtime(cfg: DictConfig) -> hardware.Runtime:
     """Resolve `auto` precision, layout and threads for this machine into `runtime` (what is logged and
     what a resume compares); print the choice once."""
-    runtime = hardware.resolve(cfg.runtime.precision, cfg.runtime.channels_last, cfg.runtime.threads)
+    # DDP ranks on one machine share its cores (Lightning's launcher starts `devices` processes per node).
+    ranks = (
+        cfg.trainer.devices
+        if str(cfg.trainer.strategy).startswith("ddp") and isinstance(cfg.trainer.devices, int)
+        else 1
+    )
+    runtime = hardware.resolve(cfg.runtime.precision, cfg.runtime.channels_last, cfg.runtime.threads, processes=ranks)
     cfg.runtime.precision, cfg.runtime.channels_last, cfg.runtime.threads = (
         runtime.precision, runtime.channels_last, runtime.threads
     )  # fmt: skip

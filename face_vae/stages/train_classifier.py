@@ -10,8 +10,7 @@ from omegaconf import DictConfig
 from torch.utils.data import DataLoader, TensorDataset
 
 from face_vae import hardware, storage
-from face_vae.callbacks.progress import is_terminal
-from face_vae.config import build
+from face_vae.callbacks.progress import EpochLine
 from face_vae.data.attributes import split_labels
 from face_vae.data.face_crops import FaceCrops
 from face_vae.evaluation.attribute_scores import attribute_report, format_report
@@ -91,10 +90,8 @@ def fit_classifier(
     classifier.fit_statistics(codes, labels)
     weights = balancing_weights(labels) if cfg.classifier.balanced else torch.ones(len(names))
     module = ClassifierModule(classifier, weights, cfg.classifier.lr, cfg.classifier.weight_decay)
-    callbacks = [build(callback) for callback in cfg.callbacks.values()]
-    trainer = build_trainer(
-        cfg, runtime, callbacks=callbacks, logger=logger or False, enable_progress_bar=is_terminal()
-    )
+    callbacks = [EpochLine()]  # seconds of training on codes: nothing to checkpoint or draw
+    trainer = build_trainer(cfg, runtime, callbacks, logger or False)
     batches = DataLoader(TensorDataset(codes, labels), batch_size=cfg.classifier.batch_size, shuffle=True)
     trainer.fit(module, train_dataloaders=batches)
     return classifier.cpu().eval()

@@ -23,6 +23,7 @@ class TrackingSettings:
     local_uri: str = setting("sqlite:///mlflow.db", "where fallback_local logs")
     fallback_local: bool = setting(False, "when the server does not answer: false stops, true logs to local_uri")
     health_timeout_s: float = setting(5.0, "seconds the server has to answer before the run starts", SECONDS)
+    async_logging: bool = setting(False, "true: training's MLflow calls return at once, a thread writes them")
 
 
 def tracking_uri(settings: TrackingSettings) -> str:

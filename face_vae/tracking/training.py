@@ -14,13 +14,19 @@ from face_vae.tracking.provenance import git_state
 log = logging.getLogger(__name__)
 
 
-def training_logger(
-    experiment: str, uri: str, params: dict[str, str], config_yaml: str, run_id: str | None = None
+def training_logger(  # pylint: disable=too-many-arguments  # the run's identity, then what it logs first
+    experiment: str,
+    uri: str,
+    params: dict[str, str],
+    config_yaml: str,
+    run_id: str | None = None,
+    asynchronous: bool = False,
 ) -> MLFlowLogger:
     """A Lightning MLFlowLogger at `uri` for `experiment`, with `params` and the config (`config_yaml`)
-    logged; `run_id` continues an earlier run (resume), which keeps its first params."""
+    logged; `run_id` continues an earlier run (resume), which keeps its first params. `asynchronous`:
+    metric calls return at once (MLflow's own background logging), so a fast GPU step never waits on them."""
     mlflow.set_tracking_uri(uri)
-    logger = MLFlowLogger(experiment_name=experiment, tracking_uri=uri, run_id=run_id)
+    logger = MLFlowLogger(experiment_name=experiment, tracking_uri=uri, run_id=run_id, synchronous=not asynchronous)
     if run_id is None:
         logger.log_hyperparams(params)
         commit, _ = git_state()

@@ -1,6 +1,7 @@
 """The networks on their own: shapes, the loss, the priors, and the model file (old files included)."""
 
 import logging
+import random
 
 import numpy as np
 import pytest
@@ -169,3 +170,14 @@ def test_nyquist_share_finds_stripes_and_checkerboards_but_not_smooth_faces():
     assert nyquist_share(striped) > 10 * nyquist_share(smooth) + 1e-3
     assert nyquist_share(checkered) > 10 * nyquist_share(smooth) + 1e-3
     assert nyquist_share(torch.rand(2, 3, 64, 64)) == pytest.approx(127 / 4096, rel=0.2), "white noise: its share"
+
+
+def test_a_checkpoint_saved_on_more_gpus_than_there_are_restores_the_ones_there(monkeypatch):
+    module = VAEModule(image_size=64, **SMALL, **MODULE, prior=None)
+    restored = []
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
+    monkeypatch.setattr(torch.cuda, "device_count", lambda: 1)
+    monkeypatch.setattr(torch.cuda, "set_rng_state", lambda state, device: restored.append(device))
+    states = {"torch": torch.get_rng_state(), "python": random.getstate(), "cuda": ["s0", "s1", "s2"]}
+    module.on_load_checkpoint({"rng_states": states})
+    assert restored == [0], "one GPU here: its state only, not a failure on the other two"
