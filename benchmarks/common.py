@@ -16,7 +16,11 @@ from face_vae.stages.shared import prepared_data
 # The VAE the benchmarks measure: the default model's widths (face_vae/settings.py VAEModel). The README's
 # figures before 2026-11-30 were measured with the conv decoder at widths 32..512 (commit 1651096).
 MEASURED_VAE = {"channels": (16, 32, 64, 128, 256), "latent_dim": 128}
-SHARED_SAMPLE = Path(__file__).resolve().parents[2] / "shared" / "data" / "celeba_sample"
+# FACE_VAE_CELEBA_SAMPLE, or the shared folder beside the project (as for the tests).
+SHARED_SAMPLE = Path(
+    os.environ.get("FACE_VAE_CELEBA_SAMPLE")
+    or Path(__file__).resolve().parents[2] / "shared" / "data" / "celeba_sample"
+)
 
 
 def machine_header(title: str) -> str:

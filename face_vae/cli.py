@@ -3,6 +3,7 @@
 import importlib
 import logging
 import sys
+import warnings
 from collections.abc import Iterable
 
 from omegaconf import DictConfig
@@ -22,7 +23,10 @@ def run(command: str, overrides: Iterable[object]) -> None:
     try:
         cfg = compose(command, words)
         # The stage (torch, Lightning, MLflow) is imported only once the config has been checked.
-        importlib.import_module(f"face_vae.stages.{command}").run(cfg)
+        stage = importlib.import_module(f"face_vae.stages.{command}")
+        if not cfg.get("debug"):
+            _quiet_library_noise()
+        stage.run(cfg)
     except UserError as error:
         if _debug(cfg, words):
             raise
@@ -35,6 +39,39 @@ def _debug(cfg: DictConfig | None, words: list[str]) -> bool:
     if cfg is not None:
         return bool(cfg.get("debug"))
     return any(word.lower() in ("debug=true", "debug=1") for word in words)
+
+
+# Library messages that tell our users nothing they can act on; `debug=true` shows them all. Each with why.
+NOISE_WARNINGS = (
+    # Lightning's own internals call a torch API that torch deprecated; nothing for a user to change.
+    r"`isinstance\(treespec, LeafSpec\)` is deprecated",
+    # bf16 is our deliberate choice on CPUs with native bfloat16; the summary's size estimate is all it affects.
+    r"Precision bf16-mixed is not supported by the model summary",
+    # The folder holds our own run_config.yaml and MLflow run id from the start: it is ours, not a stale one.
+    r"Checkpoint directory .* exists and is not empty",
+    # mlflow.pytorch.log_model exports the CPU decoder; the warning is about weights on a GPU.
+    r"No complete tensor found in the group",
+)
+NOISE_LINES = (
+    "💡 Tip:",  # Lightning advertising its cloud products on every run
+    "`Trainer(limit_train_batches=1.0)` was configured",  # 1.0 is the config's default, written out explicitly
+    "`Trainer(limit_val_batches=1.0)` was configured",
+)
+
+
+class _DropNoise(logging.Filter):
+    def filter(self, record: logging.LogRecord) -> bool:
+        return not str(record.getMessage()).startswith(NOISE_LINES)
+
+
+def _quiet_library_noise() -> None:
+    """Filter NOISE_WARNINGS and NOISE_LINES out of this process's output (Lightning's handlers exist by now)."""
+    for pattern in NOISE_WARNINGS:
+        warnings.filterwarnings("ignore", message=pattern)
+    for name in ("lightning.pytorch", "lightning.fabric"):
+        for handler in logging.getLogger(name).handlers:
+            if not any(isinstance(existing, _DropNoise) for existing in handler.filters):
+                handler.addFilter(_DropNoise())
 
 
 def _show_progress_messages() -> None:

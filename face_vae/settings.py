@@ -117,6 +117,17 @@ class SyntheticData(Data):
 
 
 @dataclass
+class MixturePrior:
+    """The Gaussian mixture fitted to the training codes (face_vae/models/priors.py builds itself from these)."""
+
+    _target_: str = "face_vae.models.priors.GaussianMixture"
+    components: int = setting(200, "200 beat 10 (FID 74.6 vs 78.6, docs/RESULTS.md)", POSITIVE)
+    max_codes: int = setting(
+        20000, "fitted to at most this many codes, drawn at random (benchmarks/prior_fit.py)", POSITIVE
+    )
+
+
+@dataclass
 class VAEModel:
     """The VAE and its training loss (face_vae/models/vae_module.py builds itself from these keys)."""
 
@@ -137,10 +148,9 @@ class VAEModel:
         positive("positive (it is the decoder's standard deviation)"),
     )
     kl_warmup_steps: int = setting(0, "KL weight ramps 0 -> 1 over these steps (0: none)", AT_LEAST_0)
-    prior: Any = setting(
-        {"_target_": "face_vae.models.priors.GaussianMixture", "components": 200, "max_codes": 20000},
-        "fitted to the training codes after training, sampled by infer (face_vae/models/priors.py); 200 "
-        "components beat 10 (FID 74.6 vs 78.6, docs/RESULTS.md), fitted to at most max_codes codes drawn at random; "
+    prior: Optional[MixturePrior] = setting(
+        MixturePrior(),
+        "fitted to the training codes after training, sampled by infer (face_vae/models/priors.py); "
         "model.prior=null: N(0, I)",
     )
     compile: bool = setting(False, "torch.compile the VAE's forward (minutes of compilation first)")
@@ -343,7 +353,7 @@ class Evaluate(ReadsFaces):
     )
     fid_sizes: list[int] = setting(
         [64, 150],
-        "resolutions of the comparison (64 px is the usual one in the literature)",
+        "resolutions of the comparison (64 px is the usual one); those above the model's own are left out",
         (lambda sizes: bool(sizes) and all(size >= 8 for size in sizes), "a list of sizes >= 8"),
     )
     sampler: str = SAMPLER

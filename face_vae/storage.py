@@ -24,9 +24,9 @@ class StorageSettings:
     remote: Optional[str] = setting(None, "null: the default remote in .dvc/config; e.g. storage.remote=local")
     pull: bool = setting(True, "pull data.dvc / models.dvc when the data or the model is missing")
     add: Any = setting(
-        "auto",
-        "after train: `dvc add models/` (updating models.dvc); auto: only for real data written to models/, "
-        "never for data=synthetic",
+        False,
+        "true: after train, `dvc add models/` (updating models.dvc); auto: only for real data written to models/, "
+        "never for data=synthetic; false: a trial run never rewrites the team's model pointer",
         AUTO_OR_BOOL,
     )
     push: bool = setting(False, "after train: dvc add models/ and push the model to the remote")

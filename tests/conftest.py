@@ -12,7 +12,12 @@ from PIL import Image
 # pylint: disable-next=unused-import  # the tests' name for it
 from face_vae.data.synthetic import write_celeba_layout as write_fake_celeba  # noqa: F401
 
-SHARED_SAMPLE = Path(__file__).resolve().parents[2] / "shared" / "data" / "celeba_sample"
+# The CelebA sample the tests that need real faces read (they skip without it): FACE_VAE_CELEBA_SAMPLE, or the
+# shared folder beside the project.
+SHARED_SAMPLE = Path(
+    os.environ.get("FACE_VAE_CELEBA_SAMPLE")
+    or Path(__file__).resolve().parents[2] / "shared" / "data" / "celeba_sample"
+)
 
 # A narrow network and a few synthetic faces: a whole train run takes seconds on a CPU.
 FAST_TRAIN = [

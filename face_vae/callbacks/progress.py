@@ -6,6 +6,7 @@ import time
 
 import lightning as L
 import torch
+from lightning.pytorch.callbacks import Timer
 
 log = logging.getLogger(__name__)
 
@@ -53,4 +54,15 @@ class EpochLine(L.Callback):
         if "loss_val" in trainer.callback_metrics:
             parts.append(f"val loss {float(trainer.callback_metrics['loss_val']):.4g}")
         epochs = trainer.max_epochs if trainer.max_epochs and trainer.max_epochs > 0 else "?"
-        log.info("epoch %d/%s: %s, %.1f s", trainer.current_epoch + 1, epochs, ", ".join(parts), seconds)
+        if self._shown(trainer):
+            took = f"{seconds:.1f} s" if seconds >= 1 else f"{seconds:.3f} s"  # a classifier's epoch: milliseconds
+            log.info("epoch %d/%s: %s, %s", trainer.current_epoch + 1, epochs, ", ".join(parts), took)
+
+    @staticmethod
+    def _shown(trainer: L.Trainer) -> bool:
+        """Every epoch, or with more than 10 epochs and no time budget (train_classifier's 30 short ones) every
+        tenth of them and the last: about ten lines, whatever the count."""
+        epoch, epochs = trainer.current_epoch + 1, trainer.max_epochs or 0
+        if epochs <= 10 or any(isinstance(callback, Timer) for callback in trainer.callbacks):
+            return True
+        return epoch % -(-epochs // 10) == 0 or epoch == epochs

@@ -6,6 +6,7 @@ gets its real name only once its MD5 matches, so a half, an HTML page or a wrong
 
 import hashlib
 import logging
+import socket
 import sys
 from dataclasses import dataclass
 from pathlib import Path
@@ -25,10 +26,14 @@ class FileSource:
     md5: str
 
 
-def fetch(source: FileSource, target_dir: Path, timeout_s: float, retries: int, manual_page: str) -> Path:
-    """`target_dir/source.name`, downloaded unless it is already there with the right MD5."""
+# pylint: disable-next=too-many-arguments  # the file, where it goes, how hard to try, where a person gets them
+def fetch(
+    source: FileSource, target_dir: Path, timeout_s: float, retries: int, manual_page: str, every_file: list[str]
+) -> Path:
+    """`target_dir/source.name`, downloaded unless it is already there with the right MD5; a failure's
+    sentence names `every_file` that a person fetching CelebA by hand needs."""
     target = target_dir / source.name
-    by_hand = f"or download {source.name} by hand from {manual_page} and put it in {target_dir}"
+    by_hand = f"or download {', '.join(every_file)} by hand from {manual_page} and put them in {target_dir}"
     if target.is_file():
         if md5_of(target) == source.md5:
             log.info("%s is already there (MD5 checked).", target)
@@ -74,6 +79,11 @@ def _download(source: FileSource, staging: Path, timeout_s: float, retries: int,
             f"file is no longer shared: {_first_line(error)}): try again later, {by_hand}."
         ) from error
     except (DownloadError, RequestException, OSError) as error:
+        if _no_network(error):
+            raise UserError(
+                f"There is no network: the host of {source.url} cannot be found ({_first_line(error)}); connect and "
+                f"run `python commands.py download` again, {by_hand}."
+            ) from error
         raise UserError(
             f"The download of {source.name} from {source.url} stopped ({_first_line(error)}): run "
             f"`python commands.py download` again to resume it, {by_hand}."
@@ -98,6 +108,18 @@ def _check(source: FileSource, staging: Path, by_hand: str) -> None:
             f"{source.name} came with MD5 {found} ({size:,} bytes), not the published {source.md5}: it was "
             f"truncated or is another file, and was deleted; run download again, {by_hand}."
         )
+
+
+def _no_network(error: BaseException) -> bool:
+    """Whether the failure is a name that does not resolve (no network, no DNS), not a transfer that stopped."""
+    seen: BaseException | None = error
+    while seen is not None:
+        if isinstance(seen, socket.gaierror) or "NameResolutionError" in type(seen).__name__:
+            return True
+        if "Failed to resolve" in str(seen) or "Name or service not known" in str(seen):
+            return True
+        seen = seen.__cause__ or seen.__context__
+    return False
 
 
 def _first_line(error: Exception) -> str:

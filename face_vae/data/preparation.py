@@ -17,7 +17,6 @@ from pathlib import Path
 
 import numpy as np
 from PIL import Image, UnidentifiedImageError
-from tqdm import tqdm
 
 from face_vae import atomic
 from face_vae.data.attributes import write_attributes
@@ -25,6 +24,7 @@ from face_vae.data.celeba import PARTITION_FILE, FolderImages, ZipImages, find_i
 from face_vae.data.face_crops import META_FILE, read_meta
 from face_vae.data.synthetic import ATTRIBUTES, make_labelled_faces
 from face_vae.errors import UserError
+from face_vae.progress import progress
 
 LOCK_FILE = ".prepare.lock"
 
@@ -150,7 +150,7 @@ def _write_split(
     """Append the good crops to `path` in order; return (names kept, 'name<TAB>why' of those skipped)."""
     kept, skipped = [], []
     with atomic.atomic_path(path) as tmp_path, open(tmp_path, "wb") as out:
-        for name, (image, problem) in tqdm(zip(names, crops), total=len(names), desc=f"prepare {path.stem}"):
+        for name, (image, problem) in progress(zip(names, crops), len(names), f"prepare {path.stem}"):
             if problem:
                 skipped.append(f"{name}\t{problem}")
             else:

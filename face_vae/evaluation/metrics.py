@@ -16,6 +16,7 @@ from scipy import linalg
 from torchmetrics.functional.image import structural_similarity_index_measure
 
 from face_vae.errors import UserError
+from face_vae.progress import progress
 
 INCEPTION_SIZE = 299
 
@@ -43,7 +44,8 @@ def inception_features(
     resolution), then to 299 and scaled to [-1, 1] as the network expects."""
     features = []
     device = next(iter(inception.parameters()), torch.empty(0)).device  # images move there a batch at a time
-    for start in range(0, len(images), batch):
+    starts = range(0, len(images), batch)
+    for start in progress(starts, len(starts), f"Inception features at {size} px"):
         chunk = images[start : start + batch].to(device).float()
         if chunk.shape[-1] != size:
             chunk = F.interpolate(chunk, size=(size, size), mode="bilinear", antialias=True, align_corners=False)
@@ -100,7 +102,7 @@ def face_detection(images: torch.Tensor, size: int = 64, device: str = "cpu") ->
     pixels = F.interpolate(images.float().cpu(), size=(size, size), mode="bilinear", antialias=True)
     arrays = (pixels.clamp(0, 1) * 255).round().byte().permute(0, 2, 3, 1).numpy()
     probabilities = []
-    for array in arrays:
+    for array in progress(arrays, len(arrays), "face detection"):
         _, probability = detector.detect(array)
         best = np.asarray(probability, dtype=float).reshape(-1) if probability is not None else np.array([])
         best = best[np.isfinite(best)]

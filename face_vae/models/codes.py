@@ -3,9 +3,9 @@
 import torch
 from torch import nn
 from torch.utils.data import DataLoader
-from tqdm import tqdm
 
 from face_vae.data.face_crops import FaceCrops, as_floats, batched
+from face_vae.progress import progress
 
 
 @torch.inference_mode()
@@ -16,6 +16,7 @@ def encoder_means(
     encoder.eval()
     weight = next(encoder.parameters())
     means = []
-    for batch in tqdm(DataLoader(images, batch_size=batch_size, collate_fn=batched), desc=desc):
+    batches = DataLoader(images, batch_size=batch_size, collate_fn=batched)
+    for batch in progress(batches, len(batches), desc):
         means.append(encoder(as_floats(batch.to(weight.device)).to(weight.dtype))[0].float().cpu())
     return torch.cat(means)

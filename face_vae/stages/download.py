@@ -22,5 +22,6 @@ def run(cfg: DictConfig) -> None:
             timeout_s=cfg.download.timeout_s,
             retries=cfg.download.retries,
             manual_page=cfg.download.manual_page,
+            every_file=[file.name for file in cfg.download.files.values()],
         )
     log.info("CelebA is in %s: `python commands.py prepare` (or `train`) reads it from there.", target_dir)

@@ -11,6 +11,7 @@ from face_vae.data.face_crops import FaceCrops, as_floats
 from face_vae.evaluation import metrics
 from face_vae.models.sampling import sample_faces
 from face_vae.models.vae import VAE
+from face_vae.progress import progress
 from face_vae.stages.shared import (
     check_image_size,
     inference_runtime,
@@ -40,7 +41,9 @@ def run(cfg: DictConfig) -> None:
     results = reconstruction_scores(vae, real[: cfg.n_reconstruct], cfg.batch_size) if isinstance(vae, VAE) else {}
     device = runtime.machine.device  # Inception and MTCNN run where the model does
     inception = metrics.load_inception(device)
-    for size in cfg.fid_sizes:
+    # Only sizes the model makes: a 64 px model's faces scored at 150 px would be its upsampling, not its faces.
+    sizes = [size for size in cfg.fid_sizes if size <= vae.image_size] or [vae.image_size]
+    for size in sizes:
         real_features = _cached_features(
             inception, real[: cfg.n], size, prepared_dir / f"inception_{cfg.split}_{size}px_{cfg.n}.npy"
         )
@@ -60,7 +63,8 @@ def run(cfg: DictConfig) -> None:
 def reconstruction_scores(vae: VAE, images: torch.Tensor, batch_size: int) -> dict[str, float]:
     """Mean and median over images of the per-image errors of mean-code reconstructions."""
     errors: dict[str, list[np.ndarray]] = {}
-    for start in range(0, len(images), batch_size):
+    starts = range(0, len(images), batch_size)
+    for start in progress(starts, len(starts), "reconstruct"):
         batch = images[start : start + batch_size]
         reconstructions = vae.decode(vae.encode(batch)).cpu()  # the model may sit on a GPU; the images do not
         for name, values in metrics.reconstruction_errors(batch, reconstructions).items():

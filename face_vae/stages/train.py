@@ -1,10 +1,12 @@
 """The `train` stage: data -> model -> Lightning fit -> saved model -> MLflow and DVC."""
 
 import logging
+import time
 from pathlib import Path
 
 import lightning as L
 import torch
+from hydra.utils import get_class
 from lightning.pytorch.loggers import MLFlowLogger
 from omegaconf import DictConfig, OmegaConf
 
@@ -36,6 +38,8 @@ SPEED_ONLY = {"model.compile", "data.num_workers"}  # may change on resume
 def run(cfg: DictConfig) -> None:
     """Train the VAE on the train split, validate on val, save `cfg.model_file`, log and version it."""
     checkpoints_dir = Path(cfg.checkpoints_dir)
+    # model_file=null: models/<the model's own name>.pt, set here so that it is logged and compared as chosen.
+    cfg.model_file = cfg.model_file or f"models/{get_class(cfg.model['_target_']).file_name}.pt"
     resume_from = _resume_checkpoint(checkpoints_dir) if cfg.resume else None
     uri = tracking_uri(cfg)  # fail fast, before any work
     runtime = resolve_runtime(cfg)
@@ -58,7 +62,7 @@ def run(cfg: DictConfig) -> None:
     network = module.network
     if getattr(module, "prior", None) is not None:
         network.prior = _fitted_prior(cfg, module, prepared_dir, runtime)
-    model_file = Path(cfg.model_file or f"models/{module.file_name}.pt")
+    model_file = Path(cfg.model_file)
     save_model(network, model_file)
     log.info("Saved the model to %s.", model_file)
     if logger is not None:
@@ -105,8 +109,10 @@ def _fitted_prior(cfg: DictConfig, module: L.LightningModule, prepared_dir: Path
         with runtime.autocast():
             codes = encoder_means(encoder, FaceCrops(prepared_dir, cfg.data.train_split), batch_size)
         encoder.cpu()
-        log.info("Fitting %s to %d training codes.", prior.describe(), len(codes))
+        log.info("Fitting %s to the codes of %d training images.", prior.describe(), len(codes))
+        start = time.perf_counter()
         prior.fit(codes, seed=cfg.seed)
+        log.info("Fitted the prior in %.0f s.", time.perf_counter() - start)
     else:
         prior.latent_dim = module.network.latent_dim
     return prior

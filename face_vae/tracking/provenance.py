@@ -13,8 +13,9 @@ LIBRARIES = ("torch", "torchvision", "lightning", "hydra-core", "mlflow", "dvc")
 
 def flat_params(values: dict[str, object], data: dict[str, str]) -> dict[str, str]:
     """The resolved config values ({'dotted.key': value}) as strings, plus the git commit, the data's
-    provenance (`data_provenance`) and library versions."""
-    params = {key: str(value) for key, value in values.items()}
+    provenance (`data_provenance`) and library versions. A null value is left out: MLflow would show the
+    string "None", which reads like a value."""
+    params = {key: str(value) for key, value in values.items() if value is not None}
     commit, dirty = git_state()
     params.update(git_commit=commit, git_dirty=str(dirty), **data)
     params.update({f"version.{name}": version(name) for name in LIBRARIES})
@@ -28,7 +29,8 @@ def data_provenance(data_dvc: str, source_dir: str | None, prepared_dir: str, ki
     tracked = storage.tracked_path(data_dvc)
     source = Path(source_dir).resolve() if source_dir else None
     if source is not None and tracked is not None and source.is_relative_to(tracked.resolve()):
-        return {"data_dvc_md5": dvc_hash(data_dvc)}
+        md5 = storage.dvc_output(data_dvc).get("md5")
+        return {"data_dvc_md5": md5} if md5 else {"data_source": str(source)}
     fingerprint = hashlib.md5()
     prepared = Path(prepared_dir)
     for path in sorted([prepared / META_FILE, *prepared.glob("*.txt")]):

@@ -59,7 +59,8 @@ def test_evaluate_scores_a_dcgan_on_its_samples(workdir, capsys):
     cli.run("train", [*FAST_TRAIN, "model=dcgan", "data.image_size=64", "tracking.enabled=false"])
     capsys.readouterr()
     cli.run("evaluate", ["model_file=models/dcgan.pt", "data=synthetic", "data.image_size=64", "split=val", "n=16",
-                         "fid_sizes=[64]", "tracking.enabled=false"])  # fmt: skip
+                         "tracking.enabled=false"])  # fmt: skip
     table = capsys.readouterr().out
     assert "| fid_64 |" in table and "| face_rate |" in table
+    assert "fid_150" not in table, "the default sizes are 64 and 150: a 64 px model is scored at the sizes it makes"
     assert "mse_sum_mean" not in table, "a GAN has no encoder: no reconstruction error"

@@ -2,6 +2,7 @@
 
 import hashlib
 import random
+import socket
 import threading
 import zipfile
 from collections.abc import Iterator
@@ -161,6 +162,25 @@ def test_a_short_file_or_a_wrong_checksum_is_one_line_and_is_deleted(workdir, ca
     server.behaviour.clear()
     line = _error_line(capsys, _overrides(server, celeba_files, attributes="0" * 32))
     assert f"not the published {'0' * 32}" in line and "by hand from https://mmlab.ie.cuhk.edu.hk" in line
+    assert "img_align_celeba.zip, list_eval_partition.txt, list_attr_celeba.txt by hand" in line, "all three named"
+
+
+def test_no_network_is_said_as_such_not_as_a_download_to_resume(workdir, capsys, monkeypatch):
+    import gdown  # pylint: disable=import-outside-toplevel
+    import requests  # pylint: disable=import-outside-toplevel
+
+    def no_dns(*args, **kwargs):
+        try:
+            raise socket.gaierror(-2, "Name or service not known")
+        except socket.gaierror as error:
+            raise requests.exceptions.ConnectionError("Max retries exceeded (Failed to resolve 'drive')") from error
+
+    monkeypatch.setattr(gdown, "download", no_dns)
+    with pytest.raises(SystemExit):
+        cli.run("download", ["data.source_dir=data/celeba", "download.retries=0"])
+    line = capsys.readouterr().err.strip().splitlines()[-1]
+    assert line.startswith("error: There is no network") and "again to resume" not in line
+    assert "list_eval_partition.txt, list_attr_celeba.txt by hand" in line
 
 
 def test_prepare_from_the_zip_gives_the_same_bytes_as_from_the_unzipped_folder(workdir, server, celeba_files):

@@ -78,6 +78,16 @@ def test_train_pulls_data_infer_pulls_model_and_train_pushes_a_new_model(dvc_rep
     ), "the new model is on the remote"
 
 
+def test_a_trial_run_leaves_the_model_pointer_alone_unless_versioning_is_asked_for(dvc_repo):
+    trial = [word for word in TRAIN_ON_DVC_DATA if word != "storage.push=true"]
+    cli.run("train", [*trial, "storage.add=true"])
+    pointer = (dvc_repo / "models.dvc").read_text()  # asked for: the team's model pointer
+    model = (dvc_repo / "models" / "vae.pt").read_bytes()
+    cli.run("train", [*trial, "seed=7"])  # real data into models/, nothing asked
+    assert (dvc_repo / "models" / "vae.pt").read_bytes() != model, "the trial model was saved"
+    assert (dvc_repo / "models.dvc").read_text() == pointer, "and the pointer left alone"
+
+
 def test_an_unknown_remote_is_named_and_local_files_stay(dvc_repo, capsys):
     shutil.rmtree(dvc_repo / "data")
     with pytest.raises(SystemExit) as exit_info:

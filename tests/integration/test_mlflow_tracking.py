@@ -86,6 +86,8 @@ def test_train_and_infer_runs_on_a_server_hold_params_curves_grids_and_model(wor
     )
     assert "version.torch" in params
     assert "data_dvc_md5" not in params, "synthetic data does not come from data.dvc"
+    assert "None" not in params.values(), "a null value is left out, not logged as the string 'None'"
+    assert params["model_file"] == "models/vae.pt", "model_file=null logged as the file it chose"
     assert params["data_source"] == "synthetic" and len(params["prepared_data_md5"]) == 32
     assert params["resolved.precision"] == params["runtime.precision"] != "auto"
     assert params["resolved.cpu_capability"] and params["resolved.threads"].isdigit()

@@ -1,0 +1,29 @@
+"""Quiet by default: library noise filtered at the CLI edge, everything shown with debug=true."""
+
+import subprocess
+import sys
+from pathlib import Path
+
+from face_vae.cli import NOISE_LINES
+from tests.conftest import FAST_TRAIN, subprocess_env
+
+ROOT = Path(__file__).resolve().parents[2]
+NOISE = ("exists and is not empty", "LeafSpec", "not supported by the model summary", *NOISE_LINES)
+
+
+def _train_output(workdir: Path, *extra: str) -> str:
+    command = [sys.executable, str(ROOT / "commands.py"), "train", *FAST_TRAIN, "data.image_size=32", *extra]
+    result = subprocess.run(command, cwd=workdir, env=subprocess_env(ROOT), capture_output=True, text=True, check=False)
+    assert result.returncode == 0, result.stderr[-2000:]
+    return result.stdout + result.stderr
+
+
+def test_a_train_run_prints_its_own_lines_without_the_libraries_noise(workdir):
+    output = _train_output(workdir)
+    assert "epoch 1/1:" in output and "Saved the model to" in output
+    assert not [noise for noise in NOISE if noise in output], output[-3000:]
+
+
+def test_debug_shows_what_the_edge_filters(workdir):
+    output = _train_output(workdir, "debug=true")
+    assert "exists and is not empty" in output, "the checkpoint folder's warning, filtered by default"
