@@ -60,7 +60,7 @@ def run(cfg: DictConfig) -> None:
         return  # with DDP, one process writes the model, logs it and versions it
     _keep_best_weights(trainer, module)
     network = module.network
-    if getattr(module, "prior", None) is not None:
+    if getattr(module, "prior", None) is not None:  # the DCGAN has none: it samples N(0, I), as it trained
         network.prior = _fitted_prior(cfg, module, prepared_dir, runtime)
     model_file = Path(cfg.model_file)
     save_model(network, model_file)
@@ -113,8 +113,6 @@ def _fitted_prior(cfg: DictConfig, module: L.LightningModule, prepared_dir: Path
         start = time.perf_counter()
         prior.fit(codes, seed=cfg.seed)
         log.info("Fitted the prior in %.0f s.", time.perf_counter() - start)
-    else:
-        prior.latent_dim = module.network.latent_dim
     return prior
 
 

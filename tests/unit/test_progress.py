@@ -13,7 +13,8 @@ from face_vae.progress import progress
 
 
 def test_in_a_log_file_progress_is_one_plain_line_per_tenth(monkeypatch):
-    monkeypatch.setattr(sys, "stderr", io.StringIO())  # not a terminal
+    stderr = io.StringIO()  # not a terminal
+    monkeypatch.setattr(sys, "stderr", stderr)
     lines: list[str] = []
     handler = logging.Handler()
     handler.emit = lambda record: lines.append(record.getMessage())
@@ -28,7 +29,7 @@ def test_in_a_log_file_progress_is_one_plain_line_per_tenth(monkeypatch):
     assert [line.split(" (")[0] for line in lines] == [
         f"encode train: {done}/25" for done in (3, 6, 9, 12, 15, 18, 21, 24, 25)
     ]
-    assert "\r" not in sys.stderr.getvalue(), "no carriage-return bar in a log"
+    assert "\r" not in stderr.getvalue(), "no carriage-return bar in a log"
 
 
 @pytest.mark.parametrize(
