@@ -49,7 +49,7 @@ TYPE_NAMES = {IntegerNode: "an int", FloatNode: "a float", BooleanNode: "a bool 
 
 
 def _one_sentence(error: Exception) -> str:
-    """A refused override in the user's words: the schema's type, or Hydra's own first line (which names
+    """A refused override in the user's words: the settings class's type, or Hydra's own first line (which names
     the bad key or value; the traceback adds nothing for a user)."""
     cause: BaseException | None = error
     while cause is not None and not isinstance(cause, ValidationError):
