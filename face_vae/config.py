@@ -166,7 +166,7 @@ def _field_lines(settings_class: type, indent: str = "  ") -> list[str]:
     defaults = settings_class()
     for field in dataclasses.fields(settings_class):
         value = getattr(defaults, field.name)
-        if field.name in ("data", "model", "trainer", "callbacks", "tracking", "storage", "runtime"):
+        if field.name in settings.GROUP_FIELDS:
             continue  # a group: listed under its own heading
         comment = f" # {field.metadata['comment']}" if field.metadata.get("comment") else ""
         if dataclasses.is_dataclass(value):

@@ -12,10 +12,15 @@ log = logging.getLogger(__name__)
 Item = TypeVar("Item")
 
 
+def is_terminal() -> bool:
+    """Whether stderr is a terminal (a person watching) rather than a log file or a pipe."""
+    return sys.stderr.isatty()
+
+
 def progress(items: Iterable[Item], total: int, desc: str) -> Iterator[Item]:
     """`items`, shown as tqdm's bar with its ETA when stderr is a terminal, and as one plain line per tenth of
     `total` when it is not (a redirected log gets `desc: 3/10 (12 s)`, not carriage-return junk)."""
-    if sys.stderr.isatty():
+    if is_terminal():
         yield from tqdm(items, total=total, desc=desc)
         return
     every, start = max(1, -(-total // 10)), time.perf_counter()

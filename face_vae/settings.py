@@ -417,6 +417,8 @@ class TrainClassifier(Trains):
     classifier: Classifier = setting(Classifier())
 
 
+# The fields of a command that are config groups, each typed by its own settings class (or YAML files).
+GROUP_FIELDS = ("data", "model", "trainer", "callbacks", "tracking", "storage", "runtime")
 COMMANDS: dict[str, type[Command]] = {
     "download": Download,
     "prepare": Prepare,

@@ -1,19 +1,15 @@
 """Progress of a training run that reads well in a log file, where a progress bar prints nothing useful."""
 
 import logging
-import sys
 import time
 
 import lightning as L
 import torch
 from lightning.pytorch.callbacks import Timer
 
+from face_vae.progress import is_terminal
+
 log = logging.getLogger(__name__)
-
-
-def is_terminal() -> bool:
-    """Whether stderr is a terminal: then Lightning's progress bar shows progress; else EpochLine does."""
-    return sys.stderr.isatty()
 
 
 class EpochLine(L.Callback):

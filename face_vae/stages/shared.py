@@ -1,6 +1,5 @@
 """Steps that several stages take: data and models fetched when missing, then opened."""
 
-import sys
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -19,6 +18,7 @@ from face_vae.errors import UserError
 from face_vae.models.model_file import load_model
 from face_vae.models.priors import GaussianMixture, StandardNormal
 from face_vae.models.vae import LatentImageModel
+from face_vae.progress import is_terminal
 from face_vae.tracking import provenance, server
 
 if TYPE_CHECKING:
@@ -78,7 +78,7 @@ def build_trainer(cfg: DictConfig, runtime: hardware.Runtime, callbacks: list, l
     # pylint: disable-next=import-outside-toplevel  # Lightning loads only for the commands that train
     from lightning.pytorch.callbacks import TQDMProgressBar
 
-    in_terminal = sys.stderr.isatty()
+    in_terminal = is_terminal()
     if in_terminal and runtime.machine.device != "cpu":
         callbacks = [*callbacks, TQDMProgressBar(refresh_rate=cfg.trainer.log_every_n_steps)]
     return build(

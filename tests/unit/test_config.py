@@ -90,5 +90,5 @@ def test_help_lists_every_key_with_its_default_and_comment():
     assert "Group model (default vae; choose with model=dcgan|vae" in text
     assert "Group callbacks (default default; choose with callbacks=default|ema" in text
     for key in _declared_keys(settings.VAEModel) + _declared_keys(settings.Trainer) + _declared_keys(settings.Train):
-        if key not in ("data", "model", "trainer", "callbacks", "tracking", "storage", "runtime"):
+        if key not in settings.GROUP_FIELDS:
             assert f"  {key}:" in text, key
