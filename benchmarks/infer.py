@@ -1,10 +1,13 @@
-"""Faces/s from sampling to JPG files on disk: the project's `infer` path vs one by one, beside the limit.
+"""Faces/s from sampling to JPG files on disk: the project's `infer` path vs one by one and vs the exported
+ONNX decoder under onnxruntime, beside the limit.
 
     python benchmarks/infer.py [--n 1000] [--image-size 150] [--batch-size 16] [--model models/vae.pt]
 
 Without --model a freshly initialised VAE of the default architecture is used: speed does not
 depend on the weights. The project's path is what `infer` runs: precision and layout resolved for this
-machine, latents drawn and decoded a batch at a time, JPEGs encoded on every core. The limit is the
+machine, latents drawn and decoded a batch at a time, JPEGs encoded on every core. The onnxruntime row
+decodes the same latents with the same batch size through `export format=onnx`'s decoder.onnx (float32,
+onnxruntime's CPU provider) and writes them the same way (needs `poetry install --extras export`). The limit is the
 decoder's FLOPs per face (torch.utils.flop_counter) at this machine's matmul rate, measured in the run.
 """
 
@@ -25,6 +28,7 @@ from face_vae.models.model_file import load_model  # noqa: E402
 from face_vae.models.sampling import decoded_batches, latent_batches  # noqa: E402
 from face_vae.models.vae import VAE  # noqa: E402
 from face_vae.outputs import JPEG_QUALITY, face_pictures, to_pil_image, write_images  # noqa: E402
+from face_vae.serving.onnx_export import export_onnx  # noqa: E402
 
 
 def one_by_one(vae: VAE, count: int, folder: Path) -> None:
@@ -41,6 +45,26 @@ def previous_path(vae: VAE, count: int, folder: Path) -> None:
                        for start in range(0, count, 64)])  # fmt: skip
     for index, face in enumerate(faces, start=1):
         to_pil_image(face).save(folder / f"face_{index:04d}.jpg", quality=JPEG_QUALITY)
+
+
+def onnxruntime_path(vae: VAE, count: int, batch_size: int, folder: Path) -> float | None:
+    """Seconds to decode `count` faces with the exported ONNX decoder and write them as `infer` does; None when
+    onnxruntime is not installed."""
+    try:
+        import onnxruntime  # pylint: disable=import-outside-toplevel
+    except ImportError:
+        return None
+    export_onnx(vae, folder / "onnx")
+    session = onnxruntime.InferenceSession(str(folder / "onnx" / "decoder.onnx"), providers=["CPUExecutionProvider"])
+
+    def decoded(latents):
+        for batch in latents:
+            yield torch.from_numpy(session.run(["images"], {"latents": batch.numpy()})[0])
+
+    with Timer() as timer:
+        latents = latent_batches(vae.prior, count, batch_size, seed=0)
+        write_images(folder / "onnxruntime", face_pictures(decoded(latents)), total=count + 1)
+    return timer.seconds
 
 
 def decoder_flops_per_face(vae: VAE) -> float:
@@ -71,6 +95,7 @@ def main() -> None:
         (Path(tmp) / "previous").mkdir()
         with Timer() as previous:
             previous_path(vae, args.n, Path(tmp) / "previous")
+        onnx_seconds = onnxruntime_path(vae, args.n, args.batch_size, Path(tmp))
         placed = runtime.place(vae)
         with Timer() as batched:
             latents = latent_batches(placed.prior, args.n, args.batch_size, seed=0)
@@ -87,7 +112,15 @@ def main() -> None:
     speed = args.n / batched.seconds
     print(f"| project (batches of {args.batch_size}, {runtime.precision}, channels_last={runtime.channels_last}, "
           f"+ grid) | {speed:,.0f} | {single.seconds / batched.seconds:.1f}x | {speed / limit:.0%} |")  # fmt: skip
+    if onnx_seconds is None:
+        print("| onnxruntime | not installed: `poetry install --extras export` | | |")
+    else:
+        onnx_speed = args.n / onnx_seconds
+        print(f"| onnxruntime (decoder.onnx, batches of {args.batch_size}, fp32, + grid) | {onnx_speed:,.0f} | "
+              f"{single.seconds / onnx_seconds:.1f}x | {onnx_speed / limit:.0%} |")  # fmt: skip
     print(f"project vs previous infer: {previous.seconds / batched.seconds:.2f}x")
+    if onnx_seconds is not None:
+        print(f"onnxruntime vs project (torch): {batched.seconds / onnx_seconds:.2f}x")
     options = f"--n {args.n} --image-size {args.image_size} --batch-size {args.batch_size}"
     print(f"reproduce: python benchmarks/infer.py {options}")
 

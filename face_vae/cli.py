@@ -2,6 +2,7 @@
 
 import importlib
 import logging
+import os
 import sys
 import warnings
 from collections.abc import Iterable
@@ -10,6 +11,7 @@ from omegaconf import DictConfig
 
 from face_vae.config import compose
 from face_vae.errors import UserError
+from face_vae.progress import is_terminal
 
 
 def run(command: str, overrides: Iterable[object]) -> None:
@@ -85,3 +87,5 @@ def _show_progress_messages() -> None:
     logger.setLevel(logging.INFO)
     # A library that configures the root logger (basicConfig) would print every message a second time.
     logger.propagate = False
+    if not is_terminal():  # MLflow's download bar redraws with carriage returns: junk in a log file
+        os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")

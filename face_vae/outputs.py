@@ -7,6 +7,7 @@ needs for everything else. Both reproduce torchvision's `make_grid` and `to_pil_
 
 import errno
 import fcntl
+import io
 import math
 import os
 import shutil
@@ -51,6 +52,13 @@ def image_grid(images: torch.Tensor, nrow: int = 8, padding: int = 2) -> torch.T
 def to_pil_image(image: torch.Tensor) -> Image.Image:
     """An RGB image (3, H, W) of floats in [0, 1] as a PIL image (x 255, truncated, as torchvision does)."""
     return Image.fromarray(image.detach().cpu().mul(255).byte().permute(1, 2, 0).numpy())
+
+
+def jpeg_bytes(image: torch.Tensor) -> bytes:
+    """An RGB image (3, H, W) in [0, 1] as the JPEG bytes `write_images` writes for it."""
+    buffer = io.BytesIO()
+    to_pil_image(image).save(buffer, format="JPEG", quality=JPEG_QUALITY)
+    return buffer.getvalue()
 
 
 def write_images(
@@ -135,7 +143,7 @@ def _save(path: Path, image: Picture) -> None:
         frames = [to_pil_image(frame) for frame in image]
         frames[0].save(path, save_all=True, append_images=frames[1:], duration=GIF_FRAME_MS, loop=0)
     else:
-        to_pil_image(image).save(path, quality=JPEG_QUALITY)
+        path.write_bytes(jpeg_bytes(image))
 
 
 def face_pictures(batches: Iterator[torch.Tensor]) -> Iterator[tuple[str, torch.Tensor]]:

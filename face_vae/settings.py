@@ -39,7 +39,11 @@ SAMPLER = setting(
 )
 SEED = setting(0, "the same seed gives the same faces", AT_LEAST_0)
 BATCH_SIZE = setting(64, "images through the network at a time", POSITIVE)
-MODEL_FILE = setting("models/vae.pt", "the model `train` saved (pulled through models.dvc when missing)")
+MODEL_FILE = setting(
+    "models/vae.pt",
+    "the model `train` saved (pulled through models.dvc when missing), or a registered version: "
+    "models:/face_vae/3, models:/face_vae@champion",
+)
 DEBUG = setting(False, "true: show the traceback of an error instead of one sentence")
 FORCE = setting(False, "prepare the data again even when it is up to date")
 
@@ -361,6 +365,29 @@ class Evaluate(ReadsFaces):
     batch_size: int = BATCH_SIZE
     model_file: str = MODEL_FILE
     force: bool = FORCE
+    promote: bool = setting(
+        False,
+        "true (model_file=models:/NAME/N): record the FID on the version and make it NAME@champion when it beats "
+        "the champion's FID of the same size, split and n",
+    )
+
+
+@dataclass
+class Pull(Command):
+    """configs/pull.yaml."""
+
+    storage: Any = None
+    targets: list[str] = setting(["data.dvc", "models.dvc"], "the .dvc files whose data is pulled")
+
+
+@dataclass
+class Export(RunsTheNetwork):
+    """configs/export.yaml."""
+
+    format: str = setting("onnx", "onnx: decoder.onnx, prior.npz and sample_faces.py (numpy + onnxruntime)",
+                          one_of("onnx"))  # fmt: skip
+    model_file: str = MODEL_FILE
+    export_dir: str = setting("export", "where the files go (replaced when they are face_vae's)")
 
 
 @dataclass
@@ -428,6 +455,8 @@ COMMANDS: dict[str, type[Command]] = {
     "evaluate": Evaluate,
     "interpolate": Interpolate,
     "reconstruct": Reconstruct,
+    "export": Export,
+    "pull": Pull,
 }
 # The options of each group that are settings classes (YAML presets live in configs/<group>/).
 GROUPS: dict[str, dict[str, type]] = {

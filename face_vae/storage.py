@@ -44,6 +44,14 @@ def pull_model(settings: StorageSettings, model_file: Path) -> None:
     _pull(settings, settings.models_dvc, model_file, "the model")
 
 
+def pull_tracked(settings: StorageSettings, dvc_file: str) -> Path:
+    """Pull what `dvc_file` tracks (the `pull` command); return where it is. Fails fast as the other pulls do:
+    a Google Drive remote without credentials, a local remote whose folder does not exist."""
+    wanted = tracked_path(dvc_file) or Path(dvc_file)
+    _pull(settings, dvc_file, wanted, f"the files {dvc_file} tracks")
+    return wanted
+
+
 def dvc_output(dvc_file: str) -> dict:
     """What a .dvc file records of its output (path, md5, size...), or {} without a readable file."""
     try:
@@ -77,12 +85,11 @@ def track_model(settings: StorageSettings, models_dir: Path) -> None:
     repo = _open_repo()
     try:
         with repo:
-            repo.add(str(models_dir))
-            log.info(
-                "Updated %s: commit it (git add %s) so others get this model.",
-                settings.models_dvc,
-                settings.models_dvc,
-            )
+            with _quiet_dvc():  # DVC's own "To track the changes with git" hint would repeat the line below
+                repo.add(str(models_dir))
+            ignore = models_dir.parent / ".gitignore"  # DVC adds the folder to it
+            to_commit = " ".join([settings.models_dvc] + ([str(ignore)] if ignore.is_file() else []))
+            log.info("Updated %s: commit it (git add %s) so others get this model.", settings.models_dvc, to_commit)
             if settings.push:
                 remote = _remote_name(repo, settings.remote)
                 _check_gdrive_credentials(repo, remote)

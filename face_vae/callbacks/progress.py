@@ -5,7 +5,7 @@ import time
 
 import lightning as L
 import torch
-from lightning.pytorch.callbacks import Timer
+from lightning.pytorch.callbacks import RichProgressBar, Timer, TQDMProgressBar
 
 from face_vae.progress import is_terminal
 
@@ -62,3 +62,24 @@ class EpochLine(L.Callback):
         if epochs <= 10 or any(isinstance(callback, Timer) for callback in trainer.callbacks):
             return True
         return epoch % -(-epochs // 10) == 0 or epoch == epochs
+
+
+def epoch_description(current_epoch: int, max_epochs: int | None) -> str:
+    """'Epoch 1/3' .. 'Epoch 3/3' for max_epochs=3, as the epoch lines count (Lightning's bars say 0/2 .. 2/2)."""
+    total = f"/{max_epochs}" if max_epochs is not None and max_epochs > 0 else ""
+    return f"Epoch {current_epoch + 1}{total}"
+
+
+class RichEpochBar(RichProgressBar):
+    """Lightning's rich progress bar (its default in a terminal) with epochs counted from 1."""
+
+    def _get_train_description(self, current_epoch: int) -> str:
+        return epoch_description(current_epoch, self.trainer.max_epochs)
+
+
+class TQDMEpochBar(TQDMProgressBar):
+    """Lightning's tqdm progress bar with epochs counted from 1."""
+
+    def on_train_epoch_start(self, trainer: L.Trainer, *args) -> None:
+        super().on_train_epoch_start(trainer, *args)
+        self.train_progress_bar.set_description(epoch_description(trainer.current_epoch, trainer.max_epochs))

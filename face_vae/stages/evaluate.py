@@ -8,6 +8,7 @@ import torch
 from omegaconf import DictConfig
 
 from face_vae.data.face_crops import FaceCrops, as_floats
+from face_vae.errors import UserError
 from face_vae.evaluation import metrics
 from face_vae.models.sampling import sample_faces
 from face_vae.models.vae import VAE
@@ -15,21 +16,28 @@ from face_vae.progress import progress
 from face_vae.stages.shared import (
     check_image_size,
     inference_runtime,
+    model_path,
     prepared_data,
     pulled_model,
+    registry_uri,
     sampling_prior,
     tracking_uri,
 )
-from face_vae.tracking import provenance, runs
+from face_vae.tracking import provenance, registry, runs
 
 log = logging.getLogger(__name__)
 
 
 def run(cfg: DictConfig) -> None:
     """Evaluate `cfg.model_file` against the `cfg.split` images; print a table and log it to MLflow."""
+    if cfg.promote and not registry.is_registry_uri(cfg.model_file):
+        raise UserError(
+            f"promote=true moves the champion alias between registered versions: evaluate model_file=models:/NAME/N "
+            f"(a version `train` registered), not {cfg.model_file}."
+        )
     uri = tracking_uri(cfg)
     runtime = inference_runtime(cfg)
-    model_file = Path(cfg.model_file)
+    model_file = model_path(cfg)
     vae = pulled_model(cfg, model_file)
     prior = sampling_prior(vae, cfg.sampler, model_file)
     check_image_size(vae, cfg.data.image_size)
@@ -55,9 +63,12 @@ def run(cfg: DictConfig) -> None:
     results["real_nyquist_share"] = metrics.nyquist_share(real[: cfg.n])
     _print_table(results, cfg, min(cfg.n, len(real)), min(cfg.n_reconstruct, len(real)) if isinstance(vae, VAE) else 0)
     if uri is not None:
-        params = {"model_file": str(model_file), "model_dvc_md5": provenance.dvc_hash(cfg.storage.models_dvc)}
+        params = {"model_file": cfg.model_file, "model_dvc_md5": provenance.dvc_hash(cfg.storage.models_dvc)}
         params |= {"split": cfg.split, "n": cfg.n, "sampler": cfg.sampler, "seed": cfg.seed}
         runs.log_stage_run(uri, cfg.tracking.experiment, params | runtime.params(), results)
+    if cfg.promote:  # scores compare only at the same size, split and count
+        score_name = f"fid_{sizes[0]}_{cfg.split}_n{cfg.n}"
+        registry.promote(cfg.model_file, registry_uri(cfg), score_name, results[f"fid_{sizes[0]}"])
 
 
 def reconstruction_scores(vae: VAE, images: torch.Tensor, batch_size: int) -> dict[str, float]:

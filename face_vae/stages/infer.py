@@ -15,7 +15,7 @@ from face_vae.models.model_file import file_md5, require_encoder
 from face_vae.models.sampling import decode_all, decoded_batches, latent_batches
 from face_vae.models.vae import VAE, LatentImageModel
 from face_vae.outputs import face_pictures, image_grid, write_images
-from face_vae.stages.shared import inference_runtime, pulled_model, sampling_prior, tracking_uri
+from face_vae.stages.shared import inference_runtime, model_path, pulled_model, sampling_prior, tracking_uri
 from face_vae.tracking import provenance, runs
 
 log = logging.getLogger(__name__)
@@ -28,7 +28,7 @@ def run(cfg: DictConfig) -> None:
     strengths = attribute_strengths(cfg.attributes)
     uri = tracking_uri(cfg)
     runtime = inference_runtime(cfg)
-    model_file = Path(cfg.model_file)
+    model_file = model_path(cfg)
     network = runtime.place(pulled_model(cfg, model_file))
     prior = sampling_prior(network, cfg.sampler, model_file)
     start = time.perf_counter()
@@ -48,7 +48,7 @@ def run(cfg: DictConfig) -> None:
         log.info("%s: one row per face and attribute (%s), strengths %s from left to right.",
                  ATTRIBUTE_GRID_FILE, ", ".join(strengths), list(cfg.attribute_sweep))  # fmt: skip
     if uri is not None:
-        params = {"model_file": str(model_file), "model_dvc_md5": provenance.dvc_hash(cfg.storage.models_dvc)}
+        params = {"model_file": cfg.model_file, "model_dvc_md5": provenance.dvc_hash(cfg.storage.models_dvc)}
         params |= {"n": cfg.n, "seed": cfg.seed, "sampler": cfg.sampler, "attributes": str(strengths or "none")}
         # Every face while they are few; past that, the grids show them without thousands of files.
         shown = files if cfg.n <= 64 else files[cfg.n :]

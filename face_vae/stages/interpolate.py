@@ -11,7 +11,7 @@ from face_vae.errors import UserError
 from face_vae.models.model_file import require_encoder
 from face_vae.models.sampling import decode_all
 from face_vae.outputs import image_grid, write_images
-from face_vae.stages.shared import inference_runtime, pulled_model, sampling_prior, tracking_uri
+from face_vae.stages.shared import inference_runtime, model_path, pulled_model, sampling_prior, tracking_uri
 from face_vae.tracking import provenance, runs
 
 log = logging.getLogger(__name__)
@@ -28,7 +28,7 @@ def run(cfg: DictConfig) -> None:
         raise UserError("Give both ends as photos (start=a.jpg end=b.jpg), or neither to walk between two samples.")
     uri = tracking_uri(cfg)
     runtime = inference_runtime(cfg)
-    model_file = Path(cfg.model_file)
+    model_file = model_path(cfg)
     network = runtime.place(pulled_model(cfg, model_file))
     if cfg.start is None:
         ends = sampling_prior(network, cfg.sampler, model_file).sample(2, torch.Generator().manual_seed(cfg.seed))
@@ -47,6 +47,6 @@ def run(cfg: DictConfig) -> None:
     files = write_images(Path(cfg.result_dir), {STRIP_FILE: image_grid(faces, nrow=cfg.steps), GIF_FILE: frames})
     log.info("Wrote %s and %s (%d steps) to %s.", STRIP_FILE, GIF_FILE, cfg.steps, cfg.result_dir)
     if uri is not None:
-        params = {"model_file": str(model_file), "model_dvc_md5": provenance.dvc_hash(cfg.storage.models_dvc)}
+        params = {"model_file": cfg.model_file, "model_dvc_md5": provenance.dvc_hash(cfg.storage.models_dvc)}
         params |= {"start": str(cfg.start), "end": str(cfg.end), "steps": cfg.steps, "seed": cfg.seed}
         runs.log_stage_run(uri, cfg.tracking.experiment, params | runtime.params(), {}, files)

@@ -12,7 +12,7 @@ from face_vae.errors import UserError
 from face_vae.models.model_file import require_encoder
 from face_vae.models.vae import VAE
 from face_vae.outputs import image_grid, write_images
-from face_vae.stages.shared import inference_runtime, pulled_model, tracking_uri
+from face_vae.stages.shared import inference_runtime, model_path, pulled_model, tracking_uri
 from face_vae.tracking import provenance, runs
 
 log = logging.getLogger(__name__)
@@ -26,7 +26,7 @@ def run(cfg: DictConfig) -> None:
     paths = photo_paths(cfg.input)
     uri = tracking_uri(cfg)
     runtime = inference_runtime(cfg)
-    model_file = Path(cfg.model_file)
+    model_file = model_path(cfg)
     vae = runtime.place(require_encoder(pulled_model(cfg, model_file), model_file, "reconstruct photos"))
     errors: list[torch.Tensor] = []
     files = write_images(
@@ -39,7 +39,7 @@ def run(cfg: DictConfig) -> None:
     log.info("Wrote %d reconstructions to %s (squared error per photo: mean %.1f).", len(squared_error),
              cfg.result_dir, float(squared_error.mean()))  # fmt: skip
     if uri is not None:
-        params = {"model_file": str(model_file), "model_dvc_md5": provenance.dvc_hash(cfg.storage.models_dvc)}
+        params = {"model_file": cfg.model_file, "model_dvc_md5": provenance.dvc_hash(cfg.storage.models_dvc)}
         params |= {"input": str(cfg.input), "photos": len(squared_error)}
         metrics = {"squared_error_mean": float(squared_error.mean())}
         runs.log_stage_run(

@@ -19,7 +19,7 @@ from face_vae.models.model_file import load_model
 from face_vae.models.priors import GaussianMixture, StandardNormal
 from face_vae.models.vae import LatentImageModel
 from face_vae.progress import is_terminal
-from face_vae.tracking import provenance, server
+from face_vae.tracking import provenance, registry, server
 
 if TYPE_CHECKING:
     import lightning
@@ -64,6 +64,19 @@ def data_module(data: DictConfig, prepared_dir: Path) -> "CelebADataModule":
     return CelebADataModule(str(prepared_dir), data.batch_size, data.num_workers, **splits)
 
 
+def model_path(cfg: DictConfig) -> Path:
+    """The local file of `cfg.model_file`: the path itself, or a registered version (models:/...) downloaded
+    through MLflow once and cached."""
+    if registry.is_registry_uri(cfg.model_file):
+        return registry.fetch_model_file(cfg.model_file, registry_uri(cfg))
+    return Path(cfg.model_file)
+
+
+def registry_uri(cfg: DictConfig) -> str:
+    """The MLflow store whose registry `models:/` URIs name: `tracking.uri` (checked), even with tracking off."""
+    return server.tracking_uri(OmegaConf.to_object(cfg.tracking))
+
+
 def pulled_model(cfg: DictConfig, model_file: Path) -> LatentImageModel:
     """The model in `model_file`, pulled through models.dvc first when the file is missing."""
     if not model_file.is_file():
@@ -76,11 +89,15 @@ def build_trainer(cfg: DictConfig, runtime: hardware.Runtime, callbacks: list, l
     bar shows progress (on a GPU redrawn as often as metrics are logged: each redraw reads them on the host); in a
     log file the EpochLine callback does."""
     # pylint: disable-next=import-outside-toplevel  # Lightning loads only for the commands that train
-    from lightning.pytorch.callbacks import TQDMProgressBar
+    from lightning.pytorch.utilities.imports import _RICH_AVAILABLE
+
+    from face_vae.callbacks.progress import RichEpochBar, TQDMEpochBar  # pylint: disable=import-outside-toplevel
 
     in_terminal = is_terminal()
     if in_terminal and runtime.machine.device != "cpu":
-        callbacks = [*callbacks, TQDMProgressBar(refresh_rate=cfg.trainer.log_every_n_steps)]
+        callbacks = [*callbacks, TQDMEpochBar(refresh_rate=cfg.trainer.log_every_n_steps)]
+    elif in_terminal:  # Lightning's own choice of bar, counting epochs from 1 as the epoch lines do
+        callbacks = [*callbacks, RichEpochBar() if _RICH_AVAILABLE else TQDMEpochBar()]
     return build(
         cfg.trainer, precision=runtime.precision, callbacks=callbacks, logger=logger, enable_progress_bar=in_terminal
     )

@@ -66,7 +66,9 @@ def run(cfg: DictConfig) -> None:
     save_model(network, model_file)
     log.info("Saved the model to %s.", model_file)
     if logger is not None:
-        training.log_trained_model(logger, network, [model_file, *checkpoints_dir.glob("*.ckpt")])
+        model_uri = training.log_trained_model(logger, model_file, [model_file, *checkpoints_dir.glob("*.ckpt")])
+        if cfg.tracking.registered_model:
+            training.register_trained_model(logger, model_uri, uri, cfg.tracking.registered_model)
     storage.version_models(storage_settings(cfg), model_file.parent, throwaway=cfg.data.kind == "synthetic")
 
 

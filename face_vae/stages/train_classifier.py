@@ -24,6 +24,7 @@ from face_vae.stages.shared import (
     check_image_size,
     config_yaml,
     inference_runtime,
+    model_path,
     prepared_data,
     pulled_model,
     run_params,
@@ -41,7 +42,7 @@ def run(cfg: DictConfig) -> None:
     uri = tracking_uri(cfg)
     runtime = inference_runtime(cfg)
     L.seed_everything(cfg.seed)
-    model_file = Path(cfg.model_file)
+    model_file = model_path(cfg)
     vae = require_encoder(pulled_model(cfg, model_file), model_file, "encode faces for a classifier")
     check_image_size(vae, cfg.data.image_size)
     vae = runtime.place(vae)
@@ -65,6 +66,9 @@ def run(cfg: DictConfig) -> None:
     log.info("Saved the attribute classifier to %s.", classifier_file)
     if logger is not None:
         reports.log_classifier_report(logger, rows, report, classifier_file)
+        if cfg.tracking.registered_model:  # a version that also steers attributes when served
+            model_uri = training.log_trained_model(logger, model_file, [], classifier_file)
+            training.register_trained_model(logger, model_uri, uri, cfg.tracking.registered_model)
     storage.version_models(storage_settings(cfg), classifier_file.parent, throwaway=cfg.data.kind == "synthetic")
 
 

@@ -5,6 +5,7 @@ import urllib.error
 import urllib.request
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Optional
 
 from face_vae.errors import UserError
 from face_vae.rules import SECONDS, setting
@@ -24,6 +25,9 @@ class TrackingSettings:
     fallback_local: bool = setting(False, "when the server does not answer: false stops, true logs to local_uri")
     health_timeout_s: float = setting(5.0, "seconds the server has to answer before the run starts", SECONDS)
     async_logging: bool = setting(False, "true: training's MLflow calls return at once, a thread writes them")
+    registered_model: Optional[str] = setting(
+        "face_vae", "train registers its face_generator as a new version of this model (models:/NAME/N); null: not"
+    )
 
 
 def tracking_uri(settings: TrackingSettings) -> str:

@@ -1,14 +1,13 @@
 """MLflow in a Lightning training run: the logger with every param, and the trained model at the end."""
 
 import logging
-from importlib.metadata import version
 from pathlib import Path
 
 import mlflow
-import torch
 from lightning.pytorch.loggers import MLFlowLogger
-from mlflow.models import infer_signature
 
+from face_vae.serving.face_generator import log_face_generator
+from face_vae.tracking import registry
 from face_vae.tracking.provenance import git_state
 
 log = logging.getLogger(__name__)
@@ -36,23 +35,23 @@ def training_logger(  # pylint: disable=too-many-arguments  # the run's identity
     return logger
 
 
-def log_trained_model(logger: MLFlowLogger, vae: torch.nn.Module, files: list[Path]) -> None:
-    """Log the generator (decoder, latent -> image) as an MLflow PyTorch model with a signature,
-    and `files` (the saved model and checkpoints) as artifacts."""
-    decoder = vae.decoder.cpu().eval()
-    latents = torch.randn(2, vae.latent_dim)
-    with torch.inference_mode():
-        images = decoder(latents)
-    signature = infer_signature(latents.numpy(), images.numpy())
+def log_trained_model(
+    logger: MLFlowLogger, model_file: Path, files: list[Path], classifier_file: Path | None = None
+) -> str:
+    """Log the trained model as the pyfunc `face_generator` (its model file: decoder, prior and sizes, and the
+    attribute classifier of its codes when given; served with `mlflow models serve`), and `files` (the saved
+    model and checkpoints) as artifacts; return the logged model's URI."""
     mlflow.set_experiment(experiment_id=logger.experiment_id)  # the fluent API checks they match
     with mlflow.start_run(run_id=logger.run_id):
-        # Explicit requirements: MLflow would otherwise import the model in a subprocess to guess them.
-        mlflow.pytorch.log_model(
-            decoder,
-            name="model",
-            signature=signature,
-            input_example=latents.numpy(),
-            pip_requirements=[f"torch=={version('torch')}"],
-        )
+        model_uri = log_face_generator(model_file, classifier_file)
         for path in files:
             mlflow.log_artifact(str(path), artifact_path="files")
+    return model_uri
+
+
+def register_trained_model(logger: MLFlowLogger, model_uri: str, tracking_uri: str, name: str) -> str | None:
+    """Register the logged face_generator `model_uri` as a new version of `name`, tagged with the commit and the
+    data's hashes the run logged; its number (None when the registry refused: the warning says how to retry)."""
+    params = logger.experiment.get_run(logger.run_id).data.params
+    tags = {key: params[key] for key in ("git_commit", "prepared_data_md5", "data_dvc_md5") if key in params}
+    return registry.register(tracking_uri, model_uri, name, tags | {"mlflow_run_id": logger.run_id})

@@ -78,9 +78,11 @@ def test_train_pulls_data_infer_pulls_model_and_train_pushes_a_new_model(dvc_rep
     ), "the new model is on the remote"
 
 
-def test_a_trial_run_leaves_the_model_pointer_alone_unless_versioning_is_asked_for(dvc_repo):
+def test_a_trial_run_leaves_the_model_pointer_alone_unless_versioning_is_asked_for(dvc_repo, caplog):
+    caplog.set_level("INFO")
     trial = [word for word in TRAIN_ON_DVC_DATA if word != "storage.push=true"]
     cli.run("train", [*trial, "storage.add=true"])
+    assert "To track the changes with git" not in caplog.text, "one hint to commit the pointer, not DVC's as well"
     pointer = (dvc_repo / "models.dvc").read_text()  # asked for: the team's model pointer
     model = (dvc_repo / "models" / "vae.pt").read_bytes()
     cli.run("train", [*trial, "seed=7"])  # real data into models/, nothing asked

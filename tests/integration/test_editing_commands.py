@@ -3,7 +3,9 @@
 import os
 from pathlib import Path
 
+import mlflow
 import numpy as np
+import pandas as pd
 import pytest
 import torch
 from mlflow.tracking import MlflowClient
@@ -11,6 +13,7 @@ from PIL import Image
 
 from face_vae import cli
 from face_vae.data.synthetic import make_faces
+from face_vae.serving.face_generator import BadRequest, face_jpegs_from_response
 from tests.conftest import image_array
 
 SIZE = 32  # small faces: the VAE below trains in seconds and still learns skin and hair colour
@@ -208,3 +211,16 @@ def test_interpolate_needs_both_ends(in_project, tmp_path, capsys):
     with pytest.raises(SystemExit):
         cli.run("interpolate", [f"start={tmp_path}", "tracking.enabled=false"])
     assert "Give both ends as photos" in capsys.readouterr().err
+
+
+def test_train_classifier_registers_a_face_generator_that_steers_as_infer_does(in_project, tmp_path):
+    mlflow.set_tracking_uri(f"sqlite:///{in_project}/mlflow.db")
+    generator = mlflow.pyfunc.load_model("models:/face_vae/1")
+    rows = [{"n": 3, "seed": 1, "attributes": '{"Pale_Skin": 2, "Black_Hair": -1}'}]
+    served = face_jpegs_from_response({"predictions": generator.predict(pd.DataFrame(rows)).to_dict("records")})
+    steered = tmp_path / "steered"
+    cli.run("infer", ["n=3", "seed=1", f"result_dir={steered}", "attributes={Pale_Skin: 2, Black_Hair: -1}",
+                      "tracking.enabled=false"])  # fmt: skip
+    assert served == [path.read_bytes() for path in sorted(steered.glob("face_*.jpg"))]
+    with pytest.raises(BadRequest, match="Unknown attribute Wings: the model knows Black_Hair"):
+        generator.predict(pd.DataFrame([{"n": 1, "attributes": '{"Wings": 1}'}]))

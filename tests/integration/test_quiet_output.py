@@ -1,5 +1,7 @@
 """Quiet by default: library noise filtered at the CLI edge, everything shown with debug=true."""
 
+import os
+import pty
 import subprocess
 import sys
 from pathlib import Path
@@ -27,3 +29,27 @@ def test_a_train_run_prints_its_own_lines_without_the_libraries_noise(workdir):
 def test_debug_shows_what_the_edge_filters(workdir):
     output = _train_output(workdir, "debug=true")
     assert "exists and is not empty" in output, "the checkpoint folder's warning, filtered by default"
+
+
+def test_in_a_terminal_the_bar_counts_epochs_from_one_as_the_epoch_lines_do(workdir):
+    main, terminal = pty.openpty()
+    command = [sys.executable, str(ROOT / "commands.py"), "train", *FAST_TRAIN, "data.image_size=32"]
+    with subprocess.Popen(
+        [*command, "trainer.max_epochs=2", "tracking.enabled=false"],
+        cwd=workdir, env=subprocess_env(ROOT), stdout=terminal, stderr=terminal,
+    ) as process:  # fmt: skip
+        os.close(terminal)
+        chunks = []
+        while True:
+            try:
+                chunk = os.read(main, 65536)
+            except OSError:  # the terminal closes when the process ends
+                break
+            if not chunk:
+                break
+            chunks.append(chunk)
+        assert process.wait(timeout=300) == 0
+    os.close(main)
+    shown = b"".join(chunks).decode(errors="replace")
+    assert "Epoch 1/2" in shown and "Epoch 2/2" in shown, shown[-2000:]
+    assert "Epoch 0/" not in shown and "Epoch 2/1" not in shown

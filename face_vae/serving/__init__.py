@@ -1,0 +1,1 @@
+"""Serving a trained model: the MLflow pyfunc face generator and the ONNX export."""

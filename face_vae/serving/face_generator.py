@@ -1,0 +1,163 @@
+"""`face_generator`: a trained face_vae model as an MLflow pyfunc model, which `mlflow models serve` answers with.
+
+A request is a table with one row per call, e.g. `{"dataframe_records": [{"n": 4, "seed": 0}]}`; the
+answer has one row per face: `request` (the row it answers), `face` (0, 1, ...) and `jpeg` (the JPEG,
+base64). The same `n` and `seed` give the same pixels as `python commands.py infer n=4 seed=0` on the
+same machine: the same prior, batches, precision and JPEG encoder. `attributes` ('{"Smiling": 1.5}', a
+JSON object) steers the faces when an attribute classifier was logged with the model.
+"""
+
+import base64
+import io
+import json
+import math
+from pathlib import Path
+
+import mlflow.pyfunc
+import pandas as pd
+from mlflow.exceptions import MlflowException
+from mlflow.protos.databricks_pb2 import INVALID_PARAMETER_VALUE
+from mlflow.types.schema import ColSpec, Schema
+
+MODEL_ARTIFACT = "model_file"  # the project's own model file: decoder, fitted prior and sizes
+CLASSIFIER_ARTIFACT = "classifier_file"
+BATCH_SIZE = 16  # infer's default batch_size: latents are drawn a batch at a time, so it fixes the faces of a seed
+MAX_FACES = 256  # per request: a JPEG answer of 256 faces at 150 px is ~2.5 MB of JSON
+INPUT_SCHEMA = Schema(
+    [ColSpec("long", "n"), ColSpec("long", "seed", required=False), ColSpec("string", "attributes", required=False)]
+)
+OUTPUT_SCHEMA = Schema([ColSpec("long", "request"), ColSpec("long", "face"), ColSpec("string", "jpeg")])
+INPUT_EXAMPLE = pd.DataFrame([{"n": 2, "seed": 0}])
+
+
+class BadRequest(MlflowException):
+    """A request the scoring server answers with 400 and this one sentence."""
+
+    def __init__(self, message: str):
+        super().__init__(message, error_code=INVALID_PARAMETER_VALUE)
+
+
+class FaceGenerator(mlflow.pyfunc.PythonModel):
+    """Faces from a face_vae model file (and steering from its attribute classifier, when one is logged)."""
+
+    def load_context(self, context) -> None:
+        # pylint: disable=import-outside-toplevel,attribute-defined-outside-init  # MLflow loads, then calls this
+        from face_vae import hardware
+        from face_vae.models.classifier import load_classifier
+        from face_vae.models.model_file import file_md5, load_model
+
+        model_file = Path(context.artifacts[MODEL_ARTIFACT])
+        # The precision and layout `infer` chooses on this machine by default (runtime.*=auto): the same pixels.
+        self.runtime = hardware.resolve("auto", "auto", "auto")
+        self.network = self.runtime.place(load_model(model_file))
+        self.prior = self.network.prior  # infer's default sampler=auto: the prior the model was trained with
+        classifier_file = context.artifacts.get(CLASSIFIER_ARTIFACT)
+        self.classifier = load_classifier(Path(classifier_file), file_md5(model_file)) if classifier_file else None
+
+    def predict(self, context, model_input: pd.DataFrame, params=None) -> pd.DataFrame:
+        """One row per face of each request row: request, face, jpeg (base64)."""
+        del context, params
+        requests = [_request(row) for row in _records(model_input)]
+        if sum(n for n, _, _ in requests) > MAX_FACES:
+            raise BadRequest(f"At most {MAX_FACES} faces per request: ask for fewer, or send several requests.")
+        rows = []
+        for index, (n, seed, attributes) in enumerate(requests):
+            for face, jpeg in enumerate(self.faces(n, seed, attributes)):
+                rows.append({"request": index, "face": face, "jpeg": base64.b64encode(jpeg).decode("ascii")})
+        return pd.DataFrame(rows, columns=["request", "face", "jpeg"])
+
+    def faces(self, n: int, seed: int, attributes: dict[str, float]) -> list[bytes]:
+        """`n` faces as JPEG bytes, drawn as `infer n=N seed=SEED attributes=...` draws them."""
+        # pylint: disable=import-outside-toplevel
+        from face_vae.models.sampling import decoded_batches, latent_batches
+        from face_vae.outputs import jpeg_bytes
+
+        latents = latent_batches(self.prior, n, BATCH_SIZE, seed)
+        if attributes:
+            shift = self._shift(attributes)
+            latents = (batch + shift for batch in latents)
+        return [jpeg_bytes(face) for batch in decoded_batches(self.network, latents) for face in batch]
+
+    def _shift(self, attributes: dict[str, float]):
+        if self.classifier is None:
+            raise BadRequest(
+                "This model was registered without an attribute classifier, so it cannot steer attributes: leave "
+                "out `attributes`, or use a version logged by `train_classifier`."
+            )
+        unknown = sorted(set(attributes) - set(self.classifier.attributes))
+        if unknown:
+            raise BadRequest(f"Unknown attribute {', '.join(unknown)}: the model knows {', '.join(self.classifier.attributes)}.")
+        return self.classifier.shift(attributes)
+
+
+def _records(model_input) -> list[dict]:
+    if isinstance(model_input, pd.DataFrame):
+        return model_input.to_dict(orient="records")
+    if isinstance(model_input, dict):
+        return [model_input]
+    if isinstance(model_input, list) and all(isinstance(row, dict) for row in model_input):
+        return model_input
+    raise BadRequest('Send rows like {"dataframe_records": [{"n": 4, "seed": 0}]}.')
+
+
+def _request(row: dict) -> tuple[int, int, dict[str, float]]:
+    """(n, seed, attributes) of one request row; a BadRequest names what is wrong."""
+    n, seed = _whole(row.get("n"), "n", 1), _whole(row.get("seed", 0), "seed", 0)
+    if n > MAX_FACES:
+        raise BadRequest(f"n={n} is more than {MAX_FACES} faces per request: ask for fewer, or send several requests.")
+    return n, seed, _attributes(row.get("attributes"))
+
+
+def _whole(value, name: str, least: int) -> int:
+    if value is None or (isinstance(value, float) and math.isnan(value)):
+        if name == "seed":
+            return 0
+        raise BadRequest(f'Each row needs "{name}", a whole number of at least {least}.')
+    if isinstance(value, bool) or not float(value).is_integer() or value < least:
+        raise BadRequest(f'"{name}" must be a whole number of at least {least}, not {value!r}.')
+    return int(value)
+
+
+def _attributes(value) -> dict[str, float]:
+    if value is None or (isinstance(value, float) and math.isnan(value)) or value == "":
+        return {}
+    try:
+        strengths = json.loads(value) if isinstance(value, str) else value
+        if not isinstance(strengths, dict):
+            raise ValueError
+        parsed = {str(name): float(strength) for name, strength in strengths.items()}
+    except (ValueError, TypeError) as error:
+        raise BadRequest(f'"attributes" must be a JSON object of numbers like {{"Smiling": 1.5}}, not {value!r}.') from error
+    if not all(math.isfinite(strength) and abs(strength) <= 10 for strength in parsed.values()):
+        raise BadRequest(f'"attributes" strengths must lie between -10 and 10, not {value!r}.')
+    return parsed
+
+
+def face_jpegs_from_response(answer: dict) -> list[bytes]:
+    """The JPEG bytes of each face in a scoring server's answer, in order (for clients and tests)."""
+    return [base64.b64decode(row["jpeg"]) for row in answer["predictions"]]
+
+
+def log_face_generator(model_file: Path, classifier_file: Path | None = None, name: str = "face_generator") -> str:
+    """Log `model_file` (and a classifier of its codes) as the pyfunc model `name` in the active MLflow
+    run, with its code and explicit requirements; return the model's URI."""
+    # pylint: disable=import-outside-toplevel
+    from importlib.metadata import version
+
+    import face_vae
+    from mlflow.models import ModelSignature
+
+    artifacts = {MODEL_ARTIFACT: str(model_file)}
+    if classifier_file is not None:
+        artifacts[CLASSIFIER_ARTIFACT] = str(classifier_file)
+    requirements = [f"{package}=={version(package)}" for package in ("mlflow", "torch", "numpy", "pandas", "pillow")]
+    info = mlflow.pyfunc.log_model(
+        name=name,
+        python_model=str(Path(__file__).with_name("generator_model.py")),  # models from code: nothing pickled
+        artifacts=artifacts,
+        code_paths=[str(Path(face_vae.__file__).parent)],
+        signature=ModelSignature(inputs=INPUT_SCHEMA, outputs=OUTPUT_SCHEMA),
+        input_example=INPUT_EXAMPLE,
+        pip_requirements=requirements,  # explicit: MLflow would otherwise import the model in a subprocess to guess
+    )
+    return info.model_uri

@@ -1,0 +1,171 @@
+"""The MLflow Model Registry: trained models registered as versions, `models:/` URIs fetched as model files,
+and the `champion` alias moved to the version with the best FID."""
+
+import logging
+import os
+import shutil
+from dataclasses import dataclass
+from pathlib import Path
+
+from face_vae.errors import UserError
+
+log = logging.getLogger(__name__)
+SCHEME = "models:/"
+CHAMPION = "champion"
+
+
+def is_registry_uri(model_file: str) -> bool:
+    """Whether `model_file` names a registered model (`models:/NAME/VERSION` or `models:/NAME@ALIAS`)."""
+    return str(model_file).startswith(SCHEME)
+
+
+@dataclass
+class Version:
+    """One registered model version, as a registry URI names it."""
+
+    name: str
+    version: str
+    uri: str  # as the user wrote it
+
+    @property
+    def pinned_uri(self) -> str:
+        return f"{SCHEME}{self.name}/{self.version}"
+
+
+def _client(tracking_uri: str):
+    from mlflow import MlflowClient  # pylint: disable=import-outside-toplevel  # 4 s: only when the registry is used
+
+    return MlflowClient(tracking_uri=tracking_uri, registry_uri=tracking_uri)
+
+
+def resolve(uri: str, tracking_uri: str) -> Version:
+    """The version `uri` names (an alias resolved now); a UserError naming the URI when there is none."""
+    from mlflow.exceptions import MlflowException  # pylint: disable=import-outside-toplevel
+
+    path = uri[len(SCHEME) :]
+    name, alias = path.split("@", 1) if "@" in path else (path, None)
+    name, _, number = name.partition("/") if alias is None else (name, "", "")
+    if not name or (alias is None and not number.isdigit()):
+        raise UserError(f"{uri} is not a registry URI: write models:/NAME/VERSION or models:/NAME@ALIAS.")
+    client = _client(tracking_uri)
+    try:
+        found = client.get_model_version_by_alias(name, alias) if alias else client.get_model_version(name, number)
+    except MlflowException as error:
+        fix = (
+            f"set it with `python commands.py evaluate model_file={SCHEME}{name}/N promote=true`"
+            if alias == CHAMPION
+            else f"train one with tracking.registered_model={name}"
+        )
+        raise UserError(
+            f"There is no {uri} in the model registry at {tracking_uri} ({_first_line(error)}): see the versions "
+            f"with `poetry run mlflow ui` (Models tab), or {fix}."
+        ) from error
+    return Version(name, str(found.version), uri)
+
+
+def fetch_model_file(uri: str, tracking_uri: str) -> Path:
+    """The model file of the registered version `uri`, downloaded once into the cache and reused after."""
+    from mlflow.artifacts import download_artifacts  # pylint: disable=import-outside-toplevel
+    from mlflow.exceptions import MlflowException  # pylint: disable=import-outside-toplevel
+
+    version = resolve(uri, tracking_uri)
+    folder = cache_dir() / version.name / version.version
+    if (folder / "MLmodel").is_file():
+        log.info("%s is version %s (cached in %s).", uri, version.version, folder)
+        return _model_file_in(folder, uri)
+    tmp = folder.with_name(f".{version.version}.tmp{os.getpid()}")
+    shutil.rmtree(tmp, ignore_errors=True)
+    try:
+        download_artifacts(artifact_uri=version.pinned_uri, dst_path=str(tmp), tracking_uri=tracking_uri)
+        _model_file_in(tmp, uri)  # refuse a version that holds no face_vae model before caching it
+        shutil.rmtree(folder, ignore_errors=True)
+        tmp.rename(folder)
+    except (MlflowException, OSError) as error:
+        raise UserError(
+            f"Cannot download {uri} (version {version.version}) from {tracking_uri} ({_first_line(error)}): its "
+            "artifacts may have been deleted; use another version."
+        ) from error
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+    log.info("Downloaded %s (version %s) to %s.", uri, version.version, folder)
+    return _model_file_in(folder, uri)
+
+
+def _model_file_in(folder: Path, uri: str) -> Path:
+    """The face_vae model file inside a downloaded face_generator (its MLmodel names the artifact)."""
+    import yaml  # pylint: disable=import-outside-toplevel
+
+    from face_vae.serving.face_generator import MODEL_ARTIFACT  # pylint: disable=import-outside-toplevel
+
+    try:
+        flavor = yaml.safe_load((folder / "MLmodel").read_text())["flavors"]["python_function"]
+        path = folder / flavor["artifacts"][MODEL_ARTIFACT]["path"]
+    except (OSError, KeyError, TypeError, yaml.YAMLError) as error:
+        raise UserError(
+            f"{uri} is not a face_generator logged by face_vae train ({error}): use a version that train registered."
+        ) from error
+    if not path.is_file():
+        raise UserError(f"{uri} lacks its model file {path.name}: its artifacts may have been deleted; use another version.")
+    return path
+
+
+def cache_dir() -> Path:
+    """Where registered models are kept once downloaded: $XDG_CACHE_HOME/face_vae/registry (~/.cache/...)."""
+    root = os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache"
+    return Path(root) / "face_vae" / "registry"
+
+
+def register(tracking_uri: str, source: str, name: str, tags: dict[str, str]) -> str | None:
+    """Register the logged model `source` as a new version of `name` with `tags`; its number, or None with a
+    warning saying how to register it later when the registry refuses (the model file is saved already)."""
+    import mlflow  # pylint: disable=import-outside-toplevel
+    from mlflow.exceptions import MlflowException  # pylint: disable=import-outside-toplevel
+
+    try:
+        mlflow.set_registry_uri(tracking_uri)
+        version = mlflow.register_model(source, name, tags=tags).version
+    except MlflowException as error:
+        log.warning(
+            "Could not register the model in %s (%s); the model file and the run are kept. Register it later with "
+            "`poetry run python -c \"import mlflow; mlflow.set_tracking_uri('%s'); mlflow.register_model('%s', '%s')\"`.",
+            tracking_uri, _first_line(error), tracking_uri, source, name,
+        )  # fmt: skip
+        return None
+    log.info("Registered the model as %s%s/%s.", SCHEME, name, version)
+    return str(version)
+
+
+def promote(uri: str, tracking_uri: str, score_name: str, score: float) -> None:
+    """Record `score` (an FID: lower is better) on the version `uri` names, and move the `champion` alias to it
+    when it beats the current champion's same score; say what was done."""
+    version = resolve(uri, tracking_uri)
+    client = _client(tracking_uri)
+    client.set_model_version_tag(version.name, version.version, score_name, f"{score:.4f}")
+    try:
+        champion = client.get_model_version_by_alias(version.name, CHAMPION)
+    except Exception:  # pylint: disable=broad-exception-caught  # MLflow raises its own type per store: no alias yet
+        champion = None
+    if champion is not None and str(champion.version) == version.version:
+        log.info("Version %s is already the %s (%s %.2f).", version.version, CHAMPION, score_name, score)
+        return
+    if champion is not None:
+        recorded = champion.tags.get(score_name)
+        if recorded is None:
+            log.warning(
+                "Not promoted: the %s (version %s) has no %s to compare with; evaluate it with the same values and "
+                "promote=true (model_file=%s%s@%s) first.",
+                CHAMPION, champion.version, score_name, SCHEME, version.name, CHAMPION,
+            )  # fmt: skip
+            return
+        if float(recorded) <= score:
+            log.info("Not promoted: version %s has %s %.2f, the %s (version %s) %.2f.", version.version, score_name,
+                     score, CHAMPION, champion.version, float(recorded))  # fmt: skip
+            return
+    client.set_registered_model_alias(version.name, CHAMPION, version.version)
+    before = f" (was version {champion.version})" if champion is not None else ""
+    log.info("Promoted version %s to %s%s@%s with %s %.2f%s.", version.version, SCHEME, version.name, CHAMPION,
+             score_name, score, before)  # fmt: skip
+
+
+def _first_line(error: Exception) -> str:
+    return (str(getattr(error, "message", "")) or str(error)).strip().splitlines()[0] if str(error) else type(error).__name__
