@@ -1,6 +1,8 @@
 """Write files under a temporary name and rename them, so a crash never leaves a truncated file."""
 
+import errno
 import os
+import shutil
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -26,7 +28,10 @@ def atomic_path(path: Path) -> Iterator[Path]:
             "a writable output folder."
         ) from error
     finally:
-        tmp_path.unlink(missing_ok=True)
+        try:
+            tmp_path.unlink(missing_ok=True)
+        except OSError:  # e.g. a read-only folder: the first error is the one to tell
+            pass
 
 
 def write_bytes(path: Path, content: bytes) -> None:
@@ -38,3 +43,41 @@ def write_bytes(path: Path, content: bytes) -> None:
 def write_text(path: Path, text: str) -> None:
     """Write `text` to `path` atomically."""
     write_bytes(path, text.encode())
+
+
+def check_room(folder: Path, needed_bytes: int, key: str) -> None:
+    """Stop before any work when `folder` (the config's `key`) cannot be created or written, or lacks
+    `needed_bytes` of free space: a full disk found after an hour of training loses that hour."""
+    folder = Path(folder)
+    probe = folder / f".write_test{os.getpid()}"
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        probe.write_bytes(b"")
+        free = shutil.disk_usage(folder).free
+    except OSError as error:
+        raise UserError(folder_problem(folder, error, f"choose another {key}")) from error
+    finally:
+        try:
+            probe.unlink(missing_ok=True)
+        except OSError:
+            pass
+    if free < needed_bytes:
+        raise UserError(
+            f"{key}: the disk holding {folder} has {free / 2**20:.1f} MB free and the run writes about "
+            f"{needed_bytes / 2**20:.1f} MB there: free some space or choose another {key}."
+        )
+
+
+def folder_problem(folder: Path, error: OSError, fix: str) -> str:
+    """One sentence saying why `folder` could not be written, by the real cause, ending with `fix`."""
+    if folder.exists() and not folder.is_dir():
+        return f"{folder} is a file, not a folder: move it away or {fix}."
+    if error.errno in (errno.ENOSPC, errno.EDQUOT):
+        return f"The disk holding {folder} is full ({error.strerror}): free some space or {fix}."
+    if error.errno == errno.EROFS:
+        return f"{folder} is on a read-only file system: {fix}."
+    if error.errno in (errno.EACCES, errno.EPERM):
+        return f"No permission to write in {folder}: {fix}, or change its permissions."
+    if error.errno in (errno.ENOENT, errno.ENOTDIR):
+        return f"The folder {folder} cannot be created ({error.strerror}: {error.filename}): {fix}."
+    return f"Cannot write to {folder} ({error.strerror or error}): {fix}."

@@ -3,7 +3,9 @@
 import importlib
 import logging
 import os
+import signal
 import sys
+import threading
 import warnings
 from collections.abc import Iterable
 
@@ -21,6 +23,7 @@ def run(command: str, overrides: Iterable[object]) -> None:
     """
     words = [str(word) for word in overrides]
     _show_progress_messages()
+    _stop_cleanly_on_sigterm()
     cfg = None
     try:
         cfg = compose(command, words)
@@ -34,6 +37,18 @@ def run(command: str, overrides: Iterable[object]) -> None:
             raise
         print(f"error: {error}", file=sys.stderr)
         sys.exit(1)
+
+
+def _stop_cleanly_on_sigterm() -> None:
+    """SIGTERM (`kill`, a scheduler's stop) as an exception: temporary files are removed and worker processes
+    stopped on the way out, as on Ctrl-C, instead of being left behind. Lightning installs its own handler while
+    it trains."""
+    if threading.current_thread() is threading.main_thread():
+        signal.signal(signal.SIGTERM, _raise_system_exit)
+
+
+def _raise_system_exit(signum: int, _frame: object) -> None:
+    raise SystemExit(128 + signum)
 
 
 def _debug(cfg: DictConfig | None, words: list[str]) -> bool:

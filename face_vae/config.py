@@ -18,7 +18,7 @@ from omegaconf import DictConfig, ListConfig, OmegaConf
 from omegaconf.errors import OmegaConfBaseException, ValidationError
 from omegaconf.nodes import BooleanNode, FloatNode, IntegerNode
 
-from face_vae import settings
+from face_vae import credentials, settings
 from face_vae.errors import UserError
 
 CONFIG_DIR = Path(__file__).resolve().parent.parent / "configs"
@@ -42,6 +42,9 @@ def compose(config_name: str, overrides: Iterable[object] = ()) -> DictConfig:
         raise UserError(_one_sentence(error)) from error
     check_values(cfg)
     _check_sizes(values)
+    if "tracking" in cfg:  # from here on the config (logged, saved, printed) holds no password
+        for key in ("uri", "local_uri"):
+            cfg.tracking[key] = credentials.hide_tracking_credentials(cfg.tracking[key])
     return cfg
 
 

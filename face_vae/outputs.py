@@ -5,12 +5,11 @@ torchvision costs 4-5 s on a 2-core CPU (its detection ops import torch._dynamo)
 needs for everything else. Both reproduce torchvision's `make_grid` and `to_pil_image` pixel for pixel.
 """
 
-import errno
 import fcntl
 import io
+import json
 import math
 import os
-import shutil
 import tempfile
 from collections import deque
 from collections.abc import Iterable, Iterator, Mapping
@@ -22,6 +21,7 @@ import torch
 from PIL import Image
 from tqdm import tqdm
 
+from face_vae import atomic
 from face_vae.errors import UserError
 
 JPEG_QUALITY = 95  # PIL's default of 75 leaves visible blocks on smooth skin
@@ -29,6 +29,7 @@ GIF_FRAME_MS = 120
 MAX_PENDING = 256  # images decoded but not yet written
 GRID_FILE = "grid.jpg"
 LOCK_FILE = ".face_vae.lock"
+MANIFEST_FILE = ".face_vae_files.json"  # the files face_vae wrote here: the only ones it replaces or removes
 GRID_FACES = 64  # grid.jpg shows the first ones: a grid of thousands of faces is unreadable (and held in memory)
 Picture = torch.Tensor | list[torch.Tensor]  # one image (a JPG), or the frames of a GIF
 
@@ -71,53 +72,59 @@ def write_images(
     into `result_dir` under its name; return the paths in the order given.
 
     `images` may be a generator of (name, image) pairs, so that thousands of pictures never sit in
-    memory together (`total`: how many, for the progress bar). Everything is written in a temporary
-    folder first: files in `result_dir` that match a `replaces` pattern (an earlier run's) are
-    removed only once every new file is complete; an error on the way leaves `result_dir` as it was.
+    memory together (`total`: how many, for the progress bar). Everything is written in a hidden temporary
+    folder inside `result_dir` first (same disk; a read-only parent does not matter). Only files face_vae
+    wrote, as its manifest in the folder lists them, are ever replaced or removed: an earlier run's files that
+    match a `replaces` pattern go once every new file is complete, and a new file whose name is taken by a
+    file of the user's stops the command before anything is moved. An error leaves `result_dir` as it was.
     """
     pairs = images.items() if isinstance(images, Mapping) else images
-    names = []
+    names: list[str] = []
     try:
         result_dir.mkdir(parents=True, exist_ok=True)
         with (
             _only_writer(result_dir),
-            tempfile.TemporaryDirectory(dir=result_dir.parent, prefix=f".{result_dir.name}-") as tmp,
+            tempfile.TemporaryDirectory(dir=result_dir, prefix=".face_vae-tmp-") as tmp,
         ):
+            ours = _written_before(result_dir)
             count = total if total is not None else len(images)
             # PIL encodes without the GIL: JPEGs are written on all cores while the next batch is decoded.
             with ThreadPoolExecutor(max_workers=os.cpu_count() or 1) as pool:
                 pending: deque[Future] = deque()
                 for name, image in tqdm(pairs, total=count, desc=f"write {result_dir}", disable=count < 100):
+                    _refuse_a_users_file(result_dir / name, ours)
                     names.append(name)
                     pending.append(pool.submit(_save, Path(tmp) / name, image))
                     while len(pending) > MAX_PENDING:  # memory stays flat however many images come
                         pending.popleft().result()
                 for future in pending:
                     future.result()
-            for pattern in replaces:
-                for old in result_dir.glob(pattern):
-                    old.unlink()
+            new = set(names)
+            stale = {old.name for pattern in replaces for old in result_dir.glob(pattern)} & ours - new
+            atomic.write_text(result_dir / MANIFEST_FILE, json.dumps(sorted((ours - stale) | new), indent=0))
+            for name in stale:
+                (result_dir / name).unlink(missing_ok=True)
             for name in names:
-                shutil.move(Path(tmp) / name, result_dir / name)
+                os.replace(Path(tmp) / name, result_dir / name)
     except OSError as error:
-        raise UserError(folder_problem(result_dir, error)) from error
+        raise UserError(atomic.folder_problem(result_dir, error, "choose another result_dir")) from error
     return [result_dir / name for name in names]
 
 
-def folder_problem(folder: Path, error: OSError) -> str:
-    """One sentence saying why `folder` could not be written, by the real cause."""
-    fix = "choose another result_dir"
-    if folder.exists() and not folder.is_dir():
-        return f"result_dir {folder} is a file, not a folder: move it away or {fix}."
-    if error.errno in (errno.ENOSPC, errno.EDQUOT):
-        return f"The disk holding {folder} is full ({error.strerror}): free some space or {fix}."
-    if error.errno == errno.EROFS:
-        return f"{folder} is on a read-only file system: {fix}."
-    if error.errno in (errno.EACCES, errno.EPERM):
-        return f"No permission to write in {folder}: {fix}, or change its permissions."
-    if error.errno in (errno.ENOENT, errno.ENOTDIR):
-        return f"The folder {folder} cannot be created ({error.strerror}: {error.filename}): {fix}."
-    return f"Cannot write the pictures to {folder} ({error.strerror or error}): {fix}."
+def _written_before(result_dir: Path) -> set[str]:
+    """The names of the files face_vae wrote in `result_dir` (its manifest; none when there is no manifest)."""
+    try:
+        return set(json.loads((result_dir / MANIFEST_FILE).read_text(encoding="utf-8")))
+    except (OSError, ValueError, TypeError):
+        return set()
+
+
+def _refuse_a_users_file(path: Path, ours: set[str]) -> None:
+    if (path.exists() or path.is_symlink()) and path.name not in ours:
+        raise UserError(
+            f"{path} is not a file face_vae wrote, and this run would replace it: move it away or choose another "
+            "result_dir (nothing was written)."
+        )
 
 
 @contextmanager

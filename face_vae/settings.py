@@ -68,7 +68,9 @@ class Data:
     image_size: int = setting(
         150, "the crop is resized to this when it differs (64 works too)", at_least(8, "at least 8 pixels")
     )
-    prepared_dir: str = setting("prepared/celeba_${data.image_size}", "where `prepare` writes the crops")
+    prepared_dir: str = setting(
+        "prepared/celeba_${data.image_size}", "where `prepare` writes the crops (a subfolder per recipe)"
+    )
     batch_size: int = setting(32, "", POSITIVE)
     num_workers: int = setting(
         0,

@@ -11,6 +11,7 @@ from typing import Any, Optional
 
 import yaml
 
+from face_vae import credentials
 from face_vae.errors import UserError
 from face_vae.rules import AUTO_OR_BOOL, setting
 
@@ -135,7 +136,7 @@ def _remote_location(repo, remote: str) -> str:
     """The remote's URL; a local folder's made absolute (DVC reads it relative to .dvc/)."""
     url = repo.config["remote"][remote]["url"]
     if "://" in url:
-        return url
+        return credentials.mask(url)
     return str((Path(repo.dvc_dir) / url).resolve())
 
 
@@ -232,4 +233,4 @@ def _remote_advice() -> str:
 
 
 def _first_line(error: Exception) -> str:
-    return (str(error).strip().splitlines() or [type(error).__name__])[0]
+    return credentials.mask_text((str(error).strip().splitlines() or [type(error).__name__])[0])

@@ -2,7 +2,12 @@
 
 import logging
 import os
+import signal
+import socket
+import subprocess
 import sys
+import time
+import urllib.request
 from pathlib import Path
 
 import numpy as np
@@ -69,3 +74,58 @@ def workdir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
 def image_array(path: Path) -> np.ndarray:
     with Image.open(path) as image:
         return np.asarray(image)
+
+
+def free_port() -> int:
+    """A loopback port nothing listens on (for a server to start on, or one that does not answer)."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+class RunningServer(str):
+    """A server's URI that also holds its process (a test may stop it with SIGSTOP)."""
+
+    process: subprocess.Popen
+
+    def __new__(cls, uri: str, process: subprocess.Popen) -> "RunningServer":
+        running = super().__new__(cls, uri)
+        running.process = process
+        return running
+
+
+@pytest.fixture
+def mlflow_server(tmp_path_factory):
+    """An `mlflow server` on 127.0.0.1 with its own sqlite store, stopped by its PID at the end."""
+    store = tmp_path_factory.mktemp("mlflow-server")
+    port = free_port()
+    env = {**os.environ, "MLFLOW_SERVER_ENABLE_JOB_EXECUTION": "false"}
+    command = [sys.executable, "-m", "mlflow", "server", "--host", "127.0.0.1", "--port", str(port), "--workers", "1"]
+    command += [
+        "--backend-store-uri",
+        f"sqlite:///{store}/mlflow.db",
+        "--artifacts-destination",
+        str(store / "artifacts"),
+    ]
+    # The server outlives this statement (it is stopped after the test), so no `with` here.
+    server = subprocess.Popen(  # pylint: disable=consider-using-with
+        command, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True
+    )
+    uri = f"http://127.0.0.1:{port}"
+    deadline = time.monotonic() + 120
+    while True:
+        try:
+            with urllib.request.urlopen(f"{uri}/health", timeout=2):
+                break
+        except OSError:
+            if server.poll() is not None or time.monotonic() > deadline:
+                server.kill()
+                pytest.fail("mlflow server did not start within 120 s")
+            time.sleep(1)
+    yield RunningServer(uri, server)
+    os.killpg(server.pid, signal.SIGCONT)  # a test may have stopped it
+    server.send_signal(signal.SIGTERM)
+    try:
+        server.wait(timeout=20)
+    except subprocess.TimeoutExpired:
+        os.killpg(server.pid, signal.SIGKILL)

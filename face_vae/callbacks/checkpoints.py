@@ -1,4 +1,5 @@
-"""The checkpoint that keeps the best weights, judged by what the LightningModule names."""
+"""Checkpoints: the one that keeps the best weights, judged by what the LightningModule names, and the
+identity of the run every checkpoint records."""
 
 import lightning as L
 from lightning.pytorch.callbacks import ModelCheckpoint
@@ -11,3 +12,16 @@ class BestCheckpoint(ModelCheckpoint):
     def setup(self, trainer: L.Trainer, pl_module: L.LightningModule, stage: str) -> None:
         self.monitor = getattr(pl_module, "monitor", None)
         super().setup(trainer, pl_module, stage)
+
+
+class RunIdentity(L.Callback):
+    """Writes the run's identity (checkpoints_dir/run.json) into every checkpoint it saves, so that resume=true
+    continues only a checkpoint of the run the folder describes."""
+
+    KEY = "face_vae_run"
+
+    def __init__(self, identity: dict[str, str]):
+        self.identity = dict(identity)
+
+    def on_save_checkpoint(self, trainer: L.Trainer, pl_module: L.LightningModule, checkpoint: dict) -> None:
+        checkpoint[self.KEY] = self.identity

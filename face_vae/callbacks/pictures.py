@@ -1,6 +1,7 @@
 """A Lightning callback that logs sample and reconstruction grids every epoch, and loss curves at the end."""
 
 import time
+from functools import partial
 
 import lightning as L
 import torch
@@ -71,7 +72,17 @@ class TrainingPictures(L.Callback):
 
     def _log_image(self, grid: torch.Tensor, artifact_file: str) -> None:
         pixels = (grid.clamp(0, 1) * 255).round().byte().permute(1, 2, 0).cpu().numpy()
-        self.logger.experiment.log_image(self.logger.run_id, pixels, artifact_file=artifact_file)
+        run_id, client = self.logger.run_id, self.logger.experiment
+        self._send(lambda: client.log_image(run_id, pixels, artifact_file=artifact_file), artifact_file)
+
+    def _send(self, call, what: str) -> None:
+        """An MLflow call, through the logger's guard when it has one (face_vae's PatientLogger: a server that
+        stops answering costs a warning, not the run)."""
+        guarded = getattr(self.logger, "guarded", None)
+        if guarded is None:
+            call()
+        else:
+            guarded(call, what)
 
     def _log_curves(self) -> None:
         series = {key for point in self.history for key in point}
@@ -97,4 +108,5 @@ class TrainingPictures(L.Callback):
             axes.set_yscale("log" if values and min(values) > 0 else "linear")  # a calibrated NLL can be < 0
             axes.legend()
             axes.grid(alpha=0.3)
-            self.logger.experiment.log_figure(self.logger.run_id, figure, artifact_file)
+            self._send(partial(self.logger.experiment.log_figure, self.logger.run_id, figure, artifact_file),
+                       artifact_file)  # fmt: skip

@@ -6,6 +6,8 @@ import zipfile
 from pathlib import Path
 from typing import BinaryIO
 
+from PIL import Image
+
 from face_vae.errors import UserError
 
 PARTITION_FILE = "list_eval_partition.txt"
@@ -77,6 +79,24 @@ class FolderImages:
 _OPEN_ZIPS: dict[str, zipfile.ZipFile] = {}  # per process: a zip's directory is read once, not per image
 
 
+# A photo of a face needs far fewer pixels; a 15000x12000 image takes ~0.5 GB to decode (PIL refuses only
+# beyond 179 MP, with an error no caller expects). Checked from the header, before decoding.
+MAX_PIXELS = 40_000_000
+
+
+class TooLarge(ValueError):
+    """An image (or a zip member) larger than a face photo can sanely be: skipped like a corrupt one."""
+
+
+def check_pixels(image: Image.Image) -> None:
+    """Refuse an image of more than MAX_PIXELS, from its header (Image.open does not decode)."""
+    if image.width * image.height > MAX_PIXELS:
+        raise TooLarge(f"too large ({image.width}x{image.height} pixels, more than {MAX_PIXELS // 10**6} MP)")
+
+
+MAX_MEMBER_BYTES = 64 * 2**20  # a CelebA JPEG is ~10 KB; a member this large is not a face photo
+
+
 class ZipImages:
     """JPEGs read straight from a zip archive (no unzip step, no 202,599 files on disk). Picklable:
     each worker process opens the archive once, when it first reads from it."""
@@ -95,9 +115,12 @@ class ZipImages:
             # Kept open for the life of the worker process: reopening would reread the directory per image.
             archive = _OPEN_ZIPS[str(self.path)] = zipfile.ZipFile(self.path)  # pylint: disable=consider-using-with
         try:
-            return io.BytesIO(archive.read(f"{self.folder}/{name}" if self.folder else name))
+            member = archive.getinfo(f"{self.folder}/{name}" if self.folder else name)
         except KeyError as error:
             raise FileNotFoundError(name) from error
+        if member.file_size > MAX_MEMBER_BYTES:  # read from the directory: nothing is decompressed
+            raise TooLarge(f"too large ({member.file_size / 2**20:.0f} MB unpacked in the zip)")
+        return io.BytesIO(archive.read(member))
 
     def __str__(self) -> str:
         return str(self.path)

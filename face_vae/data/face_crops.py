@@ -4,6 +4,7 @@
 the same order; `meta.json`, written last, says what was built and marks the folder complete.
 """
 
+import hashlib
 import json
 import os
 from pathlib import Path
@@ -14,6 +15,7 @@ from torch.utils.data import Dataset
 from face_vae.errors import UserError
 
 META_FILE = "meta.json"
+SAMPLE = 2**20  # bytes read at each of three places of a file to fingerprint it
 
 
 def read_meta(prepared_dir: Path) -> dict:
@@ -22,6 +24,35 @@ def read_meta(prepared_dir: Path) -> dict:
         return json.loads((Path(prepared_dir) / META_FILE).read_text())
     except (OSError, ValueError):
         return {}
+
+
+def fingerprint(path: Path) -> dict:
+    """A cheap check of a prepared file: its size, and the md5 of its first, middle and last MB."""
+    size = path.stat().st_size
+    digest = hashlib.md5(str(size).encode())
+    with open(path, "rb") as file:
+        for start in sorted({0, max(0, size // 2 - SAMPLE // 2), max(0, size - SAMPLE)}):
+            file.seek(start)
+            digest.update(file.read(SAMPLE))
+    return {"bytes": size, "md5": digest.hexdigest()}
+
+
+def damage(prepared_dir: Path, meta: dict) -> str:
+    """What is wrong with the prepared files against what `prepare` recorded, or '' when they are intact
+    (a folder prepared before fingerprints were recorded gets the size check only)."""
+    size = meta["image_size"]
+    for split, count in meta.get("counts", {}).items():
+        path = Path(prepared_dir) / f"{split}.u8"
+        expected = meta.get("files", {}).get(split) or {"bytes": count * size * size * 3}
+        try:
+            found = fingerprint(path)
+        except OSError as error:
+            return f"{path} cannot be read ({error.strerror})"
+        if found["bytes"] != expected["bytes"]:
+            return f"{path} has {found['bytes']:,} bytes, not the {expected['bytes']:,} prepare wrote"
+        if "md5" in expected and found["md5"] != expected["md5"]:
+            return f"{path} has changed since prepare wrote it"
+    return ""
 
 
 class FaceCrops(Dataset):
@@ -40,6 +71,9 @@ class FaceCrops(Dataset):
                 f"There is no prepared '{split}' split in {prepared_dir}: run `python commands.py prepare` "
                 "(the partition file may list no images of that split)."
             )
+        problem = damage(Path(prepared_dir), {**meta, "counts": {split: meta["counts"][split]}})
+        if problem:
+            raise UserError(f"{problem}: prepare it again with `python commands.py prepare force=true`.")
         self.path = Path(prepared_dir) / f"{split}.u8"
         size = meta["image_size"]
         self.shape = (meta["counts"][split], size, size, 3)

@@ -8,6 +8,7 @@ import torch
 from PIL import Image, UnidentifiedImageError
 from torchvision.transforms.functional import pil_to_tensor
 
+from face_vae.data.celeba import TooLarge, check_pixels
 from face_vae.errors import UserError
 
 log = logging.getLogger(__name__)
@@ -45,8 +46,13 @@ def load_photos(paths: list[Path], crop: Mapping[str, int], image_size: int) -> 
     for path in paths:
         try:
             with Image.open(path) as image:
+                check_pixels(image)
                 faces.append(pil_to_tensor(face_crop(image.convert("RGB"), crop, image_size)))
                 kept.append(path)
+        except TooLarge as error:
+            log.warning("Skipped %s: %s.", path, error)
+        except Image.DecompressionBombError as error:  # PIL's own limit, checked as it opens: beyond 179 MP
+            log.warning("Skipped %s: too large (%s).", path, error)
         except (UnidentifiedImageError, OSError, SyntaxError) as error:
             log.warning("Skipped %s: not a readable image (%s).", path, error)
     if not faces:

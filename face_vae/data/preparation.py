@@ -6,9 +6,12 @@ it passes `fetch_source`.
 """
 
 import fcntl
+import hashlib
 import json
 import logging
 import os
+import signal
+import sys
 from collections.abc import Callable, Iterable
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
@@ -20,8 +23,16 @@ from PIL import Image, UnidentifiedImageError
 
 from face_vae import atomic
 from face_vae.data.attributes import write_attributes
-from face_vae.data.celeba import PARTITION_FILE, FolderImages, ZipImages, find_images, read_partition
-from face_vae.data.face_crops import META_FILE, read_meta
+from face_vae.data.celeba import (
+    PARTITION_FILE,
+    FolderImages,
+    TooLarge,
+    ZipImages,
+    check_pixels,
+    find_images,
+    read_partition,
+)
+from face_vae.data.face_crops import META_FILE, damage, fingerprint, read_meta
 from face_vae.data.synthetic import ATTRIBUTES, make_labelled_faces
 from face_vae.errors import UserError
 from face_vae.progress import progress
@@ -64,7 +75,8 @@ class CelebASource:
         workers = (os.cpu_count() or 1) if self.workers == "auto" else int(self.workers)
         log.info("Decoding the images of %s with %d processes.", images, workers)
         counts, bad = {}, []
-        with ProcessPoolExecutor(max_workers=workers) as pool:
+        pool = ProcessPoolExecutor(max_workers=workers, initializer=_die_with_parent)
+        try:
             for split, names in partition.items():
                 if not names:
                     log.warning("The partition lists no %s images; that split is left out.", split)
@@ -73,6 +85,8 @@ class CelebASource:
                 bad += skipped
                 atomic.write_text(prepared_dir / f"{split}.txt", "".join(f"{name}\n" for name in kept))
                 counts[split] = len(kept)
+        finally:  # stopped (SIGTERM, an error): drop the images not started instead of decoding them all first
+            pool.shutdown(wait=True, cancel_futures=True)
         _check_bad_images(bad, sum(counts.values()) + len(bad), self.max_bad_fraction, prepared_dir)
         if not counts:
             raise UserError(f"{source_dir / PARTITION_FILE} lists no images: use CelebA's official partition file.")
@@ -112,36 +126,85 @@ class SyntheticSource:
         return counts
 
 
+def prepared_folder(source: CelebASource | SyntheticSource, prepared_dir: Path) -> Path:
+    """Where `source`'s crops are inside `prepared_dir`: one subfolder per recipe (a hash of everything that
+    decides the bytes), so that two recipes never share, or overwrite, each other's files."""
+    recipe = json.dumps(source.recipe(), sort_keys=True).encode()
+    return Path(prepared_dir) / hashlib.sha1(recipe).hexdigest()[:10]
+
+
 def ensure_prepared(
     source: CelebASource | SyntheticSource,
     prepared_dir: Path,
     fetch_source: Callable[[Path], None],
     force: bool = False,
 ) -> Path:
-    """Return `prepared_dir`, building it from `source` first when missing or stale;
-    `fetch_source(wanted_file)` is called first when the source lacks a file it needs."""
-    prepared_dir = Path(prepared_dir)
+    """Return the prepared folder of `source` in `prepared_dir`, building it first when missing, stale or
+    damaged; `fetch_source(wanted_file)` is called first when the source lacks a file it needs."""
+    folder = prepared_folder(source, prepared_dir)
     recipe = source.recipe()
-    if not force and read_meta(prepared_dir).get("recipe") == recipe:
-        log.info("Prepared data is up to date in %s.", prepared_dir)
-        return prepared_dir
-    _check_writable(prepared_dir)
+    if not force and _ready(folder, recipe):
+        log.info("Prepared data is up to date in %s.", folder)
+        return folder
+    _check_writable(folder)
     # One writer at a time: the ranks of a DDP job started together (torchrun) wait for the first one here,
     # then find the data up to date. The lock goes with the process that holds it, however it ends.
-    with open(prepared_dir / LOCK_FILE, "a", encoding="utf-8") as lock:
+    with open(folder / LOCK_FILE, "a", encoding="utf-8") as lock:
         fcntl.flock(lock, fcntl.LOCK_EX)
-        if not force and read_meta(prepared_dir).get("recipe") == recipe:
-            log.info("Prepared data is up to date in %s (prepared by another process).", prepared_dir)
-            return prepared_dir
-        (prepared_dir / META_FILE).unlink(missing_ok=True)  # the folder is incomplete until it is rewritten
+        if not force and _ready(folder, recipe):
+            log.info("Prepared data is up to date in %s (prepared by another process).", folder)
+            return folder
+        _remove_files_of_dead_writers(folder)
+        (folder / META_FILE).unlink(missing_ok=True)  # the folder is incomplete until it is rewritten
         missing = source.missing_file()
         if missing is not None:
             fetch_source(missing)
-        counts = source.write(prepared_dir)
-        meta = {"recipe": recipe, "image_size": source.image_size, "counts": counts}
-        atomic.write_text(prepared_dir / META_FILE, json.dumps(meta, indent=2))
-    log.info("Prepared %s in %s.", ", ".join(f"{n} {s}" for s, n in counts.items()), prepared_dir)
-    return prepared_dir
+        counts = source.write(folder)
+        files = {split: fingerprint(folder / f"{split}.u8") for split in counts}
+        meta = {"recipe": recipe, "image_size": source.image_size, "counts": counts, "files": files}
+        atomic.write_text(folder / META_FILE, json.dumps(meta, indent=2))
+    log.info("Prepared %s in %s.", ", ".join(f"{n} {s}" for s, n in counts.items()), folder)
+    return folder
+
+
+def _ready(folder: Path, recipe: dict) -> bool:
+    """Whether `folder` holds `recipe`'s crops, complete and intact (a damaged file is said, then rebuilt)."""
+    meta = read_meta(folder)
+    if meta.get("recipe") != recipe:
+        return False
+    problem = damage(folder, meta)
+    if problem:
+        log.warning("%s: preparing it again.", problem)
+    return not problem
+
+
+def _remove_files_of_dead_writers(folder: Path) -> None:
+    """Temporary files (`.NAME.tmpPID`, face_vae.atomic) of a writer that died without cleaning up (SIGKILL)."""
+    for path in folder.glob(".*.tmp*"):
+        pid = path.name.rsplit(".tmp", 1)[1]
+        if pid.isdigit() and not _alive(int(pid)):
+            log.info("Removing %s, left by a stopped run (process %s).", path, pid)
+            path.unlink(missing_ok=True)
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # another user's process
+        return True
+    return True
+
+
+def _die_with_parent() -> None:
+    """In each decoding process: end when the parent ends, however it ends (Linux's parent-death signal),
+    and take SIGTERM as a plain stop (the parent's handler turns it into an exception the pool would catch)."""
+    signal.signal(signal.SIGTERM, signal.SIG_DFL)
+    if sys.platform.startswith("linux"):
+        import ctypes  # pylint: disable=import-outside-toplevel
+
+        ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGTERM)  # 1 = PR_SET_PDEATHSIG
 
 
 def _write_split(
@@ -166,6 +229,7 @@ def _load_crop(
     left, top, size = crop
     try:
         with images.open(name) as file, Image.open(file) as image:
+            check_pixels(image)
             image.load()
             if image.mode != "RGB":
                 return None, f"not RGB (mode {image.mode})"
@@ -174,6 +238,8 @@ def _load_crop(
             face = image.crop((left, top, left + size, top + size))
     except FileNotFoundError:
         return None, "missing"
+    except (TooLarge, Image.DecompressionBombError) as error:  # PIL's own limit is checked as it opens: 179 MP
+        return None, str(error) if isinstance(error, TooLarge) else f"too large ({error})"
     except (UnidentifiedImageError, OSError, SyntaxError) as error:
         return None, f"unreadable ({error})"
     if image_size != size:

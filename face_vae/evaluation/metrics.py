@@ -38,14 +38,14 @@ def load_inception(device: str = "cpu") -> torch.jit.ScriptModule:
 
 @torch.inference_mode()
 def inception_features(
-    inception: torch.jit.ScriptModule, images: torch.Tensor, size: int, batch: int = 50
+    inception: torch.jit.ScriptModule, images: torch.Tensor, size: int, batch: int = 50, show: bool = True
 ) -> np.ndarray:
     """Pool features of images (N, 3, H, W) in [0, 1], first resized to `size` (the comparison
-    resolution), then to 299 and scaled to [-1, 1] as the network expects."""
+    resolution), then to 299 and scaled to [-1, 1] as the network expects (`show`: a progress bar)."""
     features = []
     device = next(iter(inception.parameters()), torch.empty(0)).device  # images move there a batch at a time
     starts = range(0, len(images), batch)
-    for start in progress(starts, len(starts), f"Inception features at {size} px"):
+    for start in progress(starts, len(starts), f"Inception features at {size} px") if show else starts:
         chunk = images[start : start + batch].to(device).float()
         if chunk.shape[-1] != size:
             chunk = F.interpolate(chunk, size=(size, size), mode="bilinear", antialias=True, align_corners=False)
@@ -54,16 +54,79 @@ def inception_features(
     return np.concatenate(features)
 
 
-def fid(real: np.ndarray, fake: np.ndarray) -> float:
-    """Fréchet distance between Gaussians fitted to two feature sets."""
-    mean_real, mean_fake = real.mean(0), fake.mean(0)
-    cov_real, cov_fake = np.cov(real, rowvar=False), np.cov(fake, rowvar=False)
+class FeatureStats:
+    """What FID and KID need of a stream of feature batches, in memory that does not grow with their number:
+    the running sum and sum of outer products (mean and covariance, for FID) and a uniform sample of at most
+    `keep` features (reservoir sampling, for KID's subsets)."""
+
+    def __init__(self, dim: int = 2048, keep: int = 5000, seed: int = 0):
+        self.count, self.keep = 0, keep
+        self.total, self.outer = np.zeros(dim), np.zeros((dim, dim))
+        self.sample = np.empty((0, dim), dtype=np.float32)
+        self.rng = np.random.default_rng(seed)
+
+    def add(self, features: np.ndarray) -> None:
+        """Take in a batch of features (B, dim)."""
+        features = np.asarray(features, dtype=np.float64)
+        self.total += features.sum(0)
+        self.outer += features.T @ features
+        room = max(0, self.keep - len(self.sample))
+        self.sample = np.concatenate([self.sample, features[:room].astype(np.float32)])
+        for offset, row in enumerate(features[room:], start=self.count + room):
+            slot = self.rng.integers(0, offset + 1)  # keep row with probability keep / (rows seen)
+            if slot < self.keep:
+                self.sample[slot] = row
+        self.count += len(features)
+
+    def mean(self) -> np.ndarray:
+        """The mean feature."""
+        return self.total / self.count
+
+    def covariance(self) -> np.ndarray:
+        """The features' covariance (N - 1 in the denominator, as np.cov)."""
+        mean = self.mean()
+        return (self.outer - self.count * np.outer(mean, mean)) / (self.count - 1)
+
+    def save(self, path: Path) -> None:
+        """Write the statistics (np.savez) to the open file or path `path`."""
+        np.savez(path, count=self.count, keep=self.keep, total=self.total, outer=self.outer, sample=self.sample)
+
+    @classmethod
+    def load(cls, path: Path) -> "FeatureStats":
+        """Statistics `save` wrote; OSError or ValueError when the file is unreadable."""
+        with np.load(path) as saved:
+            stats = cls(len(saved["total"]), int(saved["keep"]))
+            stats.count, stats.total, stats.outer = int(saved["count"]), saved["total"], saved["outer"]
+            stats.sample = saved["sample"]
+        return stats
+
+    @classmethod
+    def of(cls, features: np.ndarray) -> "FeatureStats":
+        """The statistics of a whole feature set at once."""
+        stats = cls(features.shape[1], keep=len(features))
+        stats.add(features)
+        return stats
+
+
+def fid(real: "np.ndarray | FeatureStats", fake: "np.ndarray | FeatureStats") -> float:
+    """Fréchet distance between Gaussians fitted to two feature sets (arrays, or their FeatureStats)."""
+    real, fake = (stats if isinstance(stats, FeatureStats) else FeatureStats.of(stats) for stats in (real, fake))
+    mean_real, mean_fake = real.mean(), fake.mean()
+    cov_real, cov_fake = real.covariance(), fake.covariance()
     root, _ = linalg.sqrtm(cov_real @ cov_fake, disp=False)
     return float(((mean_real - mean_fake) ** 2).sum() + np.trace(cov_real + cov_fake - 2 * root.real))
 
 
-def kid(real: np.ndarray, fake: np.ndarray, subsets: int = 50, subset_size: int = 100, seed: int = 0) -> float:
-    """Kernel Inception Distance: unbiased MMD^2 with the cubic polynomial kernel, averaged over subsets."""
+def kid(
+    real: "np.ndarray | FeatureStats",
+    fake: "np.ndarray | FeatureStats",
+    subsets: int = 50,
+    subset_size: int = 100,
+    seed: int = 0,
+) -> float:
+    """Kernel Inception Distance: unbiased MMD^2 with the cubic polynomial kernel, averaged over subsets
+    (of the features, or of FeatureStats' uniform sample of them)."""
+    real, fake = (stats.sample if isinstance(stats, FeatureStats) else stats for stats in (real, fake))
     rng = np.random.default_rng(seed)
     size = min(subset_size, len(real), len(fake))
     dim = real.shape[1]
@@ -81,34 +144,50 @@ def nyquist_share(images: torch.Tensor) -> float:
     """The share of the images' (grey, mean-removed) spectral energy in the highest row and column frequency
     (a period of 2 pixels): what the stripes and checkerboards of stride-2 transposed convolutions add.
     Compare it with real images' own share."""
+    nyquist, total = nyquist_energy(images)
+    return nyquist / total if total else float("nan")
+
+
+def nyquist_energy(images: torch.Tensor) -> tuple[float, float]:
+    """(energy at the highest frequency, all energy) of a batch: sums over batches give `nyquist_share` of all."""
     grey = images.float().mean(dim=1)
     grey = grey - grey.mean(dim=(1, 2), keepdim=True)
     energy = torch.fft.fft2(grey).abs().square()  # pylint: disable=not-callable
     height, width = grey.shape[1:]
     if height % 2 or width % 2:
-        return float("nan")  # odd sizes have no frequency of period exactly 2
+        return float("nan"), 1.0  # odd sizes have no frequency of period exactly 2
     rows, cols = energy[:, height // 2, :].sum(), energy[:, :, width // 2].sum()
     nyquist = rows + cols - energy[:, height // 2, width // 2].sum()  # the corner (a checkerboard) counted once
-    return float(nyquist / energy.sum())
+    return float(nyquist), float(energy.sum())
 
 
 def face_detection(images: torch.Tensor, size: int = 64, device: str = "cpu") -> tuple[float, float]:
     """(share of images where MTCNN finds a face, mean probability of the best face; 0 where none); MTCNN
     runs on `device`."""
+    detect = face_detector(size, device)
+    probabilities = np.concatenate([detect(images[start : start + 64]) for start in range(0, len(images), 64)])
+    return float((probabilities > 0).mean()), float(probabilities.mean())
+
+
+def face_detector(size: int = 64, device: str = "cpu"):
+    """A function from a batch of images (N, 3, H, W) in [0, 1] to the probability of the best face MTCNN
+    finds in each (0 where none), at `size` px, on `device`."""
     _package_file("facenet_pytorch", "__init__.py")
     from facenet_pytorch import MTCNN  # pylint: disable=import-outside-toplevel  # optional extra
 
     detector = MTCNN(image_size=size, keep_all=False, device=device)
-    pixels = F.interpolate(images.float().cpu(), size=(size, size), mode="bilinear", antialias=True)
-    arrays = (pixels.clamp(0, 1) * 255).round().byte().permute(0, 2, 3, 1).numpy()
-    probabilities = []
-    for array in progress(arrays, len(arrays), "face detection"):
-        _, probability = detector.detect(array)
-        best = np.asarray(probability, dtype=float).reshape(-1) if probability is not None else np.array([])
-        best = best[np.isfinite(best)]
-        probabilities.append(float(best.max()) if best.size else 0.0)
-    probabilities = np.asarray(probabilities)
-    return float((probabilities > 0).mean()), float(probabilities.mean())
+
+    def detect(images: torch.Tensor) -> np.ndarray:
+        pixels = F.interpolate(images.float().cpu(), size=(size, size), mode="bilinear", antialias=True)
+        probabilities = []
+        for array in (pixels.clamp(0, 1) * 255).round().byte().permute(0, 2, 3, 1).numpy():
+            _, probability = detector.detect(array)
+            best = np.asarray(probability, dtype=float).reshape(-1) if probability is not None else np.array([])
+            best = best[np.isfinite(best)]
+            probabilities.append(float(best.max()) if best.size else 0.0)
+        return np.asarray(probabilities)
+
+    return detect
 
 
 def reconstruction_errors(images: torch.Tensor, reconstructions: torch.Tensor) -> dict[str, np.ndarray]:

@@ -25,8 +25,15 @@ def save_model(network: LatentImageModel, path: Path) -> None:
     state = {name: tensor.cpu() for name, tensor in network.state_dict().items()}
     saved = {"format": network.FORMAT, "hparams": network.hparams, "state_dict": state}
     saved["prior"] = network.prior.to_state()
+    saved["checksum"] = tensors_checksum(state)
     with atomic.atomic_path(path) as tmp_path:
-        torch.save(saved, tmp_path)
+        try:
+            torch.save(saved, tmp_path)
+        except RuntimeError as error:  # torch's zip writer reports a failed write (a full disk) this way
+            raise UserError(
+                f"Cannot write {path} ({str(error).splitlines()[0]}): the disk may be full; free some space or "
+                "choose another model_file."
+            ) from error
 
 
 def load_model(path: Path) -> LatentImageModel:
@@ -43,6 +50,7 @@ def load_model(path: Path) -> LatentImageModel:
         saved = torch.load(path, map_location="cpu", weights_only=True)
         if saved["format"] == FIRST_VAE_FORMAT:
             saved = _from_first_format(saved, path)
+        _check_weights(saved, path)
         network = NETWORKS[saved["format"]](**saved["hparams"])
         network.load_state_dict(saved["state_dict"])
         network.prior = _prior(saved, network.latent_dim)
@@ -52,6 +60,32 @@ def load_model(path: Path) -> LatentImageModel:
             "train again or pull models.dvc."
         ) from error
     return network.eval()
+
+
+def tensors_checksum(state: dict[str, torch.Tensor]) -> str:
+    """The sha256 of the tensors' names, shapes, types and bytes, in name order: what `save_model` records."""
+    digest = hashlib.sha256()
+    for name in sorted(state):
+        tensor = state[name].detach().cpu().contiguous()
+        digest.update(f"{name}:{tuple(tensor.shape)}:{tensor.dtype}".encode())
+        digest.update(tensor.reshape(-1).view(torch.uint8).numpy().tobytes())
+    return digest.hexdigest()
+
+
+def _check_weights(saved: dict, path: Path) -> None:
+    """Refuse weights that changed since `save_model` wrote them, or that hold NaN or infinity (every face black)."""
+    state = saved["state_dict"]
+    if "checksum" in saved and tensors_checksum(state) != saved["checksum"]:
+        raise UserError(
+            f"{path} has changed since it was saved (its weights do not match the checksum it records): pull or "
+            "train it again."
+        )
+    broken = [name for name, tensor in state.items() if tensor.is_floating_point() and not torch.isfinite(tensor).all()]
+    if broken:
+        raise UserError(
+            f"{path} holds weights that are not finite (NaN or infinity in {broken[0]}"
+            f"{f' and {len(broken) - 1} more' if len(broken) > 1 else ''}): it would draw black faces; train again."
+        )
 
 
 def _prior(saved: dict, latent_dim: int) -> StandardNormal:

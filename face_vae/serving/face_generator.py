@@ -8,7 +8,6 @@ JSON object) steers the faces when an attribute classifier was logged with the m
 """
 
 import base64
-import io
 import json
 import math
 from pathlib import Path
@@ -37,7 +36,7 @@ class BadRequest(MlflowException):
         super().__init__(message, error_code=INVALID_PARAMETER_VALUE)
 
 
-class FaceGenerator(mlflow.pyfunc.PythonModel):
+class FaceGenerator(mlflow.pyfunc.PythonModel):  # pylint: disable=abstract-method  # no streaming
     """Faces from a face_vae model file (and steering from its attribute classifier, when one is logged)."""
 
     def load_context(self, context) -> None:
@@ -86,7 +85,9 @@ class FaceGenerator(mlflow.pyfunc.PythonModel):
             )
         unknown = sorted(set(attributes) - set(self.classifier.attributes))
         if unknown:
-            raise BadRequest(f"Unknown attribute {', '.join(unknown)}: the model knows {', '.join(self.classifier.attributes)}.")
+            raise BadRequest(
+                f"Unknown attribute {', '.join(unknown)}: the model knows {', '.join(self.classifier.attributes)}."
+            )
         return self.classifier.shift(attributes)
 
 
@@ -127,7 +128,9 @@ def _attributes(value) -> dict[str, float]:
             raise ValueError
         parsed = {str(name): float(strength) for name, strength in strengths.items()}
     except (ValueError, TypeError) as error:
-        raise BadRequest(f'"attributes" must be a JSON object of numbers like {{"Smiling": 1.5}}, not {value!r}.') from error
+        raise BadRequest(
+            f'"attributes" must be a JSON object of numbers like {{"Smiling": 1.5}}, not {value!r}.'
+        ) from error
     if not all(math.isfinite(strength) and abs(strength) <= 10 for strength in parsed.values()):
         raise BadRequest(f'"attributes" strengths must lie between -10 and 10, not {value!r}.')
     return parsed
@@ -144,8 +147,9 @@ def log_face_generator(model_file: Path, classifier_file: Path | None = None, na
     # pylint: disable=import-outside-toplevel
     from importlib.metadata import version
 
-    import face_vae
     from mlflow.models import ModelSignature
+
+    import face_vae
 
     artifacts = {MODEL_ARTIFACT: str(model_file)}
     if classifier_file is not None:

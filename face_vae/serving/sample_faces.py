@@ -34,7 +34,9 @@ def sample_latents(prior: dict, count: int, rng: np.random.Generator) -> np.ndar
 
 def decode(session: onnxruntime.InferenceSession, latents: np.ndarray, batch_size: int = 16) -> np.ndarray:
     """Images (N, 3, H, W) in [0, 1] of `latents`, `batch_size` at a time."""
-    batches = [session.run(["images"], {"latents": latents[i : i + batch_size]})[0] for i in range(0, len(latents), batch_size)]
+    batches = [
+        session.run(["images"], {"latents": latents[i : i + batch_size]})[0] for i in range(0, len(latents), batch_size)
+    ]
     return np.concatenate(batches)
 
 
@@ -44,6 +46,7 @@ def to_pil(image: np.ndarray) -> Image.Image:
 
 
 def main(argv: list[str] | None = None) -> int:
+    """Parse the arguments, draw the faces, write them; the exit code."""
     parser = argparse.ArgumentParser(description="Write faces sampled from the exported model as JPGs.")
     parser.add_argument("--n", type=int, default=16, help="faces to write")
     parser.add_argument("--seed", type=int, default=0, help="the same seed gives the same faces")
@@ -56,9 +59,12 @@ def main(argv: list[str] | None = None) -> int:
     try:
         session = onnxruntime.InferenceSession(str(model_dir / "decoder.onnx"), providers=["CPUExecutionProvider"])
         prior = dict(np.load(model_dir / "prior.npz"))
-    except (OSError, ValueError, onnxruntime.capi.onnxruntime_pybind11_state.Fail) as error:
-        print(f"error: cannot read the exported model in {model_dir} ({error}): run "
-              "`python commands.py export format=onnx` again, or pass --model-dir.", file=sys.stderr)
+    except Exception as error:  # pylint: disable=broad-exception-caught  # onnxruntime's own types derive from it
+        print(
+            f"error: cannot read the exported model in {model_dir} ({error}): run "
+            "`python commands.py export format=onnx` again, or pass --model-dir.",
+            file=sys.stderr,
+        )
         return 1
     faces = decode(session, sample_latents(prior, args.n, np.random.default_rng(args.seed)))
     out = Path(args.out)

@@ -1,16 +1,18 @@
 """The `evaluate` stage: how good are the faces? FID, KID, face-detection rate, reconstruction error."""
 
 import logging
+from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
 import torch
 from omegaconf import DictConfig
 
-from face_vae.data.face_crops import FaceCrops, as_floats
+from face_vae import atomic
+from face_vae.data.face_crops import FaceCrops, as_floats, read_meta
 from face_vae.errors import UserError
 from face_vae.evaluation import metrics
-from face_vae.models.sampling import sample_faces
+from face_vae.models.sampling import decoded_batches, latent_batches
 from face_vae.models.vae import VAE
 from face_vae.progress import progress
 from face_vae.stages.shared import (
@@ -43,25 +45,18 @@ def run(cfg: DictConfig) -> None:
     check_image_size(vae, cfg.data.image_size)
     vae = runtime.place(vae)
     prepared_dir = prepared_data(cfg, force=cfg.force)
-    real = _first_images(FaceCrops(prepared_dir, cfg.split), max(cfg.n, cfg.n_reconstruct))
-    fake = sample_faces(vae, prior, cfg.n, cfg.seed, cfg.batch_size)
-    # A DCGAN has no encoder: it is scored on its samples only.
-    results = reconstruction_scores(vae, real[: cfg.n_reconstruct], cfg.batch_size) if isinstance(vae, VAE) else {}
-    device = runtime.machine.device  # Inception and MTCNN run where the model does
-    inception = metrics.load_inception(device)
+    crops = FaceCrops(prepared_dir, cfg.split)
+    compared = min(cfg.n, len(crops))
+    reconstructed = min(cfg.n_reconstruct, len(crops)) if isinstance(vae, VAE) else 0  # a DCGAN has no encoder
     # Only sizes the model makes: a 64 px model's faces scored at 150 px would be its upsampling, not its faces.
     sizes = [size for size in cfg.fid_sizes if size <= vae.image_size] or [vae.image_size]
-    for size in sizes:
-        real_features = _cached_features(
-            inception, real[: cfg.n], size, prepared_dir / f"inception_{cfg.split}_{size}px_{cfg.n}.npy"
-        )
-        fake_features = metrics.inception_features(inception, fake, size)
-        results[f"fid_{size}"] = metrics.fid(real_features, fake_features)
-        results[f"kid_{size}"] = metrics.kid(real_features, fake_features)
-    results["face_rate"], results["face_probability"] = metrics.face_detection(fake, device=device)
-    results["nyquist_share"] = metrics.nyquist_share(fake)  # stripes: compare with real_nyquist_share
-    results["real_nyquist_share"] = metrics.nyquist_share(real[: cfg.n])
-    _print_table(results, cfg, min(cfg.n, len(real)), min(cfg.n_reconstruct, len(real)) if isinstance(vae, VAE) else 0)
+    # Every pass goes a batch at a time: memory stays flat however large n (FID-50k included).
+    batches = _real_batches(crops, reconstructed, cfg.batch_size, "reconstruct")
+    results = reconstruction_scores(vae, batches) if reconstructed else {}
+    fingerprint = read_meta(prepared_dir)["files"][cfg.split]["md5"][:8]  # new bytes, new cache
+    cache = prepared_dir / f"inception_{cfg.split}_{{size}}px_{compared}_{fingerprint}.npz"
+    results |= sample_scores(cfg, vae, prior, crops, sizes, runtime.machine.device, str(cache))
+    _print_table(results, cfg, compared, reconstructed)
     if uri is not None:
         params = {"model_file": cfg.model_file, "model_dvc_md5": provenance.dvc_hash(cfg.storage.models_dvc)}
         params |= {"split": cfg.split, "n": cfg.n, "sampler": cfg.sampler, "seed": cfg.seed}
@@ -71,12 +66,47 @@ def run(cfg: DictConfig) -> None:
         registry.promote(cfg.model_file, registry_uri(cfg), score_name, results[f"fid_{sizes[0]}"])
 
 
-def reconstruction_scores(vae: VAE, images: torch.Tensor, batch_size: int) -> dict[str, float]:
+def sample_scores(  # pylint: disable=too-many-arguments  # the run's settings, then what it compares
+    cfg: DictConfig, vae, prior, crops: FaceCrops, sizes: list[int], device: str, cache: str
+) -> dict[str, float]:
+    """FID and KID per size, face-detection rate and the Nyquist shares of `cfg.n` samples against the first
+    `cfg.n` images of `crops` (their Inception statistics cached in `cache`, formatted with the size)."""
+    compared = min(cfg.n, len(crops))
+    inception = metrics.load_inception(device)  # Inception and MTCNN run where the model does
+    real = {size: _real_stats(inception, crops, compared, size, Path(cache.format(size=size))) for size in sizes}
+    fake, face_rate, face_probability, fake_nyquist = _generated_scores(vae, prior, inception, sizes, cfg, device)
+    results = {}
+    for size in sizes:
+        results[f"fid_{size}"] = metrics.fid(real[size], fake[size])
+        results[f"kid_{size}"] = metrics.kid(real[size], fake[size])
+    results["face_rate"], results["face_probability"] = face_rate, face_probability
+    results["nyquist_share"] = fake_nyquist  # stripes: compare with real_nyquist_share
+    real_energy = [metrics.nyquist_energy(batch) for batch in _real_batches(crops, compared, cfg.batch_size)]
+    results["real_nyquist_share"] = sum(part for part, _ in real_energy) / sum(total for _, total in real_energy)
+    return results
+
+
+def _generated_scores(vae, prior, inception, sizes: list[int], cfg: DictConfig, device: str):
+    """Inception statistics per size, face-detection rate and mean probability, and the Nyquist share of `cfg.n`
+    generated faces, decoded and scored a batch at a time."""
+    stats = {size: metrics.FeatureStats() for size in sizes}
+    detect = metrics.face_detector(device=device)
+    probabilities, nyquist, energy = [], 0.0, 0.0
+    batches = decoded_batches(vae, latent_batches(prior, cfg.n, cfg.batch_size, cfg.seed))
+    for faces in progress(batches, -(-cfg.n // cfg.batch_size), "generated faces: Inception, face detection"):
+        for size in sizes:
+            stats[size].add(metrics.inception_features(inception, faces, size, show=False))
+        probabilities.append(detect(faces))
+        part, total = metrics.nyquist_energy(faces)
+        nyquist, energy = nyquist + part, energy + total
+    found = np.concatenate(probabilities)
+    return stats, float((found > 0).mean()), float(found.mean()), nyquist / energy
+
+
+def reconstruction_scores(vae: VAE, batches: Iterator[torch.Tensor]) -> dict[str, float]:
     """Mean and median over images of the per-image errors of mean-code reconstructions."""
     errors: dict[str, list[np.ndarray]] = {}
-    starts = range(0, len(images), batch_size)
-    for start in progress(starts, len(starts), "reconstruct"):
-        batch = images[start : start + batch_size]
+    for batch in batches:
         reconstructions = vae.decode(vae.encode(batch)).cpu()  # the model may sit on a GPU; the images do not
         for name, values in metrics.reconstruction_errors(batch, reconstructions).items():
             errors.setdefault(name, []).append(values)
@@ -87,17 +117,28 @@ def reconstruction_scores(vae: VAE, images: torch.Tensor, batch_size: int) -> di
     return scores
 
 
-def _first_images(crops: FaceCrops, count: int) -> torch.Tensor:
-    return as_floats(crops.first(count))
+def _real_batches(crops: FaceCrops, count: int, batch_size: int, desc: str = "") -> Iterator[torch.Tensor]:
+    """The first `count` images of `crops` as float batches (a progress line each tenth when `desc`)."""
+    starts = range(0, count, batch_size)
+    shown = progress(starts, len(starts), desc) if desc else starts
+    for start in shown:
+        yield as_floats(crops.__getitems__(list(range(start, min(start + batch_size, count)))))
 
 
-def _cached_features(inception, images: torch.Tensor, size: int, cache: Path) -> np.ndarray:
-    """Real images' Inception features, computed once per split, size and count."""
+def _real_stats(inception, crops: FaceCrops, count: int, size: int, cache: Path) -> metrics.FeatureStats:
+    """The Inception statistics of the first `count` real images at `size`, computed once per split, size, count
+    and prepared bytes (`cache`, written atomically; an unreadable one is computed again)."""
     if cache.is_file():
-        return np.load(cache)
-    features = metrics.inception_features(inception, images, size)
-    np.save(cache, features)
-    return features
+        try:
+            return metrics.FeatureStats.load(cache)
+        except (OSError, ValueError, KeyError) as error:
+            log.warning("%s is unreadable (%s): computing it again.", cache, error)
+    stats = metrics.FeatureStats()
+    for batch in _real_batches(crops, count, 50, f"Inception features of {count} real images at {size} px"):
+        stats.add(metrics.inception_features(inception, batch, size, show=False))
+    with atomic.atomic_path(cache) as tmp_path, open(tmp_path, "wb") as file:
+        stats.save(file)
+    return stats
 
 
 def _print_table(results: dict[str, float], cfg: DictConfig, compared: int, reconstructed: int) -> None:

@@ -20,6 +20,7 @@ from face_vae.tracking import provenance, runs
 
 log = logging.getLogger(__name__)
 ATTRIBUTE_GRID_FILE = "attribute_grid.jpg"
+MAX_STRENGTH = 10.0  # beyond ~3 the codes leave the region the decoder learnt; 1e300 overflowed to black faces
 REPLACED = ("face_*.jpg", ATTRIBUTE_GRID_FILE)  # an earlier run's files that must not linger beside the new
 
 
@@ -33,11 +34,11 @@ def run(cfg: DictConfig) -> None:
     prior = sampling_prior(network, cfg.sampler, model_file)
     start = time.perf_counter()
     latents = latent_batches(prior, cfg.n, cfg.batch_size, cfg.seed)
+    metrics: dict[str, float] = {}  # filled as the steered faces are written
     if strengths:
-        faces, pictures, metrics = steered_faces(cfg, network, model_file, torch.cat(list(latents)), strengths)
-        batches: Iterator[torch.Tensor] = iter([faces])
+        batches, pictures = steered_batches(cfg, network, model_file, latents, strengths, metrics)
     else:
-        batches, pictures, metrics = decoded_batches(network, latents), {}, {}
+        batches, pictures = decoded_batches(network, latents), {}
     files = write_images(
         Path(cfg.result_dir), chain(face_pictures(batches), pictures.items()), replaces=REPLACED, total=cfg.n + 1
     )
@@ -56,24 +57,37 @@ def run(cfg: DictConfig) -> None:
         runs.log_stage_run(uri, cfg.tracking.experiment, params | runtime.params(), metrics, shown)
 
 
-def steered_faces(
-    cfg: DictConfig, network: LatentImageModel, model_file: Path, latents: torch.Tensor, strengths: dict[str, float]
-) -> tuple[torch.Tensor, dict[str, torch.Tensor], dict[str, float]]:
-    """The faces of `latents` moved along the attributes' directions, the attribute grid, and the share
-    of faces in which the classifier finds each attribute before and after the move."""
+def steered_batches(  # pylint: disable=too-many-arguments  # the run's settings, then what it steers
+    cfg: DictConfig,
+    network: LatentImageModel,
+    model_file: Path,
+    latents: Iterator[torch.Tensor],
+    strengths: dict[str, float],
+    metrics: dict[str, float],
+) -> tuple[Iterator[torch.Tensor], dict[str, torch.Tensor]]:
+    """The faces of `latents` moved along the attributes' directions, a batch at a time (memory flat in n), and
+    the attribute grid of the first faces. Once the faces are consumed, `metrics` holds the share of faces in
+    which the classifier finds each attribute before and after the move."""
     vae = require_encoder(network, model_file, "move faces along attributes")
     classifier = load_classifier(Path(cfg.classifier_file), file_md5(model_file))
     shift = classifier.shift(strengths)  # checks the names before any work
-    grid = attribute_grid(vae, classifier, latents[: cfg.grid_faces], list(strengths), cfg.attribute_sweep)
-    before = attribute_shares(vae, classifier, decode_all(vae, latents, cfg.batch_size), strengths, cfg.batch_size)
-    faces = decode_all(vae, latents + shift, cfg.batch_size)
-    after = attribute_shares(vae, classifier, faces, strengths, cfg.batch_size)
-    metrics = {}
-    for name in strengths:
-        log.info("%s: the classifier finds it in %.0f%% of the faces before the move, %.0f%% after.",
-                 name, 100 * before[name], 100 * after[name])  # fmt: skip
-        metrics |= {f"share_{name}_before": before[name], f"share_{name}_after": after[name]}
-    return faces, {ATTRIBUTE_GRID_FILE: grid}, metrics
+    first = next(latents)
+    grid = attribute_grid(vae, classifier, first[: cfg.grid_faces], list(strengths), cfg.attribute_sweep)
+
+    def faces() -> Iterator[torch.Tensor]:
+        before, after = torch.zeros(len(strengths)), torch.zeros(len(strengths))
+        for batch in chain([first], latents):
+            before += attribute_counts(vae, classifier, vae.decode(batch).cpu(), strengths)
+            moved = vae.decode(batch + shift).cpu()
+            after += attribute_counts(vae, classifier, moved, strengths)
+            yield moved
+        for index, name in enumerate(strengths):
+            share_before, share_after = float(before[index]) / cfg.n, float(after[index]) / cfg.n
+            log.info("%s: the classifier finds it in %.0f%% of the faces before the move, %.0f%% after.",
+                     name, 100 * share_before, 100 * share_after)  # fmt: skip
+            metrics.update({f"share_{name}_before": share_before, f"share_{name}_after": share_after})
+
+    return faces(), {ATTRIBUTE_GRID_FILE: grid}
 
 
 def attribute_strengths(attributes: object) -> dict[str, float]:
@@ -88,7 +102,14 @@ def attribute_strengths(attributes: object) -> dict[str, float]:
             f'attributes must map attribute names to numbers, e.g. attributes="{{Smiling: 1.5, Eyeglasses: 1}}", '
             f"not {attributes!r}."
         )
-    return {str(name): float(value) for name, value in values.items()}
+    strengths = {str(name): float(value) for name, value in values.items()}
+    too_strong = {name: value for name, value in strengths.items() if not abs(value) <= MAX_STRENGTH}
+    if too_strong:
+        raise UserError(
+            f"attributes strengths must lie between -{MAX_STRENGTH:g} and {MAX_STRENGTH:g} (1 is the average "
+            f"difference between faces with and without the attribute), not {too_strong}."
+        )
+    return strengths
 
 
 def attribute_grid(
@@ -101,11 +122,10 @@ def attribute_grid(
     return image_grid(decode_all(vae, torch.stack(rows), batch_size=64), nrow=len(sweep))
 
 
-def attribute_shares(
-    vae: VAE, classifier: AttributeClassifier, faces: torch.Tensor, names: Mapping[str, float], batch_size: int
-) -> dict[str, float]:
-    """The share of `faces` in which the classifier, reading them back through the encoder, finds each
-    attribute: a check that moving the codes changed the pictures."""
-    codes = torch.cat([vae.encode(faces[i : i + batch_size]).cpu() for i in range(0, len(faces), batch_size)])
-    present = classifier.predict(codes)
-    return {name: float(present[:, classifier.attributes.index(name)].float().mean()) for name in names}
+def attribute_counts(
+    vae: VAE, classifier: AttributeClassifier, faces: torch.Tensor, names: Mapping[str, float]
+) -> torch.Tensor:
+    """How many of `faces` the classifier, reading them back through the encoder, finds each attribute in: a
+    check that moving the codes changed the pictures."""
+    present = classifier.predict(vae.encode(faces).cpu())
+    return torch.stack([present[:, classifier.attributes.index(name)].sum() for name in names]).float()

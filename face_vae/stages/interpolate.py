@@ -15,6 +15,9 @@ from face_vae.stages.shared import inference_runtime, model_path, pulled_model, 
 from face_vae.tracking import provenance, runs
 
 log = logging.getLogger(__name__)
+# The strip wraps into rows of this many faces: one row of 1,000 150 px faces would be wider than a JPEG can be
+# (65,535 px), and rows read better than a ribbon.
+STRIP_COLUMNS = 16
 STRIP_FILE = "interpolation.jpg"
 GIF_FILE = "interpolation.gif"
 
@@ -44,7 +47,7 @@ def run(cfg: DictConfig) -> None:
     weights = torch.linspace(0, 1, cfg.steps)[:, None]
     faces = decode_all(network, (1 - weights) * ends[0] + weights * ends[1], cfg.batch_size)
     frames = list(faces) + list(faces.flip(0))[1:-1]  # there and back: the GIF loops without a jump
-    files = write_images(Path(cfg.result_dir), {STRIP_FILE: image_grid(faces, nrow=cfg.steps), GIF_FILE: frames})
+    files = write_images(Path(cfg.result_dir), {STRIP_FILE: image_grid(faces, nrow=STRIP_COLUMNS), GIF_FILE: frames})
     log.info("Wrote %s and %s (%d steps) to %s.", STRIP_FILE, GIF_FILE, cfg.steps, cfg.result_dir)
     if uri is not None:
         params = {"model_file": cfg.model_file, "model_dvc_md5": provenance.dvc_hash(cfg.storage.models_dvc)}

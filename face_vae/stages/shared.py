@@ -13,6 +13,7 @@ from face_vae.data.preparation import (
     SyntheticSource,
     TooManyBadImages,
     ensure_prepared,
+    prepared_folder,
 )
 from face_vae.errors import UserError
 from face_vae.models.model_file import load_model
@@ -69,7 +70,15 @@ def model_path(cfg: DictConfig) -> Path:
     through MLflow once and cached."""
     if registry.is_registry_uri(cfg.model_file):
         return registry.fetch_model_file(cfg.model_file, registry_uri(cfg))
-    return Path(cfg.model_file)
+    return model_file_path(cfg.model_file)
+
+
+def model_file_path(model_file: str) -> Path:
+    """`model_file` as a path; a folder is refused in the user's words (DVC would try to pull it)."""
+    path = Path(model_file)
+    if path.is_dir():
+        raise UserError(f"model_file={model_file} is a folder: point it at a model file, e.g. {path / 'vae.pt'}.")
+    return path
 
 
 def registry_uri(cfg: DictConfig) -> str:
@@ -146,7 +155,8 @@ def run_params(cfg: DictConfig) -> dict[str, str]:
     """Every resolved config value, the git commit, the data's provenance and library versions: the params
     of a training run."""
     source_dir = cfg.data.get("source_dir") if cfg.data.kind != "synthetic" else None
-    data = provenance.data_provenance(cfg.storage.data_dvc, source_dir, cfg.data.prepared_dir, cfg.data.kind)
+    prepared = prepared_folder(_data_source(cfg.data), Path(cfg.data.prepared_dir))
+    data = provenance.data_provenance(cfg.storage.data_dvc, source_dir, str(prepared), cfg.data.kind)
     return provenance.flat_params(flat_values(cfg), data)
 
 

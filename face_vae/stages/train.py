@@ -1,7 +1,10 @@
 """The `train` stage: data -> model -> Lightning fit -> saved model -> MLflow and DVC."""
 
+import json
 import logging
+import os
 import time
+import uuid
 from pathlib import Path
 
 import lightning as L
@@ -10,9 +13,10 @@ from hydra.utils import get_class
 from lightning.pytorch.loggers import MLFlowLogger
 from omegaconf import DictConfig, OmegaConf
 
-from face_vae import atomic, hardware, storage
+from face_vae import atomic, hardware, locks, storage
+from face_vae.callbacks.checkpoints import RunIdentity
 from face_vae.config import build, flat_values
-from face_vae.data.face_crops import FaceCrops
+from face_vae.data.face_crops import FaceCrops, read_meta
 from face_vae.errors import UserError
 from face_vae.models.codes import encoder_means
 from face_vae.models.model_file import save_model
@@ -21,6 +25,7 @@ from face_vae.stages.shared import (
     build_trainer,
     config_yaml,
     data_module,
+    model_file_path,
     prepared_data,
     run_params,
     storage_settings,
@@ -30,6 +35,8 @@ from face_vae.tracking import training
 
 log = logging.getLogger(__name__)
 RUN_ID_FILE = "mlflow_run_id.txt"
+UNSENT_METRICS_FILE = "unsent_metrics.jsonl"  # kept while the MLflow server does not answer
+IDENTITY_FILE = "run.json"  # which run the checkpoints belong to: every checkpoint records the same id
 RUN_CONFIG_FILE = "run_config.yaml"  # the resolved config of the run that writes the checkpoints
 FIXED_ON_RESUME = ("model", "data", "seed")  # what the weights, the optimiser state and the data order depend on
 SPEED_ONLY = {"model.compile", "data.num_workers"}  # may change on resume
@@ -37,20 +44,31 @@ SPEED_ONLY = {"model.compile", "data.num_workers"}  # may change on resume
 
 def run(cfg: DictConfig) -> None:
     """Train the VAE on the train split, validate on val, save `cfg.model_file`, log and version it."""
-    checkpoints_dir = Path(cfg.checkpoints_dir)
     # model_file=null: models/<the model's own name>.pt, set here so that it is logged and compared as chosen.
     cfg.model_file = cfg.model_file or f"models/{get_class(cfg.model['_target_']).file_name}.pt"
+    model_file_path(cfg.model_file)  # not a folder
+    # One run at a time writes a checkpoints folder and a model file (in a DDP job, rank 0 holds them for all).
+    paths = {"checkpoints_dir": Path(cfg.checkpoints_dir), "model_file": Path(cfg.model_file)}
+    with locks.holding(paths if _first_rank() else {}):
+        _train(cfg, Path(cfg.checkpoints_dir))
+
+
+def _train(cfg: DictConfig, checkpoints_dir: Path) -> None:  # pylint: disable=too-many-locals  # the run's steps
     resume_from = _resume_checkpoint(checkpoints_dir) if cfg.resume else None
     uri = tracking_uri(cfg)  # fail fast, before any work
     runtime = resolve_runtime(cfg)
     changed_on_resume = _check_resume_config(cfg, checkpoints_dir) if resume_from else ""
     L.seed_everything(cfg.seed, workers=True)
     prepared_dir = prepared_data(cfg, force=cfg.force)
+    _check_batch_size(cfg, prepared_dir)
     datamodule = data_module(cfg.data, prepared_dir)
     module = build(cfg.model, image_size=cfg.data.image_size, channels_last=runtime.channels_last)
     if resume_from:
         _check_same_architecture(resume_from, module)
-    callbacks = [build(node) for node in cfg.callbacks.values()]
+    _check_room(cfg, module)
+    if not resume_from and _first_rank():
+        _set_aside_earlier_run(checkpoints_dir)
+    callbacks = [build(node) for node in cfg.callbacks.values()] + [RunIdentity(_identity(checkpoints_dir))]
     logger = _mlflow_logger(cfg, uri, runtime, bool(resume_from), changed_on_resume) if uri is not None else None
     if not resume_from:
         atomic.write_text(checkpoints_dir / RUN_CONFIG_FILE, OmegaConf.to_yaml(cfg, resolve=True))
@@ -66,10 +84,29 @@ def run(cfg: DictConfig) -> None:
     save_model(network, model_file)
     log.info("Saved the model to %s.", model_file)
     if logger is not None:
-        model_uri = training.log_trained_model(logger, model_file, [model_file, *checkpoints_dir.glob("*.ckpt")])
-        if cfg.tracking.registered_model:
-            training.register_trained_model(logger, model_uri, uri, cfg.tracking.registered_model)
+        _log_model(cfg, logger, uri, [model_file, *checkpoints_dir.glob("*.ckpt")])
     storage.version_models(storage_settings(cfg), model_file.parent, throwaway=cfg.data.kind == "synthetic")
+
+
+def _check_batch_size(cfg: DictConfig, prepared_dir: Path) -> None:
+    """Refuse a batch larger than the training split: every step takes a full batch (the last, short one is
+    dropped), so there would be no step at all and an untrained model saved."""
+    images = read_meta(prepared_dir).get("counts", {}).get(cfg.data.train_split, 0)
+    if images < cfg.data.batch_size:
+        raise UserError(
+            f"data.batch_size={cfg.data.batch_size} is more than the {images} images of the "
+            f"'{cfg.data.train_split}' split, so training would take no step: lower data.batch_size to at most "
+            f"{images}, or train on more images."
+        )
+
+
+def _check_room(cfg: DictConfig, module: L.LightningModule) -> None:
+    """Writable folders with room for the model file and the checkpoints, checked before training."""
+    weights = 4 * sum(parameter.numel() for parameter in module.parameters())  # float32 on disk
+    prior = 4 * 200 * (cfg.model.get("latent_dim") or 0) ** 2  # a full-covariance mixture's Cholesky factors
+    atomic.check_room(Path(cfg.model_file).parent, weights + prior, "model_file")
+    # best.ckpt and last.ckpt, each with the weights and Adam's two moments, written beside an older copy.
+    atomic.check_room(Path(cfg.checkpoints_dir), 2 * 3 * weights * 2, "checkpoints_dir")
 
 
 def _fit(trainer: L.Trainer, module: L.LightningModule, datamodule: L.LightningDataModule, resume_from: str | None):
@@ -91,14 +128,29 @@ def _mlflow_logger(
     run_id = _read_run_id(checkpoints_dir) if resumed else None
     params = run_params(cfg) | runtime.params()
     logger = training.training_logger(
-        cfg.tracking.experiment, uri, params, config_yaml(cfg), run_id=run_id, asynchronous=cfg.tracking.async_logging
-    )
+        cfg.tracking.experiment, uri, params, config_yaml(cfg), checkpoints_dir / UNSENT_METRICS_FILE,
+        run_id=run_id, asynchronous=cfg.tracking.async_logging,
+    )  # fmt: skip
     if logger.run_id is not None:  # None in the extra processes of a DDP run: rank 0 logs
         checkpoints_dir.mkdir(parents=True, exist_ok=True)
         (checkpoints_dir / RUN_ID_FILE).write_text(logger.run_id)
         if changed_on_resume:  # the run keeps its first params; what this resume changed is a tag
             logger.experiment.set_tag(logger.run_id, f"resumed_{_resume_count(checkpoints_dir)}", changed_on_resume)
     return logger
+
+
+def _log_model(cfg: DictConfig, logger: training.PatientLogger, uri: str, files: list[Path]) -> None:
+    """Log the saved model and checkpoints, and register the model, when the server answers; a warning when not
+    (the model file is saved already)."""
+
+    def log_and_register() -> None:
+        model_uri = training.log_trained_model(logger, files[0], files)
+        if cfg.tracking.registered_model:
+            training.register_trained_model(logger, model_uri, uri, cfg.tracking.registered_model)
+
+    if not (logger.send_backlog() and logger.guarded(log_and_register, "the trained model")):
+        log.warning("The run at %s lacks the trained model (the server did not answer); it is saved in %s.", uri,
+                    files[0])  # fmt: skip
 
 
 def _fitted_prior(cfg: DictConfig, module: L.LightningModule, prepared_dir: Path, runtime: hardware.Runtime):
@@ -145,11 +197,54 @@ def _keep_best_weights(trainer: L.Trainer, module: L.LightningModule) -> None:
 
 
 def _resume_checkpoint(checkpoints_dir: Path) -> str:
+    """checkpoints_dir/last.ckpt, when it was written by the run the folder describes (run.json)."""
     last = checkpoints_dir / "last.ckpt"
     if not last.is_file():
         raise UserError(f"resume=true but there is no {last}: train without resume=true first.")
+    written_by = torch.load(last, map_location="cpu", weights_only=True).get(RunIdentity.KEY, {}).get("run")
+    described = _read_identity(checkpoints_dir).get("run")
+    if written_by is not None and written_by != described:  # checkpoints from before identities were kept pass
+        raise UserError(
+            f"{last} was written by run {written_by}, not by run {described} that {checkpoints_dir / IDENTITY_FILE} "
+            "describes: resume from the folder that run wrote, or train from scratch without resume=true."
+        )
     log.info("Resuming from %s.", last)
     return str(last)
+
+
+def _first_rank() -> bool:
+    """Whether this process is the first of its job (always, without DDP): torchrun sets RANK, Lightning's own
+    launcher LOCAL_RANK in the processes it starts."""
+    return os.environ.get("RANK", "0") == "0" and os.environ.get("LOCAL_RANK", "0") == "0"
+
+
+def _set_aside_earlier_run(checkpoints_dir: Path) -> None:
+    """Move the checkpoints of an earlier run out of the way of a fresh one (nothing is deleted): left in place,
+    they would look like this run's, and resume=true would continue them under this run's config."""
+    if not checkpoints_dir.is_dir() or not any(checkpoints_dir.iterdir()):
+        return
+    earlier = _read_identity(checkpoints_dir)
+    stamp = earlier.get("started") or time.strftime("%Y%m%d-%H%M%S", time.localtime(checkpoints_dir.stat().st_mtime))
+    aside = checkpoints_dir.with_name(f"{checkpoints_dir.name}.previous-{stamp}")
+    checkpoints_dir.rename(aside)
+    log.warning("%s held an earlier run's checkpoints: moved them to %s (resume that run with checkpoints_dir=%s "
+                "resume=true).", checkpoints_dir, aside, aside)  # fmt: skip
+
+
+def _identity(checkpoints_dir: Path) -> dict[str, str]:
+    """This run's identity: the one checkpoints_dir/run.json records (resume, the other DDP ranks), or a new one."""
+    identity = _read_identity(checkpoints_dir)
+    if not identity and _first_rank():
+        identity = {"run": uuid.uuid4().hex, "started": time.strftime("%Y%m%d-%H%M%S")}
+        atomic.write_text(checkpoints_dir / IDENTITY_FILE, json.dumps(identity))
+    return identity
+
+
+def _read_identity(checkpoints_dir: Path) -> dict[str, str]:
+    try:
+        return json.loads((checkpoints_dir / IDENTITY_FILE).read_text())
+    except (OSError, ValueError):
+        return {}
 
 
 def _check_same_architecture(checkpoint_path: str, module: L.LightningModule) -> None:

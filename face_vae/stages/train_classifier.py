@@ -51,7 +51,8 @@ def run(cfg: DictConfig) -> None:
     _, scored_codes, scored_labels = codes_and_labels(cfg, vae, prepared_dir, cfg.split)
 
     logger = (
-        training.training_logger(cfg.tracking.experiment, uri, run_params(cfg) | runtime.params(), config_yaml(cfg))
+        training.training_logger(cfg.tracking.experiment, uri, run_params(cfg) | runtime.params(), config_yaml(cfg),
+                                 Path("unsent_classifier_metrics.jsonl"))  # fmt: skip
         if uri is not None
         else None
     )

@@ -29,6 +29,7 @@ class Version:
 
     @property
     def pinned_uri(self) -> str:
+        """The URI of this very version (an alias resolved)."""
         return f"{SCHEME}{self.name}/{self.version}"
 
 
@@ -105,7 +106,9 @@ def _model_file_in(folder: Path, uri: str) -> Path:
             f"{uri} is not a face_generator logged by face_vae train ({error}): use a version that train registered."
         ) from error
     if not path.is_file():
-        raise UserError(f"{uri} lacks its model file {path.name}: its artifacts may have been deleted; use another version.")
+        raise UserError(
+            f"{uri} lacks its model file {path.name}: its artifacts may have been deleted; use another version."
+        )
     return path
 
 
@@ -127,7 +130,8 @@ def register(tracking_uri: str, source: str, name: str, tags: dict[str, str]) ->
     except MlflowException as error:
         log.warning(
             "Could not register the model in %s (%s); the model file and the run are kept. Register it later with "
-            "`poetry run python -c \"import mlflow; mlflow.set_tracking_uri('%s'); mlflow.register_model('%s', '%s')\"`.",
+            "`poetry run python -c \"import mlflow; mlflow.set_tracking_uri('%s'); "
+            "mlflow.register_model('%s', '%s')\"`.",
             tracking_uri, _first_line(error), tracking_uri, source, name,
         )  # fmt: skip
         return None
@@ -168,4 +172,8 @@ def promote(uri: str, tracking_uri: str, score_name: str, score: float) -> None:
 
 
 def _first_line(error: Exception) -> str:
-    return (str(getattr(error, "message", "")) or str(error)).strip().splitlines()[0] if str(error) else type(error).__name__
+    return (
+        (str(getattr(error, "message", "")) or str(error)).strip().splitlines()[0]
+        if str(error)
+        else type(error).__name__
+    )

@@ -1,12 +1,14 @@
 """Where MLflow runs go: a tracking server that answers, or the local store."""
 
 import logging
+import os
 import urllib.error
 import urllib.request
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Optional
 
+from face_vae import credentials, locks
 from face_vae.errors import UserError
 from face_vae.rules import SECONDS, setting
 
@@ -25,6 +27,9 @@ class TrackingSettings:
     fallback_local: bool = setting(False, "when the server does not answer: false stops, true logs to local_uri")
     health_timeout_s: float = setting(5.0, "seconds the server has to answer before the run starts", SECONDS)
     async_logging: bool = setting(False, "true: training's MLflow calls return at once, a thread writes them")
+    request_timeout_s: float = setting(
+        10.0, "seconds a call to the server may take (MLflow's default, 120 s with 7 retries, hung ~400 s)", SECONDS
+    )
     registered_model: Optional[str] = setting(
         "face_vae", "train registers its face_generator as a new version of this model (models:/NAME/N); null: not"
     )
@@ -35,27 +40,63 @@ def tracking_uri(settings: TrackingSettings) -> str:
 
     A server that does not answer stops the run with one sentence, unless `fallback_local` is set.
     """
-    uri = settings.uri
+    shown = settings.uri  # credentials masked (face_vae.credentials): what messages say
+    _check_scheme(shown, "tracking.uri")
+    uri = credentials.without_credentials(shown)
     if not uri.startswith(("http://", "https://")):
         return _absolute(uri)
+    # A server that stops answering mid-run costs seconds, not minutes (a variable the user set wins).
+    os.environ.setdefault("MLFLOW_HTTP_REQUEST_TIMEOUT", str(max(1, round(settings.request_timeout_s))))
+    os.environ.setdefault("MLFLOW_HTTP_REQUEST_MAX_RETRIES", "1")
+    health = urllib.request.Request(f"{uri.rstrip('/')}/health", headers=credentials.basic_auth_header())
     try:
-        with urllib.request.urlopen(f"{uri.rstrip('/')}/health", timeout=settings.health_timeout_s):
+        with urllib.request.urlopen(health, timeout=settings.health_timeout_s):
             return uri
+    except urllib.error.HTTPError as error:
+        if error.code not in (401, 403):
+            raise UserError(f"The MLflow server {shown} answered /health with {error.code} {error.reason}: check "
+                            "that tracking.uri is an `mlflow server`.") from error  # fmt: skip
+        raise UserError(
+            f"The MLflow server {shown} refused the credentials ({error.code} {error.reason}): give them in "
+            "tracking.uri (http://USER:PASSWORD@HOST:PORT) or in MLFLOW_TRACKING_USERNAME and MLFLOW_TRACKING_PASSWORD."
+        ) from error
     except (urllib.error.URLError, OSError) as error:
         if settings.fallback_local:
-            log.warning("MLflow server %s does not answer (%s); logging to %s instead.", uri, error, settings.local_uri)
-            return _absolute(settings.local_uri)
+            log.warning("MLflow server %s does not answer (%s); logging to %s instead.", shown, error,
+                        settings.local_uri)  # fmt: skip
+            return _absolute(credentials.without_credentials(settings.local_uri))
         raise UserError(
-            f"The MLflow server {uri} does not answer ({getattr(error, 'reason', error)}): start one with "
+            f"The MLflow server {shown} does not answer ({getattr(error, 'reason', error)}): start one with "
             "`mlflow server --host 127.0.0.1 --port 5000`, or log locally with tracking.uri="
             f"{settings.local_uri} (or tracking.fallback_local=true)."
         ) from error
 
 
+# The stores MLflow's tracking client opens: a server, a database, a folder (MLflow's file store), Databricks.
+SCHEMES = ("http", "https", "sqlite", "postgresql", "mysql", "mssql", "file", "databricks")
+
+
+def _check_scheme(uri: str, key: str) -> None:
+    scheme = uri.split("://", 1)[0].split("+", 1)[0].lower() if "://" in uri else ""
+    if scheme not in SCHEMES:
+        raise UserError(
+            f"{key}={uri} is not an MLflow store MLflow knows (scheme {scheme or 'missing'!r}): use http://HOST:PORT "
+            "of an `mlflow server`, sqlite:///mlflow.db, or another of " + ", ".join(SCHEMES) + "."
+        )
+
+
 def _absolute(uri: str) -> str:
-    """A local store's path made absolute: MLflow caches stores by URI, so `sqlite:///mlflow.db`
-    would keep pointing at the first folder a process used it in."""
+    """A local store's path made absolute (MLflow caches stores by URI, so `sqlite:///mlflow.db` would keep
+    pointing at the first folder a process used it in), its tables created once."""
     prefix = "sqlite:///"
-    if uri.startswith(prefix) and not uri.startswith(prefix + "/"):
-        return prefix + str(Path(uri[len(prefix) :]).resolve())
+    if not uri.startswith(prefix):
+        return uri
+    path = Path(uri[len(prefix) :]).resolve()
+    uri = prefix + str(path)
+    # Two commands started together on a new store would both create its tables (an alembic traceback):
+    # the first creates them while the second waits.
+    with locks.waiting(path):
+        from mlflow import MlflowClient  # pylint: disable=import-outside-toplevel  # 4 s: only for a local store
+
+        MlflowClient(tracking_uri=uri).search_experiments(max_results=1)
     return uri

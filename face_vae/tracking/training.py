@@ -1,10 +1,14 @@
 """MLflow in a Lightning training run: the logger with every param, and the trained model at the end."""
 
+import json
 import logging
+import time
+from collections.abc import Callable, Mapping
 from pathlib import Path
 
 import mlflow
 from lightning.pytorch.loggers import MLFlowLogger
+from lightning.pytorch.utilities import rank_zero_only
 
 from face_vae.serving.face_generator import log_face_generator
 from face_vae.tracking import registry
@@ -13,19 +17,108 @@ from face_vae.tracking.provenance import git_state
 log = logging.getLogger(__name__)
 
 
+RETRY_S = 60.0  # how often a logger whose server stopped answering tries it again
+
+
+class PatientLogger(MLFlowLogger):
+    """Lightning's MLFlowLogger that outlives its server: when a call fails (a server stopped, a network
+    gone), it warns once, keeps the metrics in `backlog` (JSON lines, beside the checkpoints) and lets
+    training go on; it tries the server again every minute and at the end, sends what it kept when it answers,
+    and tags the run `face_vae.logging_interrupted`. Images and figures are skipped while it is down."""
+
+    def __init__(self, *args, backlog: Path, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.backlog = Path(backlog)
+        self.down_since: float | None = None
+        self.last_try = 0.0
+
+    @rank_zero_only
+    def log_metrics(self, metrics: Mapping[str, float], step: int | None = None) -> None:
+        if self.down_since is None:
+            send = super().log_metrics
+            self.guarded(lambda: send(metrics, step), "metrics")
+        if self.down_since is not None:
+            self._keep(metrics, step)
+            if time.monotonic() - self.last_try > RETRY_S:
+                self.send_backlog()
+
+    def guarded(self, call: Callable[[], object], what: str) -> bool:
+        """Run an MLflow `call`; False (after one warning) when the server does not answer or is known down."""
+        if self.down_since is not None:
+            return False
+        try:
+            call()
+            return True
+        except Exception as error:  # pylint: disable=broad-exception-caught  # requests, MLflow, OS errors alike
+            self.down_since, self.last_try = time.time(), time.monotonic()
+            log.warning(
+                "The MLflow server stopped answering while logging %s (%s): training goes on; its metrics are "
+                "kept in %s and sent when the server answers again.", what, _first_line(error), self.backlog,
+            )  # fmt: skip
+            return False
+
+    def send_backlog(self) -> bool:
+        """Send the kept metrics and tag the run; True when the server answers (nothing is kept any more)."""
+        # pylint: disable-next=import-outside-toplevel
+        from mlflow.entities import Metric
+
+        self.last_try = time.monotonic()
+        if self.down_since is None:
+            return True
+        lines = self.backlog.read_text(encoding="utf-8").splitlines() if self.backlog.is_file() else []
+        kept = [Metric(**json.loads(line)) for line in lines]
+        try:
+            for start in range(0, len(kept), 1000):  # MLflow takes at most 1,000 metrics per call
+                self.experiment.log_batch(self.run_id, metrics=kept[start : start + 1000])
+            since = time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(self.down_since))
+            self.experiment.set_tag(self.run_id, "face_vae.logging_interrupted", f"from {since}, metrics sent later")
+        except Exception:  # pylint: disable=broad-exception-caught  # still down: keep them
+            return False
+        self.backlog.unlink(missing_ok=True)
+        self.down_since = None
+        log.info("The MLflow server answers again: sent the %d metrics kept meanwhile.", len(kept))
+        return True
+
+    def _keep(self, metrics: Mapping[str, float], step: int | None) -> None:
+        stamp = int(time.time() * 1000)
+        self.backlog.parent.mkdir(parents=True, exist_ok=True)
+        with open(self.backlog, "a", encoding="utf-8") as file:
+            for key, value in metrics.items():
+                if not isinstance(value, str):
+                    file.write(json.dumps({"key": key, "value": float(value), "timestamp": stamp, "step": step or 0}))
+                    file.write("\n")
+
+    @rank_zero_only
+    def finalize(self, status: str = "success") -> None:
+        if self.down_since is not None and not self.send_backlog():
+            log.warning("The MLflow server still does not answer: the run's last metrics stay in %s, and the run is "
+                        "not marked finished.", self.backlog)  # fmt: skip
+            return
+        end = super().finalize
+        self.guarded(lambda: end(status), "the end of the run")
+
+
+def _first_line(error: Exception) -> str:
+    return (str(error).strip().splitlines() or [type(error).__name__])[0][:200]
+
+
 def training_logger(  # pylint: disable=too-many-arguments  # the run's identity, then what it logs first
     experiment: str,
     uri: str,
     params: dict[str, str],
     config_yaml: str,
+    backlog: Path,
     run_id: str | None = None,
     asynchronous: bool = False,
-) -> MLFlowLogger:
+) -> PatientLogger:
     """A Lightning MLFlowLogger at `uri` for `experiment`, with `params` and the config (`config_yaml`)
-    logged; `run_id` continues an earlier run (resume), which keeps its first params. `asynchronous`:
-    metric calls return at once (MLflow's own background logging), so a fast GPU step never waits on them."""
+    logged, that keeps its metrics in `backlog` while the server does not answer; `run_id` continues an
+    earlier run (resume), which keeps its first params. `asynchronous`: metric calls return at once (MLflow's
+    own background logging), so a fast GPU step never waits on them."""
     mlflow.set_tracking_uri(uri)
-    logger = MLFlowLogger(experiment_name=experiment, tracking_uri=uri, run_id=run_id, synchronous=not asynchronous)
+    logger = PatientLogger(
+        experiment_name=experiment, tracking_uri=uri, run_id=run_id, synchronous=not asynchronous, backlog=backlog
+    )
     if run_id is None:
         logger.log_hyperparams(params)
         commit, _ = git_state()

@@ -1,60 +1,12 @@
 """MLflow: a real `mlflow server` on loopback, the embedded store, and a server that does not answer."""
 
-import os
-import signal
-import socket
 import subprocess
-import sys
-import time
-import urllib.request
 
 import pytest
 from mlflow.tracking import MlflowClient
 
 from face_vae import cli
-from tests.conftest import FAST_TRAIN
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
-@pytest.fixture
-def mlflow_server(tmp_path_factory):
-    """An `mlflow server` on 127.0.0.1 with its own sqlite store, stopped by its PID at the end."""
-    store = tmp_path_factory.mktemp("mlflow-server")
-    port = _free_port()
-    env = {**os.environ, "MLFLOW_SERVER_ENABLE_JOB_EXECUTION": "false"}
-    command = [sys.executable, "-m", "mlflow", "server", "--host", "127.0.0.1", "--port", str(port), "--workers", "1"]
-    command += [
-        "--backend-store-uri",
-        f"sqlite:///{store}/mlflow.db",
-        "--artifacts-destination",
-        str(store / "artifacts"),
-    ]
-    # The server outlives this statement (it is stopped after the test), so no `with` here.
-    server = subprocess.Popen(  # pylint: disable=consider-using-with
-        command, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True
-    )
-    uri = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 120
-    while True:
-        try:
-            with urllib.request.urlopen(f"{uri}/health", timeout=2):
-                break
-        except OSError:
-            if server.poll() is not None or time.monotonic() > deadline:
-                server.kill()
-                pytest.fail("mlflow server did not start within 120 s")
-            time.sleep(1)
-    yield uri
-    server.send_signal(signal.SIGTERM)
-    try:
-        server.wait(timeout=20)
-    except subprocess.TimeoutExpired:
-        os.killpg(server.pid, signal.SIGKILL)
+from tests.conftest import FAST_TRAIN, free_port
 
 
 def _commit_everything(folder) -> str:
@@ -115,7 +67,7 @@ def test_train_and_infer_runs_on_a_server_hold_params_curves_grids_and_model(wor
 
 
 def test_a_server_that_does_not_answer_is_one_clear_error(workdir, capsys):
-    uri = f"http://127.0.0.1:{_free_port()}"
+    uri = f"http://127.0.0.1:{free_port()}"
     with pytest.raises(SystemExit) as exit_info:
         cli.run("train", [*FAST_TRAIN, f"tracking.uri={uri}", "tracking.health_timeout_s=1"])
     assert exit_info.value.code == 1
@@ -126,7 +78,7 @@ def test_a_server_that_does_not_answer_is_one_clear_error(workdir, capsys):
 
 
 def test_fallback_local_logs_to_the_embedded_store_when_the_server_is_down(workdir):
-    uri = f"http://127.0.0.1:{_free_port()}"
+    uri = f"http://127.0.0.1:{free_port()}"
     cli.run(
         "train", [*FAST_TRAIN, f"tracking.uri={uri}", "tracking.fallback_local=true", "tracking.health_timeout_s=1"]
     )

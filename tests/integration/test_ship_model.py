@@ -97,7 +97,7 @@ def test_a_version_whose_artifacts_were_deleted_is_one_sentence(trained: Path, c
     client = MlflowClient(tracking_uri=_store(trained), registry_uri=_store(trained))
     (version,) = client.search_model_versions("name='face_vae'")
     model_id = version.source.split("/")[-1]  # models:/m-...: the logged model the version points at
-    (trained / "mlruns").rglob(f"{model_id}/artifacts/artifacts/vae.pt").__next__().unlink()
+    next((trained / "mlruns").rglob(f"{model_id}/artifacts/artifacts/vae.pt")).unlink()
     line = _error_line(capsys, "infer", ["model_file=models:/face_vae/1", "tracking.enabled=false"])
     assert line.startswith("error: Cannot download models:/face_vae/1 (version 1)") or "lacks its model file" in line
 
@@ -253,7 +253,10 @@ def test_onnx_export_matches_torch_and_its_sampler_runs_without_torch(trained: P
     exported = session.run(["images"], {"latents": latents.numpy()})[0]
     with torch.inference_mode():
         reference = network.decoder(latents).numpy()
-    assert exported.shape == (5, 3, network.image_size, network.image_size) and np.abs(exported - reference).max() <= 2 / 255
+    assert (
+        exported.shape == (5, 3, network.image_size, network.image_size)
+        and np.abs(exported - reference).max() <= 2 / 255
+    )
     prior = np.load(folder / "prior.npz")
     assert str(prior["name"]) == "gaussian_mixture" and prior["means"].shape[1] == 16
 
@@ -282,4 +285,7 @@ def test_onnx_export_matches_torch_and_its_sampler_runs_without_torch(trained: P
 def test_export_without_the_onnx_packages_says_how_to_install_them(trained: Path, capsys, monkeypatch):
     monkeypatch.setitem(sys.modules, "onnxruntime", None)  # import onnxruntime raises ImportError
     line = _error_line(capsys, "export", ["tracking.enabled=false"])
-    assert line.startswith("error: export format=onnx needs onnx, onnxscript and onnxruntime") and "--extras export" in line
+    assert (
+        line.startswith("error: export format=onnx needs onnx, onnxscript and onnxruntime")
+        and "--extras export" in line
+    )

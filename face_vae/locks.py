@@ -1,0 +1,90 @@
+"""Locks a run holds on the paths it writes (its checkpoints folder, its model file) while it runs.
+
+A lock is an flock on a file in a per-user folder, named by the path it guards: the kernel releases it when
+the process ends, however it ends (SIGKILL included), so a crashed run never leaves a stale lock. The lock
+file names its holder, so the run that is refused can say which run holds the path.
+"""
+
+import fcntl
+import hashlib
+import json
+import os
+import shlex
+import sys
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import TextIO
+
+from face_vae.errors import UserError
+
+_HELD: dict[str, TextIO] = {}  # open lock files: a lock lives as long as its file stays open
+
+
+def lock_dir() -> Path:
+    """$XDG_CACHE_HOME/face_vae/locks (~/.cache/...): outside the project, so no DVC-tracked folder holds it."""
+    return Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "face_vae" / "locks"
+
+
+@contextmanager
+def holding(paths: dict[str, Path]) -> Iterator[None]:
+    """Lock each path (named by its config key) for the duration of the block; a UserError naming the run
+    that holds one when another process does."""
+    taken = []
+    try:
+        for key, path in paths.items():
+            taken.append(_hold(Path(path), key))
+        yield
+    finally:
+        for target in taken:
+            if target:
+                _HELD.pop(target).close()
+
+
+@contextmanager
+def waiting(path: Path) -> Iterator[None]:
+    """Hold `path`'s lock for the block, waiting while another process holds it (one-time set-up steps)."""
+    folder = lock_dir()
+    folder.mkdir(parents=True, exist_ok=True)
+    with open(_lock_file(path), "a+", encoding="utf-8") as handle:
+        fcntl.flock(handle, fcntl.LOCK_EX)
+        yield
+
+
+def _lock_file(path: Path) -> Path:
+    return lock_dir() / f"{hashlib.sha1(str(Path(path).resolve()).encode()).hexdigest()[:16]}.lock"
+
+
+def _hold(path: Path, key: str) -> str:
+    """Lock `path`; the key of the lock taken ('' when this process holds it already)."""
+    target = str(path.resolve())
+    if target in _HELD:
+        return ""
+    lock_dir().mkdir(parents=True, exist_ok=True)
+    handle = open(_lock_file(path), "a+", encoding="utf-8")  # pylint: disable=consider-using-with  # held until exit
+    try:
+        fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError as error:
+        handle.seek(0)
+        holder = _holder(handle.read())
+        handle.close()
+        raise UserError(
+            f"{key}={path} is in use by another face_vae run ({holder}): wait for it to end, or give this run "
+            f"another {key}."
+        ) from error
+    handle.seek(0)
+    handle.truncate()
+    handle.write(json.dumps({"path": target, "pid": os.getpid(), "started": time.strftime("%Y-%m-%d %H:%M:%S"),
+                             "command": shlex.join(sys.argv[1:])[:300]}))  # fmt: skip
+    handle.flush()
+    _HELD[target] = handle
+    return target
+
+
+def _holder(text: str) -> str:
+    try:
+        holder = json.loads(text)
+        return f"process {holder['pid']}, started {holder['started']}: {holder['command'] or 'python'}"
+    except (ValueError, KeyError, TypeError):
+        return "a process that did not say which"
