@@ -45,7 +45,7 @@ def main() -> None:
         with Timer() as unzip, zipfile.ZipFile(zipped / "img_align_celeba.zip") as archive:
             archive.extractall(unzipped)
         count = len(list((unzipped / "img_align_celeba").glob("*.jpg")))
-        seconds = {}
+        seconds, prepared = {}, {}
         for name, folder in (("folder", unzipped), ("zip", zipped)):
             workers = args.workers if args.workers == "auto" else int(args.workers)
             cfg = compose(
@@ -54,10 +54,10 @@ def main() -> None:
                  f"data.image_size={args.image_size}", f"data.prepare_workers={workers}"],
             )  # fmt: skip
             with Timer() as timer:
-                prepared_data(cfg)
+                prepared[name] = prepared_data(cfg)
             seconds[name] = timer.seconds
         same = all(
-            (Path(tmp) / "p_zip" / f"{split}.u8").read_bytes() == (Path(tmp) / "p_folder" / f"{split}.u8").read_bytes()
+            (prepared["zip"] / f"{split}.u8").read_bytes() == (prepared["folder"] / f"{split}.u8").read_bytes()
             for split in ("train", "val")
         )
     print(machine_header(f"prepare, {count:,} images of {source.name}, {args.image_size} px, workers {args.workers}"))

@@ -55,7 +55,7 @@ def check_room(folder: Path, needed_bytes: int, key: str) -> None:
         probe.write_bytes(b"")
         free = shutil.disk_usage(folder).free
     except OSError as error:
-        raise UserError(folder_problem(folder, error, f"choose another {key}")) from error
+        raise UserError(folder_problem(folder, error, key)) from error
     finally:
         try:
             probe.unlink(missing_ok=True)
@@ -68,10 +68,11 @@ def check_room(folder: Path, needed_bytes: int, key: str) -> None:
         )
 
 
-def folder_problem(folder: Path, error: OSError, fix: str) -> str:
-    """One sentence saying why `folder` could not be written, by the real cause, ending with `fix`."""
+def folder_problem(folder: Path, error: OSError, key: str) -> str:
+    """One sentence saying why `folder` (the config's `key`) could not be written, by the real cause."""
+    fix = f"choose another {key}"
     if folder.exists() and not folder.is_dir():
-        return f"{folder} is a file, not a folder: move it away or {fix}."
+        return f"{key} {folder} is a file, not a folder: move it away or {fix}."
     if error.errno in (errno.ENOSPC, errno.EDQUOT):
         return f"The disk holding {folder} is full ({error.strerror}): free some space or {fix}."
     if error.errno == errno.EROFS:

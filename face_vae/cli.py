@@ -64,9 +64,10 @@ NOISE_WARNINGS = (
     r"`isinstance\(treespec, LeafSpec\)` is deprecated",
     # bf16 is our deliberate choice on CPUs with native bfloat16; the summary's size estimate is all it affects.
     r"Precision bf16-mixed is not supported by the model summary",
-    # The folder holds our own run_config.yaml and MLflow run id from the start: it is ours, not a stale one.
+    # Only on resume=true now (a fresh run's folder is empty, an earlier run's set aside): there the folder
+    # holds the run's own checkpoints, which is the point of resuming.
     r"Checkpoint directory .* exists and is not empty",
-    # mlflow.pytorch.log_model exports the CPU decoder; the warning is about weights on a GPU.
+    # torch.export's weight packer (model exporters use it) about tensors it packs one by one; nothing to change.
     r"No complete tensor found in the group",
 )
 NOISE_LINES = (

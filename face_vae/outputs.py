@@ -107,7 +107,7 @@ def write_images(
             for name in names:
                 os.replace(Path(tmp) / name, result_dir / name)
     except OSError as error:
-        raise UserError(atomic.folder_problem(result_dir, error, "choose another result_dir")) from error
+        raise UserError(atomic.folder_problem(result_dir, error, "result_dir")) from error
     return [result_dir / name for name in names]
 
 

@@ -1,8 +1,12 @@
 """Checkpoints: the one that keeps the best weights, judged by what the LightningModule names, and the
 identity of the run every checkpoint records."""
 
+from pathlib import Path
+
 import lightning as L
 from lightning.pytorch.callbacks import ModelCheckpoint
+
+from face_vae import atomic
 
 
 class BestCheckpoint(ModelCheckpoint):
@@ -25,3 +29,16 @@ class RunIdentity(L.Callback):
 
     def on_save_checkpoint(self, trainer: L.Trainer, pl_module: L.LightningModule, checkpoint: dict) -> None:
         checkpoint[self.KEY] = self.identity
+
+
+class RunFiles(L.Callback):
+    """Writes the run's own files (its identity, resolved config, MLflow run id) into `folder` when fitting starts
+    (rank 0): after the checkpoint callback has looked at the folder, which a fresh run leaves empty until then."""
+
+    def __init__(self, folder: Path, files: dict[str, str]):
+        self.folder, self.files = Path(folder), dict(files)
+
+    def on_fit_start(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
+        if trainer.is_global_zero:
+            for name, text in self.files.items():
+                atomic.write_text(self.folder / name, text)

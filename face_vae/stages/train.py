@@ -14,7 +14,7 @@ from lightning.pytorch.loggers import MLFlowLogger
 from omegaconf import DictConfig, OmegaConf
 
 from face_vae import atomic, hardware, locks, storage
-from face_vae.callbacks.checkpoints import RunIdentity
+from face_vae.callbacks.checkpoints import RunFiles, RunIdentity
 from face_vae.config import build, flat_values
 from face_vae.data.face_crops import FaceCrops, read_meta
 from face_vae.errors import UserError
@@ -68,10 +68,17 @@ def _train(cfg: DictConfig, checkpoints_dir: Path) -> None:  # pylint: disable=t
     _check_room(cfg, module)
     if not resume_from and _first_rank():
         _set_aside_earlier_run(checkpoints_dir)
-    callbacks = [build(node) for node in cfg.callbacks.values()] + [RunIdentity(_identity(checkpoints_dir))]
+    identity = _identity(checkpoints_dir)
     logger = _mlflow_logger(cfg, uri, runtime, bool(resume_from), changed_on_resume) if uri is not None else None
+    # The run's own files go beside its checkpoints once fitting starts, so that a fresh run's folder is still
+    # empty when Lightning's checkpoint callback looks at it (it warns about a folder that holds files).
+    run_files = {IDENTITY_FILE: json.dumps(identity)}
     if not resume_from:
-        atomic.write_text(checkpoints_dir / RUN_CONFIG_FILE, OmegaConf.to_yaml(cfg, resolve=True))
+        run_files[RUN_CONFIG_FILE] = OmegaConf.to_yaml(cfg, resolve=True)
+    if logger is not None and logger.run_id is not None:  # None in the extra processes of a DDP run: rank 0 logs
+        run_files[RUN_ID_FILE] = logger.run_id
+    callbacks = [build(node) for node in cfg.callbacks.values()]
+    callbacks += [RunIdentity(identity), RunFiles(checkpoints_dir, run_files)]
     trainer = build_trainer(cfg, runtime, callbacks, logger or False)
     _fit(trainer, module, datamodule, resume_from)
     if not trainer.is_global_zero:
@@ -131,11 +138,8 @@ def _mlflow_logger(
         cfg.tracking.experiment, uri, params, config_yaml(cfg), checkpoints_dir / UNSENT_METRICS_FILE,
         run_id=run_id, asynchronous=cfg.tracking.async_logging,
     )  # fmt: skip
-    if logger.run_id is not None:  # None in the extra processes of a DDP run: rank 0 logs
-        checkpoints_dir.mkdir(parents=True, exist_ok=True)
-        (checkpoints_dir / RUN_ID_FILE).write_text(logger.run_id)
-        if changed_on_resume:  # the run keeps its first params; what this resume changed is a tag
-            logger.experiment.set_tag(logger.run_id, f"resumed_{_resume_count(checkpoints_dir)}", changed_on_resume)
+    if logger.run_id is not None and changed_on_resume:  # the run keeps its first params; a resume's changes: a tag
+        logger.experiment.set_tag(logger.run_id, f"resumed_{_resume_count(checkpoints_dir)}", changed_on_resume)
     return logger
 
 
@@ -232,12 +236,9 @@ def _set_aside_earlier_run(checkpoints_dir: Path) -> None:
 
 
 def _identity(checkpoints_dir: Path) -> dict[str, str]:
-    """This run's identity: the one checkpoints_dir/run.json records (resume, the other DDP ranks), or a new one."""
-    identity = _read_identity(checkpoints_dir)
-    if not identity and _first_rank():
-        identity = {"run": uuid.uuid4().hex, "started": time.strftime("%Y%m%d-%H%M%S")}
-        atomic.write_text(checkpoints_dir / IDENTITY_FILE, json.dumps(identity))
-    return identity
+    """This run's identity: the one checkpoints_dir/run.json records (resume), or a new one (written with the
+    run's files when fitting starts)."""
+    return _read_identity(checkpoints_dir) or {"run": uuid.uuid4().hex, "started": time.strftime("%Y%m%d-%H%M%S")}
 
 
 def _read_identity(checkpoints_dir: Path) -> dict[str, str]:

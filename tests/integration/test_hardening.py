@@ -430,7 +430,7 @@ def test_5_the_real_images_cache_follows_the_prepared_bytes_and_an_unreadable_on
 
 # A stand-in Inception and face detector: what is measured is the memory of the pictures, not of the networks.
 MEMORY_DRIVER = """
-import resource, sys
+import sys
 import numpy as np, torch
 from face_vae import cli
 from face_vae.evaluation import metrics
@@ -446,7 +446,9 @@ metrics.load_inception = lambda device="cpu": TinyInception()
 metrics.face_detector = lambda size=64, device="cpu": (lambda images: np.ones(len(images)))
 metrics.face_detection = lambda images, size=64, device="cpu": (1.0, 1.0)  # the code before streaming
 cli.run(sys.argv[1], sys.argv[2:])
-print("PEAK_MB", resource.getrusage(resource.RUSAGE_SELF).ru_maxrss // 1024)
+# VmHWM: this process's own peak (ru_maxrss would start from the forking pytest process's size).
+peak_kb = next(int(line.split()[1]) for line in open("/proc/self/status") if line.startswith("VmHWM"))
+print("PEAK_MB", peak_kb // 1024)
 """
 
 
@@ -460,6 +462,7 @@ def _peak_mb(workdir: Path, command: str, *words: str) -> int:
 
 
 @pytest.mark.slow
+@pytest.mark.skipif(not Path("/proc/self/status").is_file(), reason="reads the peak memory from /proc (Linux)")
 def test_6_evaluate_and_steered_infer_memory_stays_flat_in_n(workdir):
     cli.run("train", NO_TRACKING)  # 150 px faces: 270 KB each as floats
     cli.run("train_classifier", ["data=synthetic", "split=val", "tracking.enabled=false", "trainer.max_epochs=2"])

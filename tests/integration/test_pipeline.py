@@ -67,5 +67,6 @@ def test_train_briefly_on_the_real_celeba_sample_then_infer(workdir):
     )
     cli.run("infer", ["n=4", "tracking.enabled=false"])
     assert len(list((workdir / "result").glob("face_*.jpg"))) == 4
-    counts = (workdir / "prepared" / "celeba_150" / "meta.json").read_text()
+    (meta,) = (workdir / "prepared" / "celeba_150").glob("*/meta.json")  # one folder per recipe
+    counts = meta.read_text()
     assert '"train": 4560' in counts and '"val": 780' in counts

@@ -26,9 +26,15 @@ def test_a_train_run_prints_its_own_lines_without_the_libraries_noise(workdir):
     assert not [noise for noise in NOISE if noise in output], output[-3000:]
 
 
-def test_debug_shows_what_the_edge_filters(workdir):
-    output = _train_output(workdir, "debug=true")
-    assert "exists and is not empty" in output, "the checkpoint folder's warning, filtered by default"
+def test_a_fresh_run_leaves_its_checkpoint_folder_empty_until_lightning_has_looked_and_debug_shows_the_filtered(
+    workdir,
+):
+    first = _train_output(workdir, "debug=true")
+    assert "exists and is not empty" not in first, "a fresh run writes its own files once fitting starts"
+    assert {path.name for path in (workdir / "checkpoints").iterdir()} >= {"run.json", "run_config.yaml", "last.ckpt"}
+    resumed = _train_output(workdir, "debug=true", "resume=true", "trainer.max_epochs=2")
+    assert "exists and is not empty" in resumed, "on resume the folder holds the run's checkpoints: filtered by default"
+    assert "exists and is not empty" not in _train_output(workdir, "resume=true", "trainer.max_epochs=3")
 
 
 def test_in_a_terminal_the_bar_counts_epochs_from_one_as_the_epoch_lines_do(workdir):

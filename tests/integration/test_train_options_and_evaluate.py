@@ -49,7 +49,7 @@ def test_evaluate_prints_and_logs_fid_kid_face_rate_and_reconstruction_error(wor
     assert "models/vae.pt: 16 generated (auto) vs 16 val images (FID, KID); 8 val images reconstructed" in table
     for metric in ("fid_64", "kid_64", "face_rate", "mse_sum_mean", "logcosh_sum_median", "ssim_mean"):
         assert f"| {metric} |" in table
-    assert (workdir / "prepared" / "synthetic_64" / "inception_val_64px_16.npy").is_file(), "real features are cached"
+    assert list((workdir / "prepared" / "synthetic_64").glob("*/inception_val_64px_16_*.npz")), "real features cached"
     client = MlflowClient(tracking_uri=f"sqlite:///{workdir}/mlflow.db")
     (run,) = client.search_runs([client.get_experiment_by_name("evaluate_VAE").experiment_id])
     assert run.data.metrics["fid_64"] > 0 and 0 <= run.data.metrics["face_rate"] <= 1
