@@ -45,13 +45,13 @@ def main() -> None:
         with Timer() as unzip, zipfile.ZipFile(zipped / "img_align_celeba.zip") as archive:
             archive.extractall(unzipped)
         count = len(list((unzipped / "img_align_celeba").glob("*.jpg")))
-        seconds, prepared = {}, {}
+        seconds, prepared = {}, {}  # per source: the time, and the folder it prepared
         for name, folder in (("folder", unzipped), ("zip", zipped)):
-            workers = args.workers if args.workers == "auto" else int(args.workers)
             cfg = compose(
                 "prepare",
                 [f"data.source_dir={folder}", f"data.prepared_dir={Path(tmp) / ('p_' + name)}",
-                 f"data.image_size={args.image_size}", f"data.prepare_workers={workers}"],
+                 f"data.image_size={args.image_size}",
+                 f"data.prepare_workers={args.workers if args.workers == 'auto' else int(args.workers)}"],
             )  # fmt: skip
             with Timer() as timer:
                 prepared[name] = prepared_data(cfg)

@@ -76,6 +76,19 @@ def image_array(path: Path) -> np.ndarray:
         return np.asarray(image)
 
 
+def error_line(capsys: pytest.CaptureFixture, command: str, overrides: list[str]) -> str:
+    """Run a command that must fail; return its one printed error line (exit code 1, no traceback)."""
+    from face_vae import cli  # pylint: disable=import-outside-toplevel  # the CLI edge, for the tests that use it
+
+    capsys.readouterr()
+    with pytest.raises(SystemExit) as exit_info:
+        cli.run(command, overrides)
+    assert exit_info.value.code == 1
+    err = capsys.readouterr().err
+    assert "Traceback" not in err, err[-3000:]
+    return err.strip().splitlines()[-1]
+
+
 def free_port() -> int:
     """A loopback port nothing listens on (for a server to start on, or one that does not answer)."""
     with socket.socket() as sock:

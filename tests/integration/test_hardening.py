@@ -28,7 +28,7 @@ from face_vae.data.face_crops import FaceCrops, read_meta
 from face_vae.errors import UserError
 from face_vae.stages.shared import prepared_data, tracking_uri
 from tests import faults
-from tests.conftest import FAST_TRAIN, free_port, image_array, subprocess_env, write_fake_celeba
+from tests.conftest import FAST_TRAIN, error_line, free_port, image_array, subprocess_env, write_fake_celeba
 
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
 NO_TRACKING = [*FAST_TRAIN, "tracking.enabled=false"]
@@ -38,17 +38,6 @@ NO_TRACKING = [*FAST_TRAIN, "tracking.enabled=false"]
 def _own_lock_folder(tmp_path_factory, monkeypatch):
     """Locks and the registry cache in the test's own folder (they live under XDG_CACHE_HOME)."""
     monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path_factory.mktemp("cache")))
-
-
-def _error_line(capsys, command: str, overrides: list[str]) -> str:
-    """Run a command that must fail; return its one printed error line (no traceback)."""
-    capsys.readouterr()
-    with pytest.raises(SystemExit) as exit_info:
-        cli.run(command, overrides)
-    assert exit_info.value.code == 1
-    err = capsys.readouterr().err
-    assert "Traceback" not in err, err[-3000:]
-    return err.strip().splitlines()[-1]
 
 
 # ---- 1: credentials in a URI work and are never written ---------------------------------------------------------
@@ -91,7 +80,7 @@ def test_1_a_password_never_reaches_stderr_params_the_config_artifact_or_run_con
     (run,) = client.search_runs([client.get_experiment_by_name("train_VAE").experiment_id])
     assert run.data.params["tracking.uri"] == dead.replace("alice:s3cret", "***")
     assert "s3cret" not in json.dumps(run.data.params)
-    assert "s3cret" not in Path(client.download_artifacts(run.info.run_id, "config.yaml")).read_text()
+    assert "s3cret" not in Path(client.download_artifacts(run.info.run_id, "config.yaml")).read_text("utf-8")
     assert "s3cret" not in (workdir / "checkpoints" / "run_config.yaml").read_text()
 
 
@@ -101,7 +90,7 @@ def test_1_a_dvc_remote_url_with_credentials_is_masked_in_the_error(workdir, cap
     subprocess.run([sys.executable, "-m", "dvc", "remote", "add", "-d", "web", "https://bob:hunter2@127.0.0.1:9/s"],
                    check=True)  # fmt: skip
     Path("data.dvc").write_text("outs:\n- md5: 0123456789abcdef0123456789abcdef.dir\n  path: data\n")
-    line = _error_line(capsys, "prepare", ["data.source_dir=data/celeba"])
+    line = error_line(capsys, "prepare", ["data.source_dir=data/celeba"])
     assert "hunter2" not in line and "bob" not in line, line
 
 
@@ -127,7 +116,7 @@ def test_2_a_second_run_on_the_same_folder_or_model_file_is_refused_at_once(work
     held = workdir / ("checkpoints" if key == "checkpoints_dir" else "models/vae.pt")
     holder = _hold_in_another_process(held)
     try:
-        line = _error_line(capsys, "train", NO_TRACKING)
+        line = error_line(capsys, "train", NO_TRACKING)
     finally:
         holder.kill()
         holder.wait()
@@ -158,14 +147,14 @@ def test_2_commands_started_together_on_a_new_store_all_create_it(workdir):
 def test_3_a_fresh_run_sets_an_older_runs_checkpoints_aside_and_resume_continues_only_its_own(workdir, capsys):
     cli.run("train", [*NO_TRACKING, "seed=1", "trainer.max_epochs=2"])
     seed_one = torch.load(workdir / "checkpoints" / "last.ckpt", map_location="cpu", weights_only=True)
-    _error_line(capsys, "train", [*NO_TRACKING, "seed=2", "model.lr=1e9"])  # stops on a NaN loss
+    error_line(capsys, "train", [*NO_TRACKING, "seed=2", "model.lr=1e9"])  # stops on a NaN loss
     aside = [path for path in workdir.iterdir() if path.name.startswith("checkpoints.previous-")]
     assert len(aside) == 1 and (aside[0] / "last.ckpt").is_file(), "seed 1's checkpoints were moved, not lost"
     own = workdir / "checkpoints" / "last.ckpt"
     if own.is_file():  # the NaN came after a checkpoint: it is seed 2's own
         assert torch.load(own, map_location="cpu", weights_only=True)["face_vae_run"] != seed_one["face_vae_run"]
     else:
-        line = _error_line(capsys, "train", [*NO_TRACKING, "seed=2", "resume=true"])
+        line = error_line(capsys, "train", [*NO_TRACKING, "seed=2", "resume=true"])
         assert line.startswith("error: resume=true but there is no checkpoints/last.ckpt")
     cli.run("train", [*NO_TRACKING, "seed=1", "trainer.max_epochs=3", "resume=true", f"checkpoints_dir={aside[0]}"])
     resumed = torch.load(aside[0] / "last.ckpt", map_location="cpu", weights_only=True)
@@ -176,7 +165,7 @@ def test_3_resume_refuses_a_checkpoint_another_run_wrote(workdir, capsys):
     cli.run("train", [*NO_TRACKING, "checkpoints_dir=a"])
     cli.run("train", [*NO_TRACKING, "checkpoints_dir=b"])
     shutil.copy(workdir / "a" / "last.ckpt", workdir / "b" / "last.ckpt")
-    line = _error_line(capsys, "train", [*NO_TRACKING, "checkpoints_dir=b", "resume=true", "trainer.max_epochs=2"])
+    line = error_line(capsys, "train", [*NO_TRACKING, "checkpoints_dir=b", "resume=true", "trainer.max_epochs=2"])
     assert "b/last.ckpt was written by run" in line and "b/run.json" in line, line
 
 
@@ -254,7 +243,7 @@ def test_7_a_name_taken_by_a_users_file_stops_the_command_and_writes_nothing(wor
     cli.run("train", NO_TRACKING)
     (workdir / "grid.jpg").write_bytes(b"my picture")
     before = sorted(path.name for path in workdir.iterdir())
-    line = _error_line(capsys, "infer", ["n=2", "result_dir=.", "tracking.enabled=false"])
+    line = error_line(capsys, "infer", ["n=2", "result_dir=.", "tracking.enabled=false"])
     assert "grid.jpg is not a file face_vae wrote" in line and "nothing was written" in line
     assert (workdir / "grid.jpg").read_bytes() == b"my picture"
     assert sorted(path.name for path in workdir.iterdir() if not path.name.startswith(".face_vae")) == before
@@ -275,7 +264,7 @@ def test_17_a_result_dir_writable_inside_a_read_only_parent_is_written(workdir, 
 def test_9_too_little_room_for_the_model_is_said_before_training(workdir, capsys, monkeypatch):
     real_usage = shutil.disk_usage
     monkeypatch.setattr(shutil, "disk_usage", lambda path: real_usage(path)._replace(free=2**17))
-    line = _error_line(capsys, "train", NO_TRACKING)
+    line = error_line(capsys, "train", NO_TRACKING)
     assert line.startswith("error: model_file: the disk holding models has 0.1 MB free and the run writes about")
     assert not (workdir / "models" / "vae.pt").exists() and not (workdir / "checkpoints" / "last.ckpt").exists()
 
@@ -283,7 +272,7 @@ def test_9_too_little_room_for_the_model_is_said_before_training(workdir, capsys
 def test_9_a_full_disk_is_said_before_training(workdir, capsys, monkeypatch):
     (workdir / "models").mkdir()
     faults.disk_full(monkeypatch, workdir / "models")
-    line = _error_line(capsys, "train", NO_TRACKING)
+    line = error_line(capsys, "train", NO_TRACKING)
     assert line.startswith("error: The disk holding models is full") and "choose another model_file" in line
 
 
@@ -296,7 +285,7 @@ def test_9_a_model_write_that_fails_anyway_is_one_sentence_and_leaves_no_tempora
         return save(obj, path, *args, **kwargs)
 
     monkeypatch.setattr(torch, "save", full_for_the_model_file)
-    line = _error_line(capsys, "train", NO_TRACKING)
+    line = error_line(capsys, "train", NO_TRACKING)
     assert line.startswith("error: Cannot write models/vae.pt ([enforce fail") and "disk may be full" in line
     assert not list((workdir / "models").iterdir()), "no temporary file is left"
 
@@ -304,7 +293,7 @@ def test_9_a_model_write_that_fails_anyway_is_one_sentence_and_leaves_no_tempora
 @pytest.mark.parametrize("tracking", ["tracking.enabled=false", "tracking.enabled=true"])
 def test_12_a_read_only_checkpoints_dir_is_one_sentence(workdir, capsys, monkeypatch, tracking):
     faults.read_only(monkeypatch, workdir / "checkpoints")
-    line = _error_line(capsys, "train", [*FAST_TRAIN, tracking])
+    line = error_line(capsys, "train", [*FAST_TRAIN, tracking])
     assert line == "error: checkpoints is on a read-only file system: choose another checkpoints_dir.", line
 
 
@@ -355,7 +344,7 @@ def test_10_huge_images_and_zip_members_in_a_prepare_source_are_skipped_and_list
 
 
 def test_11_a_batch_larger_than_the_training_split_is_refused_before_training(workdir, capsys):
-    line = _error_line(capsys, "train", [*NO_TRACKING, "data.batch_size=1000"])
+    line = error_line(capsys, "train", [*NO_TRACKING, "data.batch_size=1000"])
     assert line == (
         "error: data.batch_size=1000 is more than the 64 images of the 'train' split, so training would take no "
         "step: lower data.batch_size to at most 64, or train on more images."
@@ -369,11 +358,11 @@ def test_13_a_model_file_whose_weights_changed_or_are_not_finite_is_refused(work
     name = next(key for key in saved["state_dict"] if key.startswith("decoder"))
     saved["state_dict"][name].fill_(float("inf"))
     torch.save(saved, workdir / "models" / "vae.pt")
-    line = _error_line(capsys, "infer", ["tracking.enabled=false"])
+    line = error_line(capsys, "infer", ["tracking.enabled=false"])
     assert "models/vae.pt has changed since it was saved" in line
     del saved["checksum"]  # as a file written before checksums were kept
     torch.save(saved, workdir / "models" / "vae.pt")
-    line = _error_line(capsys, "infer", ["tracking.enabled=false"])
+    line = error_line(capsys, "infer", ["tracking.enabled=false"])
     assert "holds weights that are not finite (NaN or infinity in decoder." in line
 
 
@@ -389,7 +378,7 @@ def test_13_a_model_file_whose_weights_changed_or_are_not_finite_is_refused(work
 )  # fmt: skip
 def test_16_each_of_these_is_one_true_sentence(workdir, capsys, command, words, expected):
     (workdir / "models").mkdir()
-    assert _error_line(capsys, command, words).startswith(expected)
+    assert error_line(capsys, command, words).startswith(expected)
 
 
 def test_16_a_long_interpolation_wraps_into_rows(workdir):
@@ -511,7 +500,7 @@ def test_8_a_server_that_stops_answering_costs_a_warning_not_the_run(workdir, ml
 
 def _children(pid: int) -> list[int]:
     path = Path(f"/proc/{pid}/task/{pid}/children")
-    return [int(child) for child in path.read_text().split()] if path.is_file() else []
+    return [int(child) for child in path.read_text("utf-8").split()] if path.is_file() else []
 
 
 def _gone(pids: list[int], seconds: float = 10) -> bool:
@@ -525,7 +514,9 @@ def _gone(pids: list[int], seconds: float = 10) -> bool:
 
 def _state(pid: int) -> str:
     try:
-        return next(line for line in Path(f"/proc/{pid}/status").read_text().splitlines() if line.startswith("State"))
+        return next(
+            line for line in Path(f"/proc/{pid}/status").read_text("utf-8").splitlines() if line.startswith("State")
+        )
     except (OSError, StopIteration):
         return "Z"
 

@@ -15,27 +15,16 @@ from mlflow.tracking import MlflowClient
 from face_vae import cli, outputs
 from face_vae.errors import UserError
 from face_vae.models.model_file import load_model
-from tests.conftest import FAST_TRAIN, subprocess_env
+from tests.conftest import FAST_TRAIN, error_line, subprocess_env
 
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
 NO_TRACKING = [*FAST_TRAIN, "tracking.enabled=false"]
 
 
-def _error_line(capsys, command, overrides) -> str:
-    """Run a command that must fail; return its one printed error line."""
-    capsys.readouterr()
-    with pytest.raises(SystemExit) as exit_info:
-        cli.run(command, overrides)
-    assert exit_info.value.code == 1
-    err = capsys.readouterr().err
-    assert "Traceback" not in err
-    return err.strip().splitlines()[-1]
-
-
 def test_a_non_finite_loss_stops_training_naming_the_step_and_keeps_the_saved_model(workdir, capsys):
     cli.run("train", NO_TRACKING)
     saved = (workdir / "models" / "vae.pt").read_bytes()
-    line = _error_line(capsys, "train", [*NO_TRACKING, "model.lr=1e8", "trainer.max_epochs=3"])
+    line = error_line(capsys, "train", [*NO_TRACKING, "model.lr=1e8", "trainer.max_epochs=3"])
     assert re.search(r"The training loss became (nan|inf|-inf) at step \d+", line)
     assert (workdir / "models" / "vae.pt").read_bytes() == saved
 
@@ -52,7 +41,7 @@ def test_a_non_finite_loss_stops_training_naming_the_step_and_keeps_the_saved_mo
     ],
 )
 def test_a_bad_train_override_is_one_line(workdir, capsys, override, message):
-    assert message in _error_line(capsys, "train", [*NO_TRACKING, override])
+    assert message in error_line(capsys, "train", [*NO_TRACKING, override])
 
 
 @pytest.mark.parametrize(
@@ -63,7 +52,7 @@ def test_a_bad_train_override_is_one_line(workdir, capsys, override, message):
     ],
 )
 def test_a_bad_infer_override_is_one_line(workdir, capsys, override, message):
-    assert message in _error_line(capsys, "infer", [override, "tracking.enabled=false"])
+    assert message in error_line(capsys, "infer", [override, "tracking.enabled=false"])
 
 
 def test_debug_true_shows_the_traceback_instead(workdir):
@@ -72,35 +61,35 @@ def test_debug_true_shows_the_traceback_instead(workdir):
 
 
 def test_resume_without_a_checkpoint_says_so(workdir, capsys):
-    assert "there is no checkpoints/last.ckpt" in _error_line(capsys, "train", [*NO_TRACKING, "resume=true"])
+    assert "there is no checkpoints/last.ckpt" in error_line(capsys, "train", [*NO_TRACKING, "resume=true"])
 
 
 def test_resume_from_another_architecture_names_the_weights_that_differ(workdir, capsys):
     cli.run("train", NO_TRACKING)
-    line = _error_line(capsys, "train", [*NO_TRACKING, "resume=true", "model.latent_dim=8"])
+    line = error_line(capsys, "train", [*NO_TRACKING, "resume=true", "model.latent_dim=8"])
     assert "resume=true continues a run trained with model.latent_dim=16 (now 8)" in line
     (workdir / "checkpoints" / "run_config.yaml").unlink()  # a checkpoint written before run configs were kept
-    line = _error_line(capsys, "train", [*NO_TRACKING, "resume=true", "model.latent_dim=8"])
+    line = error_line(capsys, "train", [*NO_TRACKING, "resume=true", "model.latent_dim=8"])
     assert "was trained with another model config" in line and "vae.decoder.project.weight" in line
 
 
 def test_an_empty_data_folder_says_what_is_missing(workdir, capsys):
     (workdir / "data" / "celeba").mkdir(parents=True)
-    line = _error_line(capsys, "prepare", [])
+    line = error_line(capsys, "prepare", [])
     assert "data/celeba/list_eval_partition.txt is missing" in line and "data.dvc" in line
 
 
 def test_partition_rows_naming_missing_images_are_counted(workdir, capsys):
     (workdir / "celeba" / "img_align_celeba").mkdir(parents=True)
     (workdir / "celeba" / "list_eval_partition.txt").write_text("000001.jpg 0\n000002.jpg 1\n")
-    line = _error_line(capsys, "prepare", ["data.source_dir=celeba"])
+    line = error_line(capsys, "prepare", ["data.source_dir=celeba"])
     assert "2 of 2 images are missing, corrupt or not RGB" in line
 
 
 def test_an_unwritable_result_folder_is_one_line(workdir, capsys):
     cli.run("train", NO_TRACKING)
     (workdir / "a_file").write_text("not a folder")
-    line = _error_line(capsys, "infer", ["tracking.enabled=false", "result_dir=a_file/result"])
+    line = error_line(capsys, "infer", ["tracking.enabled=false", "result_dir=a_file/result"])
     assert line == (
         "error: The folder a_file/result cannot be created (Not a directory: a_file/result): choose another result_dir."
     )
@@ -119,7 +108,7 @@ def test_a_full_disk_while_writing_faces_leaves_the_earlier_result_whole(workdir
         return encode(image)
 
     monkeypatch.setattr(outputs, "jpeg_bytes", encode_until_disk_is_full)
-    line = _error_line(capsys, "infer", ["n=3", "seed=9", "tracking.enabled=false"])
+    line = error_line(capsys, "infer", ["n=3", "seed=9", "tracking.enabled=false"])
     assert "No space left on device" in line
     assert {path.name: path.read_bytes() for path in (workdir / "result").iterdir()} == before, "no temporary left"
 
