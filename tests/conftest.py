@@ -89,6 +89,19 @@ def error_line(capsys: pytest.CaptureFixture, command: str, overrides: list[str]
     return err.strip().splitlines()[-1]
 
 
+def answers(url: str, process: subprocess.Popen, seconds: float) -> bool:
+    """Whether `url` answers within `seconds`, while the server `process` that should answer it keeps running."""
+    deadline = time.monotonic() + seconds
+    while True:
+        try:
+            with urllib.request.urlopen(url, timeout=2):
+                return True
+        except OSError:
+            if process.poll() is not None or time.monotonic() > deadline:
+                return False
+            time.sleep(1)
+
+
 def free_port() -> int:
     """A loopback port nothing listens on (for a server to start on, or one that does not answer)."""
     with socket.socket() as sock:
@@ -125,16 +138,9 @@ def mlflow_server(tmp_path_factory):
         command, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True
     )
     uri = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 120
-    while True:
-        try:
-            with urllib.request.urlopen(f"{uri}/health", timeout=2):
-                break
-        except OSError:
-            if server.poll() is not None or time.monotonic() > deadline:
-                server.kill()
-                pytest.fail("mlflow server did not start within 120 s")
-            time.sleep(1)
+    if not answers(f"{uri}/health", server, 120):
+        server.kill()
+        pytest.fail("mlflow server did not start within 120 s")
     yield RunningServer(uri, server)
     os.killpg(server.pid, signal.SIGCONT)  # a test may have stopped it
     server.send_signal(signal.SIGTERM)

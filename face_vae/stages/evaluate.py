@@ -42,7 +42,7 @@ def run(cfg: DictConfig) -> None:
     model_file = model_path(cfg)
     vae = pulled_model(cfg, model_file)
     prior = sampling_prior(vae, cfg.sampler, model_file)
-    check_image_size(vae, cfg.data.image_size)
+    check_image_size(vae, cfg.data.image_size, cfg.model_file)
     vae = runtime.place(vae)
     prepared_dir = prepared_data(cfg, force=cfg.force)
     crops = FaceCrops(prepared_dir, cfg.split)

@@ -112,11 +112,11 @@ def build_trainer(cfg: DictConfig, runtime: hardware.Runtime, callbacks: list, l
     )
 
 
-def check_image_size(network: LatentImageModel, image_size: int) -> None:
-    """Refuse to compare or encode images of another size than the model's (FID, codes)."""
+def check_image_size(network: LatentImageModel, image_size: int, model_file: str) -> None:
+    """Refuse to compare or encode images of another size than the model's (FID, codes), naming the model."""
     if network.image_size != image_size:
         raise UserError(
-            f"The model makes and reads {network.image_size} px faces, not {image_size}: "
+            f"The model {model_file} makes and reads {network.image_size} px faces, not {image_size}: "
             f"set data.image_size={network.image_size}."
         )
 

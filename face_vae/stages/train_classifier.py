@@ -44,7 +44,7 @@ def run(cfg: DictConfig) -> None:
     L.seed_everything(cfg.seed)
     model_file = model_path(cfg)
     vae = require_encoder(pulled_model(cfg, model_file), model_file, "encode faces for a classifier")
-    check_image_size(vae, cfg.data.image_size)
+    check_image_size(vae, cfg.data.image_size, cfg.model_file)
     vae = runtime.place(vae)
     prepared_dir = prepared_data(cfg, force=cfg.force)
     names, train_codes, train_labels = codes_and_labels(cfg, vae, prepared_dir, cfg.data.train_split)

@@ -1,6 +1,7 @@
 """The MLflow Model Registry: trained models registered as versions, `models:/` URIs fetched as model files,
 and the `champion` alias moved to the version with the best FID."""
 
+import hashlib
 import logging
 import os
 import shutil
@@ -70,7 +71,9 @@ def fetch_model_file(uri: str, tracking_uri: str) -> Path:
     from mlflow.exceptions import MlflowException  # pylint: disable=import-outside-toplevel
 
     version = resolve(uri, tracking_uri)
-    folder = cache_dir() / version.name / version.version
+    # Per store: face_vae/1 of a local store and of the team's server are different models.
+    store = hashlib.sha1(tracking_uri.encode()).hexdigest()[:8]
+    folder = cache_dir() / store / version.name / version.version
     if (folder / "MLmodel").is_file():
         log.info("%s is version %s (cached in %s).", uri, version.version, folder)
         return _model_file_in(folder, uri)
@@ -113,7 +116,8 @@ def _model_file_in(folder: Path, uri: str) -> Path:
 
 
 def cache_dir() -> Path:
-    """Where registered models are kept once downloaded: $XDG_CACHE_HOME/face_vae/registry (~/.cache/...)."""
+    """Where registered models are kept once downloaded: $XDG_CACHE_HOME/face_vae/registry (~/.cache/...), a
+    folder per tracking store, then NAME/VERSION."""
     root = os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache"
     return Path(root) / "face_vae" / "registry"
 

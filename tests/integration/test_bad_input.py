@@ -17,20 +17,11 @@ from face_vae.errors import UserError
 from face_vae.models.model_file import save_model
 from face_vae.models.vae import VAE
 from face_vae.outputs import LOCK_FILE, face_pictures
-from tests.conftest import FAST_TRAIN, subprocess_env
+from tests.conftest import FAST_TRAIN, error_line, subprocess_env
 
 ROOT = Path(__file__).resolve().parents[2]
 NO_TRACKING = [*FAST_TRAIN, "tracking.enabled=false"]
 COMMANDS = sorted(path.stem for path in CONFIG_DIR.glob("*.yaml"))
-
-
-def _error_line(capsys, command: str, overrides: list[str]) -> str:
-    with pytest.raises(SystemExit) as exit_info:
-        cli.run(command, overrides)
-    assert exit_info.value.code == 1
-    err = capsys.readouterr().err.strip()
-    assert "Traceback" not in err
-    return err.splitlines()[-1]
 
 
 @pytest.fixture
@@ -62,12 +53,12 @@ def test_a_bad_value_is_one_line_naming_the_key_before_data_dvc_or_mlflow_are_to
     workdir, capsys, command, overrides, line
 ):
     # No data, no DVC repository, no MLflow store here: the value error must come first.
-    assert _error_line(capsys, command, overrides) == line
+    assert error_line(capsys, command, overrides) == line
     assert not any(workdir.iterdir()), "nothing was prepared, pulled, logged or written"
 
 
 def test_max_epochs_zero_does_not_save_an_untrained_model(workdir, capsys):
-    _error_line(capsys, "train", [*NO_TRACKING, "trainer.max_epochs=0"])
+    error_line(capsys, "train", [*NO_TRACKING, "trainer.max_epochs=0"])
     assert not (workdir / "models").exists()
 
 
@@ -148,15 +139,15 @@ def test_infer_n_is_streamed_with_a_grid_of_the_first_64(workdir, tiny_model):
 def test_result_dir_problems_name_the_real_cause(workdir, capsys, tiny_model):
     (workdir / "a_file").write_text("x")
     common = ["n=2", f"model_file={tiny_model}", "tracking.enabled=false"]
-    line = _error_line(capsys, "infer", [*common, "result_dir=a_file"])
+    line = error_line(capsys, "infer", [*common, "result_dir=a_file"])
     assert line == "error: result_dir a_file is a file, not a folder: move it away or choose another result_dir."
-    line = _error_line(capsys, "infer", [*common, "result_dir=a_file/inside"])
+    line = error_line(capsys, "infer", [*common, "result_dir=a_file/inside"])
     assert "cannot be created" in line and "a_file/inside" in line
 
 
 def test_a_model_file_that_is_not_a_torch_archive_is_named_as_such(workdir, capsys):
     (workdir / "notes.txt").write_text("not a model\n")
-    line = _error_line(capsys, "infer", ["model_file=notes.txt", "tracking.enabled=false"])
+    line = error_line(capsys, "infer", ["model_file=notes.txt", "tracking.enabled=false"])
     assert "notes.txt is not a model file saved by face_vae (it is not a torch archive)" in line
 
 
@@ -164,14 +155,14 @@ def test_a_second_writer_to_the_same_result_dir_stops_in_one_sentence(workdir, c
     (workdir / "result").mkdir()
     with open(workdir / "result" / LOCK_FILE, "a", encoding="utf-8") as lock:
         fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)  # as a running `infer` holds it
-        line = _error_line(capsys, "infer", ["n=2", f"model_file={tiny_model}", "tracking.enabled=false"])
+        line = error_line(capsys, "infer", ["n=2", f"model_file={tiny_model}", "tracking.enabled=false"])
     assert "Another face_vae command is writing to result right now" in line
     assert not list((workdir / "result").glob("face_*.jpg"))
 
 
 def test_resume_refuses_other_model_or_data_values_and_tags_what_may_change(workdir, capsys):
     cli.run("train", [*FAST_TRAIN])
-    line = _error_line(capsys, "train", [*FAST_TRAIN, "resume=true", "data.batch_size=8"])
+    line = error_line(capsys, "train", [*FAST_TRAIN, "resume=true", "data.batch_size=8"])
     assert "resume=true continues a run trained with data.batch_size=16 (now 8)" in line
     cli.run("train", [*FAST_TRAIN, "resume=true", "trainer.max_epochs=2"])
     from mlflow.tracking import MlflowClient  # pylint: disable=import-outside-toplevel

@@ -495,6 +495,13 @@ def test_8_a_server_that_stops_answering_costs_a_warning_not_the_run(workdir, ml
     assert "lacks the trained model" in output
 
 
+def test_8_a_server_that_accepts_and_never_answers_is_one_sentence_within_the_health_timeout(workdir, capsys):
+    with faults.silent_server() as uri:
+        start = time.monotonic()
+        line = error_line(capsys, "train", [*FAST_TRAIN, f"tracking.uri={uri}", "tracking.health_timeout_s=2"])
+    assert line.startswith(f"error: The MLflow server {uri} does not answer") and time.monotonic() - start < 30
+
+
 # ---- 14: a stopped prepare leaves nothing behind ---------------------------------------------------------------
 
 

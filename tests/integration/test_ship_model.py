@@ -3,10 +3,8 @@
 import json
 import os
 import signal
-import socket
 import subprocess
 import sys
-import time
 import urllib.error
 import urllib.request
 from pathlib import Path
@@ -23,7 +21,7 @@ from face_vae import cli
 from face_vae.models.model_file import load_model
 from face_vae.serving.face_generator import face_jpegs_from_response
 from face_vae.tracking import registry
-from tests.conftest import FAST_TRAIN, image_array, subprocess_env
+from tests.conftest import FAST_TRAIN, answers, error_line, free_port, image_array, subprocess_env
 
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
 HAS_ONNX = all(__import__("importlib").util.find_spec(name) for name in ("onnx", "onnxscript", "onnxruntime"))
@@ -46,15 +44,6 @@ def _infer_jpegs(folder: Path, *words: str) -> list[bytes]:
     return [path.read_bytes() for path in sorted(folder.glob("face_*.jpg"))]
 
 
-def _error_line(capsys, command: str, words: list[str]) -> str:
-    with pytest.raises(SystemExit) as exit_info:
-        cli.run(command, words)
-    assert exit_info.value.code == 1
-    err = capsys.readouterr().err.strip()
-    assert "Traceback" not in err
-    return err.splitlines()[-1]
-
-
 def test_train_registers_a_face_generator_that_draws_infers_pixels(trained: Path):
     client = MlflowClient(tracking_uri=_store(trained), registry_uri=_store(trained))
     (version,) = client.search_model_versions("name='face_vae'")
@@ -71,7 +60,7 @@ def test_train_registers_a_face_generator_that_draws_infers_pixels(trained: Path
 def test_commands_read_a_registered_version_through_the_cache(trained: Path, capsys):
     local = _infer_jpegs(trained / "local", "n=3")
     assert _infer_jpegs(trained / "registered", "n=3", "model_file=models:/face_vae/1") == local
-    assert (trained / "cache" / "face_vae" / "registry" / "face_vae" / "1" / "MLmodel").is_file()
+    assert len(list((trained / "cache" / "face_vae" / "registry").glob("*/face_vae/1/MLmodel"))) == 1
     capsys.readouterr()
     cli.run("infer", ["n=1", f"result_dir={trained / 'again'}", "model_file=models:/face_vae/1"])
     assert "cached in" in capsys.readouterr().err, "the second use reads the cache"
@@ -89,8 +78,15 @@ def test_commands_read_a_registered_version_through_the_cache(trained: Path, cap
     ],
 )
 def test_a_registry_uri_that_names_nothing_is_one_sentence_naming_it(trained: Path, capsys, uri, expected):
-    line = _error_line(capsys, "infer", [f"model_file={uri}", "tracking.enabled=false"])
+    line = error_line(capsys, "infer", [f"model_file={uri}", "tracking.enabled=false"])
     assert line.startswith(expected), line
+
+
+def test_a_registered_model_of_another_image_size_is_one_sentence_naming_the_uri(trained: Path, capsys):
+    line = error_line(capsys, "evaluate", ["data=synthetic", "data.image_size=64", "model_file=models:/face_vae/1"])
+    assert line == (
+        "error: The model models:/face_vae/1 makes and reads 150 px faces, not 64: set data.image_size=150."
+    ), line
 
 
 def test_a_version_whose_artifacts_were_deleted_is_one_sentence(trained: Path, capsys):
@@ -98,16 +94,14 @@ def test_a_version_whose_artifacts_were_deleted_is_one_sentence(trained: Path, c
     (version,) = client.search_model_versions("name='face_vae'")
     model_id = version.source.split("/")[-1]  # models:/m-...: the logged model the version points at
     next((trained / "mlruns").rglob(f"{model_id}/artifacts/artifacts/vae.pt")).unlink()
-    line = _error_line(capsys, "infer", ["model_file=models:/face_vae/1", "tracking.enabled=false"])
+    line = error_line(capsys, "infer", ["model_file=models:/face_vae/1", "tracking.enabled=false"])
     assert line.startswith("error: Cannot download models:/face_vae/1 (version 1)") or "lacks its model file" in line
 
 
 def test_a_registry_uri_with_the_server_down_is_one_sentence(workdir: Path, capsys):
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port = sock.getsockname()[1]
+    port = free_port()
     words = ["model_file=models:/face_vae/1", f"tracking.uri=http://127.0.0.1:{port}", "tracking.health_timeout_s=1"]
-    assert _error_line(capsys, "infer", words).startswith(f"error: The MLflow server http://127.0.0.1:{port} does not")
+    assert error_line(capsys, "infer", words).startswith(f"error: The MLflow server http://127.0.0.1:{port} does not")
 
 
 def test_a_registry_that_refuses_keeps_the_model_and_says_how_to_register_later(workdir, monkeypatch, caplog):
@@ -150,7 +144,7 @@ def test_promote_moves_the_champion_only_to_a_better_fid_of_the_same_kind(traine
 
 
 def test_promote_needs_a_registered_version(workdir, capsys):
-    line = _error_line(capsys, "evaluate", ["data=synthetic", "promote=true"])
+    line = error_line(capsys, "evaluate", ["data=synthetic", "promote=true"])
     assert line.startswith("error: promote=true moves the champion alias between registered versions"), line
 
 
@@ -170,12 +164,6 @@ def test_evaluate_promote_true_makes_the_first_scored_version_the_champion(workd
     assert float(client.get_model_version("face_vae", "1").tags["fid_64_val_n16"]) > 0
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
 def _post(url: str, body: bytes, content_type: str = "application/json") -> tuple[int, dict]:
     request = urllib.request.Request(url, data=body, headers={"Content-Type": content_type})
     try:
@@ -187,7 +175,7 @@ def _post(url: str, body: bytes, content_type: str = "application/json") -> tupl
 
 @pytest.mark.slow
 def test_mlflow_models_serve_answers_with_infers_faces_and_4xx_for_bad_requests(trained: Path):
-    port = _free_port()
+    port = free_port()
     env = {**subprocess_env(PROJECT_ROOT), "MLFLOW_TRACKING_URI": _store(trained), "XDG_CACHE_HOME": str(trained)}
     # The scoring server runs `uvicorn` from the environment's bin folder, as `poetry run` puts it on PATH.
     env["PATH"] = f"{Path(sys.executable).parent}{os.pathsep}{env.get('PATH', '')}"
@@ -200,15 +188,8 @@ def test_mlflow_models_serve_answers_with_infers_faces_and_4xx_for_bad_requests(
     )
     url = f"http://127.0.0.1:{port}"
     try:
-        deadline = time.monotonic() + 180
-        while True:
-            try:
-                with urllib.request.urlopen(f"{url}/ping", timeout=2):
-                    break
-            except OSError:
-                if server.poll() is not None or time.monotonic() > deadline:
-                    pytest.fail(f"mlflow models serve did not start: {(trained / 'serve.log').read_text()[-2000:]}")
-                time.sleep(1)
+        if not answers(f"{url}/ping", server, 180):
+            pytest.fail(f"mlflow models serve did not start: {(trained / 'serve.log').read_text()[-2000:]}")
         status, answer = _post(f"{url}/invocations", json.dumps({"dataframe_records": [{"n": 4, "seed": 0}]}).encode())
         assert status == 200
         served = face_jpegs_from_response(answer)
@@ -284,7 +265,7 @@ def test_onnx_export_matches_torch_and_its_sampler_runs_without_torch(trained: P
 
 def test_export_without_the_onnx_packages_says_how_to_install_them(trained: Path, capsys, monkeypatch):
     monkeypatch.setitem(sys.modules, "onnxruntime", None)  # import onnxruntime raises ImportError
-    line = _error_line(capsys, "export", ["tracking.enabled=false"])
+    line = error_line(capsys, "export", ["tracking.enabled=false"])
     assert (
         line.startswith("error: export format=onnx needs onnx, onnxscript and onnxruntime")
         and "--extras export" in line
