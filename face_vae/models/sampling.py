@@ -26,10 +26,3 @@ def decoded_batches(network: LatentImageModel, latents: Iterator[torch.Tensor]) 
 def decode_all(network: LatentImageModel, latents: torch.Tensor, batch_size: int) -> torch.Tensor:
     """Images (N, 3, H, W) in [0, 1] of all `latents`, decoded `batch_size` at a time, on the CPU."""
     return torch.cat(list(decoded_batches(network, latents.split(batch_size))))
-
-
-def sample_faces(
-    network: LatentImageModel, prior: StandardNormal, count: int, seed: int, batch_size: int
-) -> torch.Tensor:
-    """`count` faces (N, 3, H, W) in [0, 1] from `prior`'s latents; the same seed, the same faces."""
-    return torch.cat(list(decoded_batches(network, latent_batches(prior, count, batch_size, seed))))
