@@ -5,6 +5,7 @@ summary, composed with the overrides and handed to `face_vae/stages/COMMAND.py`.
 `python commands.py --help` for the list, `python commands.py COMMAND --help` for one command's keys.
 """
 
+import sys
 from collections.abc import Callable
 
 import fire
@@ -26,4 +27,7 @@ def _command(name: str) -> Callable[..., None]:
 COMMANDS = {name: _command(name) for name in command_names()}
 
 if __name__ == "__main__":
+    # Words after the command that fire would act on only after running it (`--help`, `-m`, ...) are answered
+    # or refused here first: asking for help never trains.
+    cli.answer_flags(sys.argv[1:], COMMANDS)
     fire.Fire(COMMANDS)

@@ -11,7 +11,7 @@ from collections.abc import Iterable
 
 from omegaconf import DictConfig
 
-from face_vae.config import compose
+from face_vae.config import command_summary, compose, config_help
 from face_vae.errors import UserError
 from face_vae.progress import is_terminal
 
@@ -27,6 +27,8 @@ def run(command: str, overrides: Iterable[object]) -> None:
     cfg = None
     try:
         cfg = compose(command, words)
+        # A cold start (imports, a new MLflow store) takes tens of seconds: say at once that work has begun.
+        logging.getLogger("face_vae").info("Starting %s: loading torch and the libraries it needs...", command)
         # The stage (torch, Lightning, MLflow) is imported only once the config has been checked.
         stage = importlib.import_module(f"face_vae.stages.{command}")
         if not cfg.get("debug"):
@@ -105,3 +107,60 @@ def _show_progress_messages() -> None:
     logger.propagate = False
     if not is_terminal():  # MLflow's download bar redraws with carriage returns: junk in a log file
         os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
+
+
+HELP_FLAGS = ("-h", "--help")
+
+
+def answer_flags(argv: list[str], commands: Iterable[str]) -> None:
+    """Answer or refuse the flags after a command before anything runs: fire would run the command first and
+    only then show help or complain about a word it could not use.
+
+    `COMMAND ... --help` (or `-h`) prints that command's help with the group choices among the words applied;
+    `COMMAND ... --cfg job` prints the composed config; any other word that starts with `-` is refused in one
+    sentence. Both exit without running the command. Without a command, fire answers (`--help` lists them).
+    """
+    if not argv or argv[0] not in commands:
+        return
+    command, words = argv[0], argv[1:]
+    if not any(word.startswith("-") for word in words):
+        return
+    if any(word in HELP_FLAGS for word in words):
+        _print_help(command, [word for word in words if not word.startswith("-")])
+        sys.exit(0)
+    asks_config = _without_cfg_job(words)
+    if asks_config is not None and not any(word.startswith("-") for word in asks_config):
+        _print_config(command, asks_config)
+        sys.exit(0)
+    unknown = next(word for word in (asks_config or words) if word.startswith("-"))
+    print(
+        f"error: {command} does not take '{unknown}': give settings as KEY=VALUE words (e.g. {command} "
+        f"trainer.max_epochs=1), one run at a time; see `python commands.py {command} --help`. Nothing was run.",
+        file=sys.stderr,
+    )
+    sys.exit(1)
+
+
+def _without_cfg_job(words: list[str]) -> list[str] | None:
+    """The words without Hydra's `--cfg job` (or `--cfg=job`), or None when they do not hold it."""
+    for index, word in enumerate(words):
+        if word == "--cfg=job":
+            return words[:index] + words[index + 1 :]
+        if word == "--cfg" and words[index + 1 : index + 2] == ["job"]:
+            return words[:index] + words[index + 2 :]
+    return None
+
+
+def _print_help(command: str, overrides: list[str]) -> None:
+    print(f"Usage: python commands.py {command} [KEY=VALUE ...]\n\n{command_summary(command)}\n")
+    print(config_help(command, overrides))
+
+
+def _print_config(command: str, overrides: list[str]) -> None:
+    from omegaconf import OmegaConf  # pylint: disable=import-outside-toplevel
+
+    try:
+        print(OmegaConf.to_yaml(compose(command, overrides)), end="")
+    except UserError as error:
+        print(f"error: {error}", file=sys.stderr)
+        sys.exit(1)

@@ -139,9 +139,11 @@ def command_summary(command: str) -> str:
     return first.lstrip("# ").strip()
 
 
-def config_help(command: str) -> str:
+def config_help(command: str, overrides: Iterable[str] = ()) -> str:
     """The keys of `command` with their defaults and comments, group by group, read from the settings
-    classes and the YAML files (no compose: `--help` stays instant)."""
+    classes and the YAML files (no compose: `--help` stays instant). A `group=choice` among `overrides` shows
+    that choice's keys (`train model=dcgan --help`)."""
+    chosen = dict(word.split("=", 1) for word in overrides if "=" in word and "." not in word.split("=", 1)[0])
     own = (CONFIG_DIR / f"{command}.yaml").read_text(encoding="utf-8").splitlines()
     groups = [
         tuple(part.strip() for part in line[4:].split("#")[0].split(":", 1))
@@ -149,15 +151,18 @@ def config_help(command: str) -> str:
         if line.startswith("  - ") and ":" in line.split("#")[0]  # `- group: choice` in the defaults list
     ]
     sections = [f"Keys of {command} (override as KEY=VALUE):\n" + "\n".join(_field_lines(settings.COMMANDS[command]))]
-    for group, choice in groups:
+    for group, default in groups:
+        choice = chosen.get(group, default)
         classes = settings.GROUPS.get(group, {})
         files = {path.stem: path for path in (CONFIG_DIR / group).glob("*.yaml")}
         if choice in classes:
             lines = _field_lines(classes[choice])
+        elif choice not in files:
+            lines = [f"  (no option '{choice}' in this group)"]
         else:
             lines = [f"  {line}" for line in files[choice].read_text(encoding="utf-8").splitlines() if line.strip()]
         sections.append(
-            f"Group {group} (default {choice}; choose with {group}={'|'.join(sorted(classes.keys() | files.keys()))}; "
+            f"Group {group} ({'chosen' if choice != default else 'default'} {choice}; choose with {group}={'|'.join(sorted(classes.keys() | files.keys()))}; "
             f"override as {group}.KEY=VALUE):\n" + "\n".join(lines)
         )
     return "\n\n".join(sections)

@@ -380,6 +380,9 @@ class Pull(Command):
 
     storage: Any = None
     targets: list[str] = setting(["data.dvc", "models.dvc"], "the .dvc files whose data is pulled")
+    force: bool = setting(
+        False, "true: replace local files that differ from the .dvc record when DVC's cache holds a copy"
+    )
 
 
 @dataclass

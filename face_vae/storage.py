@@ -1,5 +1,7 @@
 """DVC: pull the data or the model when missing, add and push a newly trained model (Python API)."""
 
+import hashlib
+import json
 import logging
 import os
 import sys
@@ -45,11 +47,13 @@ def pull_model(settings: StorageSettings, model_file: Path) -> None:
     _pull(settings, settings.models_dvc, model_file, "the model")
 
 
-def pull_tracked(settings: StorageSettings, dvc_file: str) -> Path:
+def pull_tracked(settings: StorageSettings, dvc_file: str, replace_cached: bool = False) -> Path:
     """Pull what `dvc_file` tracks (the `pull` command); return where it is. Fails fast as the other pulls do:
-    a Google Drive remote without credentials, a local remote whose folder does not exist."""
+    a Google Drive remote without credentials, a local remote whose folder does not exist. Local files that
+    differ from what `dvc_file` records are refused (see `_refuse_unsaved_files`); `replace_cached` lets those
+    that DVC's cache holds a copy of be replaced."""
     wanted = tracked_path(dvc_file) or Path(dvc_file)
-    _pull(settings, dvc_file, wanted, f"the files {dvc_file} tracks")
+    _pull(settings, dvc_file, wanted, f"the files {dvc_file} tracks", replace_cached)
     return wanted
 
 
@@ -100,7 +104,7 @@ def track_model(settings: StorageSettings, models_dir: Path) -> None:
         raise UserError(f"DVC could not add or push {models_dir}: {_first_line(error)}; {_remote_advice()}") from error
 
 
-def _pull(settings: StorageSettings, dvc_file: str, wanted: Path, what: str) -> None:
+def _pull(settings: StorageSettings, dvc_file: str, wanted: Path, what: str, replace_cached: bool = False) -> None:
     # pylint: disable-next=import-outside-toplevel  # DVC is slow to import
     from dvc.exceptions import CheckoutError, DvcException
 
@@ -111,6 +115,7 @@ def _pull(settings: StorageSettings, dvc_file: str, wanted: Path, what: str) -> 
     repo = _open_repo()
     remote = _remote_name(repo, settings.remote)
     _check_gdrive_credentials(repo, remote)
+    _refuse_unsaved_files(repo, dvc_file, replace_cached)
     try:
         with repo, _quiet_dvc():
             log.info("%s is missing: pulling %s from the DVC remote '%s'.", wanted, dvc_file, remote)
@@ -130,6 +135,62 @@ def _pull(settings: StorageSettings, dvc_file: str, wanted: Path, what: str) -> 
         ) from error
     if not wanted.exists():
         raise UserError(f"Pulling {dvc_file} did not bring {wanted}: point the config at the path {dvc_file} tracks.")
+
+
+def _refuse_unsaved_files(repo, dvc_file: str, replace_cached: bool) -> None:
+    """Stop before a pull replaces or deletes a local file that `dvc_file` does not record (a model trained
+    here, a file of the user's): DVC would replace it without asking when its cache holds a copy (`dvc exp run`
+    puts one there) and delete the folder's other files. A file only the cache holds is replaced when asked
+    (`replace_cached`); a file nothing else holds, never."""
+    output = tracked_path(dvc_file)
+    if output is None or not output.exists():
+        return
+    recorded = _recorded_md5s(repo, dvc_file, output)
+    cache = repo.cache.local
+    differ = []
+    for file in [output] if output.is_file() else sorted(path for path in output.rglob("*") if path.is_file()):
+        md5 = _file_md5(file)
+        if recorded.get(file.relative_to(output).as_posix() if output.is_dir() else "") != md5:
+            differ.append((file, Path(cache.oid_to_path(md5)) if Path(cache.oid_to_path(md5)).is_file() else None))
+    unsaved = [file for file, copy in differ if copy is None]
+    if unsaved:
+        shown = ", ".join(str(file) for file in unsaved[:3]) + (f" and {len(unsaved) - 3} more" if unsaved[3:] else "")
+        raise UserError(
+            f"{shown} {'is' if len(unsaved) == 1 else 'are'} not what {dvc_file} records and nothing else holds a "
+            f"copy, so pulling {dvc_file} would lose {'it' if len(unsaved) == 1 else 'them'}: keep "
+            f"{'it' if len(unsaved) == 1 else 'them'} with `dvc add {output}` (then commit {dvc_file}), or move "
+            f"{'it' if len(unsaved) == 1 else 'them'} out of {output}, and pull again. Nothing was pulled."
+        )
+    if differ and not replace_cached:
+        shown = ", ".join(str(file) for file, _ in differ[:3]) + (f" and {len(differ) - 3} more" if differ[3:] else "")
+        raise UserError(
+            f"{shown} differ{'s' if len(differ) == 1 else ''} from what {dvc_file} records (DVC's cache holds a copy): "
+            f"move {'it' if len(differ) == 1 else 'them'} away to keep {'it' if len(differ) == 1 else 'them'} where "
+            "it is, or replace it with `python commands.py pull force=true`. Nothing was pulled."
+        )
+    for file, copy in differ:
+        log.warning("Replacing %s; its copy stays in DVC's cache: %s.", file, copy)
+
+
+def _recorded_md5s(repo, dvc_file: str, output: Path) -> dict[str, str]:
+    """{path inside the output ('' for a file output): md5} as `dvc_file` records them; a folder's list comes
+    from the cache, so it is empty before the folder was first pulled."""
+    md5 = str(dvc_output(dvc_file).get("md5", ""))
+    if not md5.endswith(".dir"):
+        return {"": md5}
+    listing = Path(repo.cache.local.oid_to_path(md5))
+    try:
+        return {entry["relpath"]: entry["md5"] for entry in json.loads(listing.read_text(encoding="utf-8"))}
+    except (OSError, ValueError, KeyError, TypeError):
+        return {}
+
+
+def _file_md5(path: Path) -> str:
+    digest = hashlib.md5()
+    with open(path, "rb") as file:
+        for block in iter(lambda: file.read(2**20), b""):
+            digest.update(block)
+    return digest.hexdigest()
 
 
 def _remote_location(repo, remote: str) -> str:

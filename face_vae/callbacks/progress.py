@@ -17,6 +17,7 @@ class EpochLine(L.Callback):
     not a terminal, e.g. `train > train.log 2>&1` or a CI log; silent in a terminal."""
 
     TRAIN_LOSSES = ("loss_train_step", "loss_generator_step", "loss_classifier_step")  # VAE, DCGAN, classifier
+    QUIET_SECONDS = 30  # within an epoch, a line at least this often
 
     def __init__(self, enabled: bool | None = None):
         self.enabled = not is_terminal() if enabled is None else enabled
@@ -24,9 +25,17 @@ class EpochLine(L.Callback):
         self.images = 0
         self.loss_sum: torch.Tensor | float = 0.0  # summed on the device: no host sync per batch
         self.batches = 0
+        self.last_line = 0.0
+
+    def on_train_start(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
+        if self.enabled and trainer.is_global_zero:
+            epochs = trainer.max_epochs if trainer.max_epochs and trainer.max_epochs > 0 else "?"
+            plural = "" if epochs == 1 else "s"
+            log.info("Training: %s epoch%s of %s batches; a line per epoch follows.", epochs, plural,
+                     trainer.num_training_batches)  # fmt: skip
 
     def on_train_epoch_start(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
-        self.start = time.perf_counter()
+        self.start = self.last_line = time.perf_counter()
         self.images = 0
         self.loss_sum, self.batches = 0.0, 0
 
@@ -38,6 +47,11 @@ class EpochLine(L.Callback):
         if key:
             self.loss_sum = self.loss_sum + trainer.callback_metrics[key].detach()
             self.batches += 1
+        now = time.perf_counter()
+        if now - self.last_line > self.QUIET_SECONDS and trainer.is_global_zero:  # a long epoch is never silent
+            self.last_line = now
+            log.info("epoch %d: batch %d/%s, %.1f images/s", trainer.current_epoch + 1, batch_idx + 1,
+                     trainer.num_training_batches, self.images / (now - self.start))  # fmt: skip
 
     def on_train_epoch_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
         # Validation of this epoch has run by now, so its loss is in callback_metrics.

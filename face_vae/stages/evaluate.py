@@ -37,6 +37,7 @@ def run(cfg: DictConfig) -> None:
             f"promote=true moves the champion alias between registered versions: evaluate model_file=models:/NAME/N "
             f"(a version `train` registered), not {cfg.model_file}."
         )
+    metrics.require_extras()
     uri = tracking_uri(cfg)
     runtime = inference_runtime(cfg)
     model_file = model_path(cfg)

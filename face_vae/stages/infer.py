@@ -21,7 +21,7 @@ from face_vae.tracking import provenance, runs
 log = logging.getLogger(__name__)
 ATTRIBUTE_GRID_FILE = "attribute_grid.jpg"
 MAX_STRENGTH = 10.0  # beyond ~3 the codes leave the region the decoder learnt; 1e300 overflowed to black faces
-REPLACED = ("face_*.jpg", ATTRIBUTE_GRID_FILE)  # an earlier run's files that must not linger beside the new
+REPLACED = ("face_*.jpg",)  # an earlier run's faces must not linger beside the new ones
 
 
 def run(cfg: DictConfig) -> None:
@@ -45,6 +45,9 @@ def run(cfg: DictConfig) -> None:
     seconds = time.perf_counter() - start
     log.info("Wrote %d faces of %dx%d to %s (%.1f faces/s).", cfg.n, network.image_size, network.image_size,
              cfg.result_dir, cfg.n / seconds)  # fmt: skip
+    earlier_grid = Path(cfg.result_dir) / ATTRIBUTE_GRID_FILE
+    if not pictures and earlier_grid.is_file():  # a steered run's picture is the user's result too: kept
+        log.warning("%s is an earlier steered run's (kept as it was): it does not show these faces.", earlier_grid)
     if pictures:
         log.info("%s: one row per face and attribute (%s), strengths %s from left to right.",
                  ATTRIBUTE_GRID_FILE, ", ".join(strengths), list(cfg.attribute_sweep))  # fmt: skip

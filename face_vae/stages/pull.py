@@ -15,4 +15,4 @@ def run(cfg: DictConfig) -> None:
     settings = storage_settings(cfg)
     settings.pull = True  # pulling is what this command is asked to do
     for dvc_file in cfg.targets:
-        log.info("Pulled %s: %s is in place.", dvc_file, storage.pull_tracked(settings, dvc_file))
+        log.info("Pulled %s: %s is in place.", dvc_file, storage.pull_tracked(settings, dvc_file, cfg.force))

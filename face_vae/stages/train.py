@@ -19,7 +19,7 @@ from face_vae.config import build, flat_values
 from face_vae.data.face_crops import FaceCrops, read_meta
 from face_vae.errors import UserError
 from face_vae.models.codes import encoder_means
-from face_vae.models.model_file import save_model
+from face_vae.models.model_file import save_model, trained_on
 from face_vae.models.vae_module import NonFiniteLoss
 from face_vae.stages.shared import (
     build_trainer,
@@ -47,6 +47,7 @@ def run(cfg: DictConfig) -> None:
     # model_file=null: models/<the model's own name>.pt, set here so that it is logged and compared as chosen.
     cfg.model_file = cfg.model_file or f"models/{get_class(cfg.model['_target_']).file_name}.pt"
     model_file_path(cfg.model_file)  # not a folder
+    _keep_a_real_model(cfg)
     # One run at a time writes a checkpoints folder and a model file (in a DDP job, rank 0 holds them for all).
     paths = {"checkpoints_dir": Path(cfg.checkpoints_dir), "model_file": Path(cfg.model_file)}
     with locks.holding(paths if _first_rank() else {}):
@@ -88,11 +89,22 @@ def _train(cfg: DictConfig, checkpoints_dir: Path) -> None:  # pylint: disable=t
     if getattr(module, "prior", None) is not None:  # the DCGAN has none: it samples N(0, I), as it trained
         network.prior = _fitted_prior(cfg, module, prepared_dir, runtime)
     model_file = Path(cfg.model_file)
-    save_model(network, model_file)
+    save_model(network, model_file, trained_on=cfg.data.kind)
     log.info("Saved the model to %s.", model_file)
     if logger is not None:
         _log_model(cfg, logger, uri, [model_file, *checkpoints_dir.glob("*.ckpt")])
     storage.version_models(storage_settings(cfg), model_file.parent, throwaway=cfg.data.kind == "synthetic")
+
+
+def _keep_a_real_model(cfg: DictConfig) -> None:
+    """A smoke run (data=synthetic) never replaces a model trained on real faces: those take hours."""
+    existing = Path(cfg.model_file)
+    if cfg.data.kind == "synthetic" and existing.is_file() and trained_on(existing) not in (None, "synthetic"):
+        raise UserError(
+            f"{existing} holds a model trained on real faces, and this run on drawn faces (data=synthetic) would "
+            f"replace it: give the smoke run its own file, e.g. model_file=models/smoke.pt (and infer "
+            "model_file=models/smoke.pt), or move the real model away first. Nothing was run."
+        )
 
 
 def _check_batch_size(cfg: DictConfig, prepared_dir: Path) -> None:

@@ -12,7 +12,7 @@ from torch.utils.data import DataLoader, TensorDataset
 from face_vae import hardware, storage
 from face_vae.callbacks.progress import EpochLine
 from face_vae.data.attributes import split_labels
-from face_vae.data.face_crops import FaceCrops
+from face_vae.data.face_crops import FaceCrops, require_split
 from face_vae.evaluation.attribute_scores import attribute_report, format_report
 from face_vae.models.classifier import AttributeClassifier, save_classifier
 from face_vae.models.classifier_module import ClassifierModule, balancing_weights
@@ -47,6 +47,8 @@ def run(cfg: DictConfig) -> None:
     check_image_size(vae, cfg.data.image_size, cfg.model_file)
     vae = runtime.place(vae)
     prepared_dir = prepared_data(cfg, force=cfg.force)
+    require_split(prepared_dir, cfg.data.train_split, "data.train_split")
+    require_split(prepared_dir, cfg.split)
     names, train_codes, train_labels = codes_and_labels(cfg, vae, prepared_dir, cfg.data.train_split)
     _, scored_codes, scored_labels = codes_and_labels(cfg, vae, prepared_dir, cfg.split)
 
