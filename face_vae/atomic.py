@@ -1,8 +1,10 @@
 """Write files under a temporary name and rename them, so a crash never leaves a truncated file."""
 
 import errno
+import json
 import os
 import shutil
+import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -82,3 +84,55 @@ def folder_problem(folder: Path, error: OSError, key: str) -> str:
     if error.errno in (errno.ENOENT, errno.ENOTDIR):
         return f"The folder {folder} cannot be created ({error.strerror}: {error.filename}): {fix}."
     return f"Cannot write to {folder} ({error.strerror or error}): {fix}."
+
+
+@contextmanager
+def new_folder(folder: Path, manifest: str, key: str) -> Iterator[Path]:
+    """Yield an empty temporary folder beside `folder`; on success it takes `folder`'s place whole, so a reader
+    never sees old and new files side by side. `folder` must be absent, empty, or an earlier result that holds
+    only the files its `manifest` (a JSON file of {"files": {name: ...}}) lists: anything else is the user's,
+    and is refused before any work (the config's `key` named)."""
+    refuse_foreign_folder(Path(folder), manifest, key)
+    folder = Path(os.path.abspath(folder))  # `.` has a name this way; a link was refused above
+    parent = folder.parent
+    try:
+        parent.mkdir(parents=True, exist_ok=True)
+        tmp = Path(tempfile.mkdtemp(prefix=f".{folder.name}.tmp-", dir=parent))
+    except OSError as error:
+        raise UserError(folder_problem(parent, error, key)) from error
+    try:
+        yield tmp
+        old = parent / f".{folder.name}.old-{tmp.name.rsplit('-', 1)[-1]}"
+        if folder.is_dir():
+            folder.rename(old)
+        tmp.rename(folder)
+        shutil.rmtree(old, ignore_errors=True)
+    except OSError as error:
+        raise UserError(folder_problem(folder, error, key)) from error
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+
+
+def refuse_foreign_folder(folder: Path, manifest: str, key: str) -> None:
+    """A UserError when `folder` holds anything but the files its `manifest` lists (see `new_folder`)."""
+    if folder.is_symlink() or (folder.exists() and not folder.is_dir()):
+        raise UserError(f"{key}={folder} is {'a link' if folder.is_symlink() else 'a file'}, not a folder face_vae "
+                        f"wrote: choose another {key}.")  # fmt: skip
+    here = Path.cwd()
+    if Path(os.path.abspath(folder)) in (here, *here.parents):
+        raise UserError(f"{key}={folder} is the current folder or holds it: choose a folder of its own, e.g. "
+                        f"{key}=export.")  # fmt: skip
+    if not folder.is_dir():
+        return
+    present = {path.name for path in folder.iterdir()}
+    try:
+        listed = set(json.loads((folder / manifest).read_text(encoding="utf-8"))["files"]) | {manifest}
+    except (OSError, ValueError, KeyError, TypeError):
+        listed = set()
+    foreign = sorted(present - listed) if listed else sorted(present)
+    if foreign:
+        shown = ", ".join(foreign[:3]) + (f" and {len(foreign) - 3} more" if len(foreign) > 3 else "")
+        raise UserError(
+            f"{key}={folder} holds files face_vae did not write there ({shown}), and the run would replace the "
+            f"folder: choose another {key} or move them away. Nothing was written."
+        )

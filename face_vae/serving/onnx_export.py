@@ -1,7 +1,9 @@
 """The decoder as ONNX and the prior as numpy arrays: what `sample_faces.py` needs to draw faces without torch."""
 
 import contextlib
+import hashlib
 import io
+import json
 import shutil
 from pathlib import Path
 
@@ -13,12 +15,14 @@ from face_vae.errors import UserError
 from face_vae.models.vae import LatentImageModel
 
 DECODER_FILE, PRIOR_FILE, SAMPLER_FILE = "decoder.onnx", "prior.npz", "sample_faces.py"
+MANIFEST_FILE = "manifest.json"  # what the export holds, with checksums: the sampler checks them before drawing
 TOLERANCE = 2 / 255  # per pixel: what the export promises against the torch decoder
 
 
 def export_onnx(network: LatentImageModel, folder: Path) -> float:
-    """Write decoder.onnx, prior.npz and sample_faces.py into `folder` (only those three files are replaced);
-    return the largest per-pixel difference between onnxruntime's faces and torch's for the same latents."""
+    """Write decoder.onnx, prior.npz, sample_faces.py and their manifest as the folder `folder`, all at once (an
+    earlier export there is replaced whole; a folder holding anything else is refused); return the largest
+    per-pixel difference between onnxruntime's faces and torch's for the same latents."""
     try:
         import onnxruntime  # pylint: disable=import-outside-toplevel
     except ImportError as error:
@@ -26,32 +30,52 @@ def export_onnx(network: LatentImageModel, folder: Path) -> float:
             "export format=onnx needs onnx, onnxscript and onnxruntime: install them with `poetry install --extras "
             "export` (or `pip install face-vae[export]`)."
         ) from error
+    if not all(np.isfinite(array).all() for array in prior_arrays(network).values() if array.dtype.kind == "f"):
+        raise UserError("The model's prior holds values that are not finite: fit it again (train) before exporting.")
+    with atomic.new_folder(folder, MANIFEST_FILE, "export_dir") as tmp:
+        difference = _write_decoder(network, tmp / DECODER_FILE, onnxruntime)
+        with open(tmp / PRIOR_FILE, "wb") as file:
+            np.savez(file, **prior_arrays(network))
+        shutil.copyfile(Path(__file__).with_name(SAMPLER_FILE), tmp / SAMPLER_FILE)
+        files = {name: {"sha256": sha256(tmp / name)} for name in (DECODER_FILE, PRIOR_FILE, SAMPLER_FILE)}
+        manifest = {"written_by": "face_vae export", "files": files, "latent_dim": network.latent_dim,
+                    "image_size": network.image_size, "prior": network.prior.describe()}  # fmt: skip
+        (tmp / MANIFEST_FILE).write_text(json.dumps(manifest, indent=1), encoding="utf-8")
+    return difference
+
+
+def _write_decoder(network: LatentImageModel, path: Path, onnxruntime) -> float:
+    """Export the decoder to `path`; return its largest per-pixel difference from torch's faces."""
     decoder = network.decoder.float().cpu().eval()
     latents = network.prior.sample(8, torch.Generator().manual_seed(0))
-    with atomic.atomic_path(folder / DECODER_FILE) as tmp_path:
-        # torch's exporter prints its steps on stdout: the command's own lines say what was written.
-        with contextlib.redirect_stdout(io.StringIO()), torch.inference_mode():
-            torch.onnx.export(
-                decoder,
-                (latents,),
-                str(tmp_path),
-                input_names=["latents"],
-                output_names=["images"],
-                dynamic_shapes=({0: torch.export.Dim("batch", min=1)},),  # any number of faces per call
-                external_data=False,  # one file: the weights inside (a 150 px decoder is ~30 MB, under ONNX's 2 GB)
-                dynamo=True,
-            )
-        session = onnxruntime.InferenceSession(str(tmp_path), providers=["CPUExecutionProvider"])
-        exported = session.run(["images"], {"latents": latents.numpy()})[0]
+    # torch's exporter prints its steps on stdout: the command's own lines say what was written.
+    with contextlib.redirect_stdout(io.StringIO()), torch.inference_mode():
+        torch.onnx.export(
+            decoder,
+            (latents,),
+            str(path),
+            input_names=["latents"],
+            output_names=["images"],
+            dynamic_shapes=({0: torch.export.Dim("batch", min=1)},),  # any number of faces per call
+            external_data=False,  # one file: the weights inside (a 150 px decoder is ~30 MB, under ONNX's 2 GB)
+            dynamo=True,
+        )
+    session = onnxruntime.InferenceSession(str(path), providers=["CPUExecutionProvider"])
+    exported = session.run(["images"], {"latents": latents.numpy()})[0]
     with torch.inference_mode():
         difference = float(np.abs(exported - decoder(latents).numpy()).max())
     if difference > TOLERANCE:
         raise UserError(f"The ONNX decoder differs from torch's by {difference * 255:.1f}/255 per pixel: report it.")
-    with atomic.atomic_path(folder / PRIOR_FILE) as tmp_path, open(tmp_path, "wb") as file:
-        np.savez(file, **prior_arrays(network))
-    with atomic.atomic_path(folder / SAMPLER_FILE) as tmp_path:
-        shutil.copyfile(Path(__file__).with_name(SAMPLER_FILE), tmp_path)
     return difference
+
+
+def sha256(path: Path) -> str:
+    """The sha256 of a file's bytes (the manifest's checksum; sample_faces.py computes the same)."""
+    digest = hashlib.sha256()
+    with open(path, "rb") as file:
+        for block in iter(lambda: file.read(2**20), b""):
+            digest.update(block)
+    return digest.hexdigest()
 
 
 def prior_arrays(network: LatentImageModel) -> dict[str, np.ndarray]:

@@ -48,6 +48,8 @@ def run(cfg: DictConfig) -> None:
     cfg.model_file = cfg.model_file or f"models/{get_class(cfg.model['_target_']).file_name}.pt"
     model_file_path(cfg.model_file)  # not a folder
     _keep_a_real_model(cfg)
+    if not cfg.resume:
+        _check_checkpoints_dir_is_ours(Path(cfg.checkpoints_dir))
     # One run at a time writes a checkpoints folder and a model file (in a DDP job, rank 0 holds them for all).
     paths = {"checkpoints_dir": Path(cfg.checkpoints_dir), "model_file": Path(cfg.model_file)}
     with locks.holding(paths if _first_rank() else {}):
@@ -217,7 +219,9 @@ def _resume_checkpoint(checkpoints_dir: Path) -> str:
     last = checkpoints_dir / "last.ckpt"
     if not last.is_file():
         raise UserError(f"resume=true but there is no {last}: train without resume=true first.")
-    written_by = torch.load(last, map_location="cpu", weights_only=True).get(RunIdentity.KEY, {}).get("run")
+    written_by = _read_checkpoint(last).get(RunIdentity.KEY, {}).get("run")
+    if (checkpoints_dir / "best.ckpt").is_file():  # read at the end of the run: a damaged one would cost the run
+        _read_checkpoint(checkpoints_dir / "best.ckpt")
     described = _read_identity(checkpoints_dir).get("run")
     if written_by is not None and written_by != described:  # checkpoints from before identities were kept pass
         raise UserError(
@@ -228,10 +232,53 @@ def _resume_checkpoint(checkpoints_dir: Path) -> str:
     return str(last)
 
 
+def _read_checkpoint(path: Path) -> dict:
+    """A checkpoint's contents; a damaged file (truncated, overwritten) said in one sentence with what to do."""
+    try:
+        checkpoint = torch.load(path, map_location="cpu", weights_only=True)
+        if not isinstance(checkpoint, dict) or "state_dict" not in checkpoint:
+            raise ValueError("no weights in it")
+        return checkpoint
+    except Exception as error:  # pylint: disable=broad-exception-caught  # torch.load raises many kinds here
+        earlier = sorted(Path(path).parent.parent.glob(f"{Path(path).parent.name}.previous-*"))
+        other = f", or resume an earlier run with checkpoints_dir={earlier[-1]} resume=true" if earlier else ""
+        raise UserError(
+            f"{path} is damaged (truncated or overwritten: it is not a readable checkpoint): start fresh with "
+            f"resume=false (the folder is set aside, nothing is deleted){other}."
+        ) from error
+
+
 def _first_rank() -> bool:
     """Whether this process is the first of its job (always, without DDP): torchrun sets RANK, Lightning's own
     launcher LOCAL_RANK in the processes it starts."""
     return os.environ.get("RANK", "0") == "0" and os.environ.get("LOCAL_RANK", "0") == "0"
+
+
+def _check_checkpoints_dir_is_ours(checkpoints_dir: Path) -> None:
+    """Refuse, before any work, a checkpoints_dir that holds anything but a face_vae run's files: a fresh run sets
+    that folder aside whole, and a user's folder (a project, documents) is not ours to move."""
+    folder = Path(os.path.abspath(checkpoints_dir))
+    here = Path.cwd()
+    if folder in (here, *here.parents):
+        raise UserError(f"checkpoints_dir={checkpoints_dir} is the current folder or holds it: choose a folder of "
+                        "its own, e.g. checkpoints_dir=checkpoints.")  # fmt: skip
+    if folder.exists() and not folder.is_dir():
+        raise UserError(f"checkpoints_dir={checkpoints_dir} is a file: choose a folder, e.g. checkpoints_dir=checkpoints.")
+    foreign = sorted(path.name for path in folder.iterdir() if not _a_run_file(path.name)) if folder.is_dir() else []
+    if foreign:
+        shown = ", ".join(foreign[:3]) + (f" and {len(foreign) - 3} more" if len(foreign) > 3 else "")
+        raise UserError(
+            f"checkpoints_dir={checkpoints_dir} holds files that are not a face_vae run's ({shown}), and a fresh run "
+            "sets that folder aside: choose an empty or new checkpoints_dir. Nothing was moved."
+        )
+
+
+RUN_FILES = {IDENTITY_FILE, RUN_CONFIG_FILE, RUN_ID_FILE, UNSENT_METRICS_FILE, "resumes.txt"}
+
+
+def _a_run_file(name: str) -> bool:
+    """A file a face_vae run writes in its checkpoints folder (checkpoints, the run's files, their temp copies)."""
+    return name in RUN_FILES or name.endswith((".ckpt", ".ckpt.tmp")) or (name.startswith(".") and ".tmp" in name)
 
 
 def _set_aside_earlier_run(checkpoints_dir: Path) -> None:
@@ -241,7 +288,12 @@ def _set_aside_earlier_run(checkpoints_dir: Path) -> None:
         return
     earlier = _read_identity(checkpoints_dir)
     stamp = earlier.get("started") or time.strftime("%Y%m%d-%H%M%S", time.localtime(checkpoints_dir.stat().st_mtime))
-    aside = checkpoints_dir.with_name(f"{checkpoints_dir.name}.previous-{stamp}")
+    folder = Path(os.path.abspath(checkpoints_dir))
+    aside = folder.with_name(f"{folder.name}.previous-{stamp}")
+    for number in range(2, 1000):  # a name taken by an earlier set-aside run gets a number
+        if not aside.exists():
+            break
+        aside = folder.with_name(f"{folder.name}.previous-{stamp}-{number}")
     checkpoints_dir.rename(aside)
     log.warning("%s held an earlier run's checkpoints: moved them to %s (resume that run with checkpoints_dir=%s "
                 "resume=true).", checkpoints_dir, aside, aside)  # fmt: skip
@@ -262,7 +314,7 @@ def _read_identity(checkpoints_dir: Path) -> dict[str, str]:
 
 def _check_same_architecture(checkpoint_path: str, module: L.LightningModule) -> None:
     """Refuse to resume from a checkpoint of another architecture, naming the weights that differ."""
-    saved = torch.load(checkpoint_path, map_location="cpu", weights_only=True)["state_dict"]
+    saved = _read_checkpoint(Path(checkpoint_path))["state_dict"]
     wanted = module.state_dict()
     differ = sorted(
         name

@@ -1,0 +1,58 @@
+"""A fresh run sets aside only a folder of face_vae's own checkpoints; a damaged checkpoint is one sentence."""
+
+from pathlib import Path
+
+import pytest
+
+from face_vae import cli
+from tests.conftest import FAST_TRAIN, error_line
+
+NO_TRACKING = [*FAST_TRAIN, "tracking.enabled=false", "data.image_size=32"]
+
+
+def test_a_folder_of_the_users_is_refused_before_any_work_and_left_where_it_is(workdir, capsys):
+    mine = workdir / "mydocs"
+    mine.mkdir()
+    (mine / "thesis.txt").write_text("three years")
+    line = error_line(capsys, "train", [*NO_TRACKING, "checkpoints_dir=mydocs"])
+    assert "checkpoints_dir=mydocs holds files that are not a face_vae run's (thesis.txt)" in line
+    assert "Nothing was moved." in line
+    assert (mine / "thesis.txt").read_text() == "three years"
+    assert sorted(path.name for path in workdir.iterdir()) == ["mydocs"], "no data prepared, nothing moved"
+
+
+@pytest.mark.parametrize("where", [".", "..", "/"])
+def test_the_current_folder_and_those_above_it_are_refused(workdir, capsys, where):
+    line = error_line(capsys, "train", [*NO_TRACKING, f"checkpoints_dir={where}"])
+    assert f"checkpoints_dir={where} is the current folder or holds it" in line
+
+
+def test_earlier_runs_are_set_aside_under_names_that_never_collide(workdir, capsys):
+    cli.run("train", NO_TRACKING)
+    stamp = (workdir / "checkpoints" / "run.json").read_text()
+    taken = workdir / f"checkpoints.previous-{__import__('json').loads(stamp)['started']}"
+    taken.mkdir()  # the name the earlier run would be set aside under is taken
+    (taken / "keep.txt").write_text("kept")
+    cli.run("train", NO_TRACKING)
+    assert (taken / "keep.txt").read_text() == "kept"
+    aside = [path for path in workdir.glob("checkpoints.previous-*") if path != taken]
+    assert len(aside) == 1 and (aside[0] / "run.json").read_text() == stamp
+    assert "moved them to" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("name, content", [("last.ckpt", b"garbage bytes, not a zip"), ("best.ckpt", None)])
+def test_a_damaged_checkpoint_is_one_sentence_saying_which_file_and_what_to_do(workdir, capsys, name, content):
+    cli.run("train", NO_TRACKING)
+    path = workdir / "checkpoints" / name
+    path.write_bytes(content if content is not None else path.read_bytes()[: path.stat().st_size // 2])
+    line = error_line(capsys, "train", [*NO_TRACKING, "resume=true", "trainer.max_epochs=2"])
+    assert line.startswith(f"error: checkpoints/{name} is damaged (truncated or overwritten") and "resume=false" in line
+
+
+def test_a_damaged_checkpoint_names_the_earlier_run_that_can_be_resumed(workdir, capsys):
+    cli.run("train", NO_TRACKING)
+    cli.run("train", NO_TRACKING)  # the first run is set aside
+    (workdir / "checkpoints" / "last.ckpt").write_bytes(b"\x00" * 100)
+    earlier = next(Path(workdir).glob("checkpoints.previous-*")).name
+    line = error_line(capsys, "train", [*NO_TRACKING, "resume=true", "trainer.max_epochs=2"])
+    assert f"checkpoints_dir={earlier} resume=true" in line
