@@ -11,6 +11,7 @@ import json
 import os
 import shlex
 import sys
+import tempfile
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -23,8 +24,18 @@ _HELD: dict[str, TextIO] = {}  # open lock files: a lock lives as long as its fi
 
 
 def lock_dir() -> Path:
-    """$XDG_CACHE_HOME/face_vae/locks (~/.cache/...): outside the project, so no DVC-tracked folder holds it."""
-    return Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "face_vae" / "locks"
+    """$XDG_CACHE_HOME/face_vae/locks (~/.cache/...): outside the project, so no DVC-tracked folder holds it. Where
+    that cannot be written (a read-only or missing home), a per-user folder in the system's temporary folder."""
+    folder = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "face_vae" / "locks"
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        if os.access(folder, os.W_OK):
+            return folder
+    except OSError:
+        pass
+    fallback = Path(tempfile.gettempdir()) / f"face_vae-locks-{os.getuid()}"
+    fallback.mkdir(mode=0o700, exist_ok=True)
+    return fallback
 
 
 @contextmanager
@@ -45,8 +56,6 @@ def holding(paths: dict[str, Path]) -> Iterator[None]:
 @contextmanager
 def waiting(path: Path) -> Iterator[None]:
     """Hold `path`'s lock for the block, waiting while another process holds it (one-time set-up steps)."""
-    folder = lock_dir()
-    folder.mkdir(parents=True, exist_ok=True)
     with open(_lock_file(path), "a+", encoding="utf-8") as handle:
         fcntl.flock(handle, fcntl.LOCK_EX)
         yield
@@ -61,7 +70,6 @@ def _hold(path: Path, key: str) -> str:
     target = str(path.resolve())
     if target in _HELD:
         return ""
-    lock_dir().mkdir(parents=True, exist_ok=True)
     handle = open(_lock_file(path), "a+", encoding="utf-8")  # pylint: disable=consider-using-with  # held until exit
     try:
         fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)

@@ -53,3 +53,8 @@ WIDTHS: Rule = (
     lambda value: bool(value) and all(is_int(width) and width > 0 for width in value),
     "a list of positive widths",
 )
+SEED_RANGE: Rule = (
+    lambda value: is_int(value) and 0 <= value < 2**32,  # numpy's and Lightning's seeds are 32-bit
+    "a whole number from 0 to 4294967295",
+)
+PATH: Rule = (lambda value: bool(str(value).strip()), "a path (not empty)")

@@ -16,6 +16,8 @@ from hydra.core.config_store import ConfigStore
 
 from face_vae.rules import (
     AT_LEAST_0,
+    PATH,
+    SEED_RANGE,
     AUTO_OR_BOOL,
     AUTO_OR_POSITIVE,
     FRACTION,
@@ -37,7 +39,7 @@ SAMPLER = setting(
     "docs/RESULTS.md); normal: N(0, I); gmm: the mixture, refused when the model has none",
     one_of("auto", "gmm", "normal"),
 )
-SEED = setting(0, "the same seed gives the same faces", AT_LEAST_0)
+SEED = setting(0, "the same seed gives the same faces", SEED_RANGE)
 BATCH_SIZE = setting(64, "images through the network at a time", POSITIVE)
 MODEL_FILE = setting(
     "models/vae.pt",
@@ -119,7 +121,7 @@ class SyntheticData(Data):
         "written by prepare: hair colour, pale skin, wide mouth, a coin flip",
     )
     num_images: NumImages = setting(NumImages())
-    seed: int = setting(0, "", AT_LEAST_0)
+    seed: int = setting(0, "", SEED_RANGE)
 
 
 @dataclass
@@ -311,11 +313,11 @@ class Train(Trains):
     """configs/train.yaml."""
 
     model: Any = None
-    seed: int = setting(42, "", AT_LEAST_0)
+    seed: int = setting(42, "", SEED_RANGE)
     force: bool = FORCE
     resume: bool = setting(False, "true: continue from <checkpoints_dir>/last.ckpt")
     model_file: Optional[str] = setting(None, "null: models/vae.pt, or models/dcgan.pt with model=dcgan")
-    checkpoints_dir: str = setting("checkpoints")
+    checkpoints_dir: str = setting("checkpoints", "", PATH)
 
 
 @dataclass
@@ -341,7 +343,7 @@ class Infer(RunsTheNetwork):
     )
     grid_faces: int = setting(2, "faces per attribute in attribute_grid.jpg", POSITIVE)
     model_file: str = MODEL_FILE
-    result_dir: str = setting("result")
+    result_dir: str = setting("result", "", PATH)
 
 
 @dataclass
@@ -392,7 +394,7 @@ class Export(RunsTheNetwork):
     format: str = setting("onnx", "onnx: decoder.onnx, prior.npz and sample_faces.py (numpy + onnxruntime)",
                           one_of("onnx"))  # fmt: skip
     model_file: str = MODEL_FILE
-    export_dir: str = setting("export", "where the files go (replaced when they are face_vae's)")
+    export_dir: str = setting("export", "where the files go (replaced when they are face_vae's)", PATH)
 
 
 @dataclass
@@ -405,7 +407,7 @@ class Interpolate(ReadsFaces):
     seed: int = SEED
     sampler: str = SAMPLER
     model_file: str = MODEL_FILE
-    result_dir: str = setting("result", "interpolation.jpg (the strip) and interpolation.gif")
+    result_dir: str = setting("result", "interpolation.jpg (the strip) and interpolation.gif", PATH)
     batch_size: int = BATCH_SIZE
 
 
@@ -416,7 +418,7 @@ class Reconstruct(ReadsFaces):
     input: Any = setting(None, "a folder of photos, one photo, or a list: input=[a.jpg,b.jpg]")
     model_file: str = MODEL_FILE
     result_dir: str = setting(
-        "result", "<photo>_reconstruction.jpg (original | reconstruction) and reconstructions.jpg"
+        "result", "<photo>_reconstruction.jpg (original | reconstruction) and reconstructions.jpg", PATH
     )
     batch_size: int = BATCH_SIZE
 

@@ -4,6 +4,7 @@ import logging
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 
+import numpy as np
 import torch
 from PIL import Image, UnidentifiedImageError
 from torchvision.transforms.functional import pil_to_tensor
@@ -47,7 +48,7 @@ def load_photos(paths: list[Path], crop: Mapping[str, int], image_size: int) -> 
         try:
             with Image.open(path) as image:
                 check_pixels(image)
-                faces.append(pil_to_tensor(face_crop(image.convert("RGB"), crop, image_size)))
+                faces.append(pil_to_tensor(face_crop(rgb(image), crop, image_size)))
                 kept.append(path)
         except TooLarge as error:
             log.warning("Skipped %s: %s.", path, error)
@@ -58,6 +59,16 @@ def load_photos(paths: list[Path], crop: Mapping[str, int], image_size: int) -> 
     if not faces:
         return torch.empty(0, 3, image_size, image_size), kept
     return torch.stack(faces).float().div_(255), kept
+
+
+def rgb(image: Image.Image) -> Image.Image:
+    """`image` as 8-bit RGB. PIL converts a 16-bit or 32-bit grey image by clipping at 255 (nearly all white): its
+    values are scaled to 0-255 instead. Every other mode (CMYK, palette, grey + alpha, float, ...) converts as PIL does."""
+    if image.mode.startswith("I"):  # I;16, I;16B, I;16L, I: grey in 16 (or 32) bits
+        values = np.asarray(image, dtype=np.float64)
+        top = 65535.0 if image.mode.startswith("I;16") or values.max() <= 65535 else float(values.max())
+        return Image.fromarray((values * (255.0 / top)).round().clip(0, 255).astype(np.uint8)).convert("RGB")
+    return image.convert("RGB")
 
 
 def face_crop(image: Image.Image, crop: Mapping[str, int], image_size: int) -> Image.Image:

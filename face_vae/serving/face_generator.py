@@ -13,18 +13,22 @@ import math
 from pathlib import Path
 
 import mlflow.pyfunc
+import numpy as np
 import pandas as pd
 from mlflow.exceptions import MlflowException
 from mlflow.protos.databricks_pb2 import INVALID_PARAMETER_VALUE
-from mlflow.types.schema import ColSpec, Schema
+from mlflow.types.schema import AnyType, ColSpec, Schema
 
 MODEL_ARTIFACT = "model_file"  # the project's own model file: decoder, fitted prior and sizes
 CLASSIFIER_ARTIFACT = "classifier_file"
 BATCH_SIZE = 16  # infer's default batch_size: latents are drawn a batch at a time, so it fixes the faces of a seed
 MAX_FACES = 256  # per request: a JPEG answer of 256 faces at 150 px is ~2.5 MB of JSON
+# `n` and `seed` are typed Any: with `long`, MLflow casts 1.5 and true to 1 before `predict` sees them, so a wrong
+# value would be served instead of refused. `_request` checks each value as it was sent.
 INPUT_SCHEMA = Schema(
-    [ColSpec("long", "n"), ColSpec("long", "seed", required=False), ColSpec("string", "attributes", required=False)]
+    [ColSpec(AnyType(), "n"), ColSpec(AnyType(), "seed", required=False), ColSpec("string", "attributes", required=False)]
 )
+SHOWN_CHARS = 60  # of a refused value: a 10 MB value is not echoed back
 OUTPUT_SCHEMA = Schema([ColSpec("long", "request"), ColSpec("long", "face"), ColSpec("string", "jpeg")])
 INPUT_EXAMPLE = pd.DataFrame([{"n": 2, "seed": 0}])
 
@@ -110,13 +114,23 @@ def _request(row: dict) -> tuple[int, int, dict[str, float]]:
 
 
 def _whole(value, name: str, least: int) -> int:
+    """`value` as an int when it was sent as a whole JSON number (not a bool, text or fraction)."""
     if value is None or (isinstance(value, float) and math.isnan(value)):
         if name == "seed":
             return 0
         raise BadRequest(f'Each row needs "{name}", a whole number of at least {least}.')
-    if isinstance(value, bool) or not float(value).is_integer() or value < least:
-        raise BadRequest(f'"{name}" must be a whole number of at least {least}, not {value!r}.')
+    value = value.item() if isinstance(value, np.generic) else value  # pandas hands numpy scalars
+    whole = isinstance(value, int) or (isinstance(value, float) and value.is_integer())
+    if isinstance(value, bool) or not whole or value < least:
+        raise BadRequest(f'"{name}" must be a whole number of at least {least}, not {_shown(value)}.')
+    if value >= 2**63:
+        raise BadRequest(f'"{name}" must be a whole number of at least {least} and below 2**63, not {_shown(value)}.')
     return int(value)
+
+
+def _shown(value) -> str:
+    text = repr(value)
+    return text if len(text) <= SHOWN_CHARS else f"{text[:SHOWN_CHARS]}... ({len(text):,} characters)"
 
 
 def _attributes(value) -> dict[str, float]:
@@ -129,10 +143,10 @@ def _attributes(value) -> dict[str, float]:
         parsed = {str(name): float(strength) for name, strength in strengths.items()}
     except (ValueError, TypeError) as error:
         raise BadRequest(
-            f'"attributes" must be a JSON object of numbers like {{"Smiling": 1.5}}, not {value!r}.'
+            f'"attributes" must be a JSON object of numbers like {{"Smiling": 1.5}}, not {_shown(value)}.'
         ) from error
     if not all(math.isfinite(strength) and abs(strength) <= 10 for strength in parsed.values()):
-        raise BadRequest(f'"attributes" strengths must lie between -10 and 10, not {value!r}.')
+        raise BadRequest(f'"attributes" strengths must lie between -10 and 10, not {_shown(value)}.')
     return parsed
 
 

@@ -59,7 +59,7 @@ def run(cfg: DictConfig) -> None:
     results |= sample_scores(cfg, vae, prior, crops, sizes, runtime.machine.device, str(cache))
     _print_table(results, cfg, compared, reconstructed)
     if uri is not None:
-        params = {"model_file": cfg.model_file, "model_dvc_md5": provenance.dvc_hash(cfg.storage.models_dvc)}
+        params = provenance.model_params(cfg.model_file, model_file, cfg.storage.models_dvc)
         params |= {"split": cfg.split, "n": cfg.n, "sampler": cfg.sampler, "seed": cfg.seed}
         runs.log_stage_run(uri, cfg.tracking.experiment, params | runtime.params(), results)
     if cfg.promote:  # scores compare only at the same size, split and count

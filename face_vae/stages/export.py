@@ -15,7 +15,8 @@ log = logging.getLogger(__name__)
 def run(cfg: DictConfig) -> None:
     """Write `cfg.export_dir`/decoder.onnx, prior.npz and sample_faces.py; check the decoder against torch's."""
     uri = tracking_uri(cfg)
-    network = pulled_model(cfg, model_path(cfg))
+    model_file = model_path(cfg)
+    network = pulled_model(cfg, model_file)
     folder = Path(cfg.export_dir)
     difference = export_onnx(network, folder)
     log.info("Wrote %s, %s, %s and their checksums to %s (%s, %d px): the ONNX decoder matches torch's within %.2f/255 per pixel.",
@@ -24,7 +25,7 @@ def run(cfg: DictConfig) -> None:
     log.info("Sample without torch: pip install numpy pillow onnxruntime; python %s --n 16 --out faces",
              folder / SAMPLER_FILE)  # fmt: skip
     if uri is not None:
-        params = {"model_file": cfg.model_file, "model_dvc_md5": provenance.dvc_hash(cfg.storage.models_dvc)}
+        params = provenance.model_params(cfg.model_file, model_file, cfg.storage.models_dvc)
         files = [folder / name for name in (DECODER_FILE, PRIOR_FILE, SAMPLER_FILE, MANIFEST_FILE)]
         runs.log_stage_run(uri, cfg.tracking.experiment, params | {"format": cfg.format},
                            {"max_pixel_difference": difference}, files)  # fmt: skip

@@ -52,7 +52,7 @@ def run(cfg: DictConfig) -> None:
         log.info("%s: one row per face and attribute (%s), strengths %s from left to right.",
                  ATTRIBUTE_GRID_FILE, ", ".join(strengths), list(cfg.attribute_sweep))  # fmt: skip
     if uri is not None:
-        params = {"model_file": cfg.model_file, "model_dvc_md5": provenance.dvc_hash(cfg.storage.models_dvc)}
+        params = provenance.model_params(cfg.model_file, model_file, cfg.storage.models_dvc)
         params |= {"n": cfg.n, "seed": cfg.seed, "sampler": cfg.sampler, "attributes": str(strengths or "none")}
         # Every face while they are few; past that, the grids show them without thousands of files.
         shown = files if cfg.n <= 64 else files[cfg.n :]

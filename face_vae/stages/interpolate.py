@@ -50,6 +50,6 @@ def run(cfg: DictConfig) -> None:
     files = write_images(Path(cfg.result_dir), {STRIP_FILE: image_grid(faces, nrow=STRIP_COLUMNS), GIF_FILE: frames})
     log.info("Wrote %s and %s (%d steps) to %s.", STRIP_FILE, GIF_FILE, cfg.steps, cfg.result_dir)
     if uri is not None:
-        params = {"model_file": cfg.model_file, "model_dvc_md5": provenance.dvc_hash(cfg.storage.models_dvc)}
+        params = provenance.model_params(cfg.model_file, model_file, cfg.storage.models_dvc)
         params |= {"start": str(cfg.start), "end": str(cfg.end), "steps": cfg.steps, "seed": cfg.seed}
         runs.log_stage_run(uri, cfg.tracking.experiment, params | runtime.params(), {}, files)

@@ -39,7 +39,7 @@ def run(cfg: DictConfig) -> None:
     log.info("Wrote %d reconstructions to %s (squared error per photo: mean %.1f).", len(squared_error),
              cfg.result_dir, float(squared_error.mean()))  # fmt: skip
     if uri is not None:
-        params = {"model_file": cfg.model_file, "model_dvc_md5": provenance.dvc_hash(cfg.storage.models_dvc)}
+        params = provenance.model_params(cfg.model_file, model_file, cfg.storage.models_dvc)
         params |= {"input": str(cfg.input), "photos": len(squared_error)}
         metrics = {"squared_error_mean": float(squared_error.mean())}
         runs.log_stage_run(

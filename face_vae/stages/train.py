@@ -86,6 +86,22 @@ def _train(cfg: DictConfig, checkpoints_dir: Path) -> None:  # pylint: disable=t
     _fit(trainer, module, datamodule, resume_from)
     if not trainer.is_global_zero:
         return  # with DDP, one process writes the model, logs it and versions it
+    try:
+        _save_log_and_version(cfg, trainer, module, prepared_dir, runtime, logger, uri)
+    except BaseException as error:
+        if logger is not None:  # stopped (Ctrl-C, SIGTERM) or failed after fitting: the run says so
+            logger.end("KILLED" if isinstance(error, (KeyboardInterrupt, SystemExit)) else "FAILED")
+        raise
+    if logger is not None:
+        logger.end("success")
+
+
+def _save_log_and_version(  # pylint: disable=too-many-arguments  # the fitted run's parts
+    cfg: DictConfig, trainer: L.Trainer, module: L.LightningModule, prepared_dir: Path,
+    runtime: hardware.Runtime, logger: training.PatientLogger | None, uri: str | None,
+) -> None:  # fmt: skip
+    """The best weights, the fitted prior, the saved model file, the logged and registered model, DVC."""
+    checkpoints_dir = Path(cfg.checkpoints_dir)
     _keep_best_weights(trainer, module)
     network = module.network
     if getattr(module, "prior", None) is not None:  # the DCGAN has none: it samples N(0, I), as it trained

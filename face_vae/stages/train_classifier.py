@@ -72,6 +72,7 @@ def run(cfg: DictConfig) -> None:
         if cfg.tracking.registered_model:  # a version that also steers attributes when served
             model_uri = training.log_trained_model(logger, model_file, [], classifier_file)
             training.register_trained_model(logger, model_uri, uri, cfg.tracking.registered_model)
+        logger.end("success")
     storage.version_models(storage_settings(cfg), classifier_file.parent, throwaway=cfg.data.kind == "synthetic")
 
 

@@ -2,6 +2,7 @@
 and the `champion` alias moved to the version with the best FID."""
 
 import hashlib
+import json
 import logging
 import os
 import shutil
@@ -13,6 +14,7 @@ from face_vae.errors import UserError
 log = logging.getLogger(__name__)
 SCHEME = "models:/"
 CHAMPION = "champion"
+VERSION_FILE = "face_vae_version.json"  # in a cached version's folder: the URI asked for and the version it named
 
 
 def is_registry_uri(model_file: str) -> bool:
@@ -27,6 +29,13 @@ class Version:
     name: str
     version: str
     uri: str  # as the user wrote it
+    identity: str = ""  # what makes this version unique across stores recreated under the same URI
+
+    @property
+    def cache_key(self) -> str:
+        """The cache folder's name: the number and a hash of the version's run, source and creation time, so that a
+        store recreated with other models under the same numbers never gets an earlier store's file."""
+        return f"{self.version}-{hashlib.sha1(self.identity.encode()).hexdigest()[:10]}"
 
     @property
     def pinned_uri(self) -> str:
@@ -62,7 +71,8 @@ def resolve(uri: str, tracking_uri: str) -> Version:
             f"There is no {uri} in the model registry at {tracking_uri} ({_first_line(error)}): see the versions "
             f"with `poetry run mlflow ui` (Models tab), or {fix}."
         ) from error
-    return Version(name, str(found.version), uri)
+    identity = f"{found.run_id}|{found.source}|{found.creation_timestamp}"
+    return Version(name, str(found.version), uri, identity)
 
 
 def fetch_model_file(uri: str, tracking_uri: str) -> Path:
@@ -73,15 +83,21 @@ def fetch_model_file(uri: str, tracking_uri: str) -> Path:
     version = resolve(uri, tracking_uri)
     # Per store: face_vae/1 of a local store and of the team's server are different models.
     store = hashlib.sha1(tracking_uri.encode()).hexdigest()[:8]
-    folder = cache_dir() / store / version.name / version.version
-    if (folder / "MLmodel").is_file():
+    folder = cache_dir() / store / version.name / version.cache_key
+    if (folder / "MLmodel").is_file() and (folder / VERSION_FILE).is_file():
         log.info("%s is version %s (cached in %s).", uri, version.version, folder)
         return _model_file_in(folder, uri)
+    try:
+        folder.parent.mkdir(parents=True, exist_ok=True)
+    except OSError as error:
+        raise UserError(f"Cannot write the registry cache {cache_dir()} ({error.strerror}): set XDG_CACHE_HOME to a "
+                        "writable folder.") from error  # fmt: skip
     tmp = folder.with_name(f".{version.version}.tmp{os.getpid()}")
     shutil.rmtree(tmp, ignore_errors=True)
     try:
         download_artifacts(artifact_uri=version.pinned_uri, dst_path=str(tmp), tracking_uri=tracking_uri)
         _model_file_in(tmp, uri)  # refuse a version that holds no face_vae model before caching it
+        (tmp / VERSION_FILE).write_text(json.dumps({"uri": uri, "version": version.pinned_uri}), encoding="utf-8")
         shutil.rmtree(folder, ignore_errors=True)
         tmp.rename(folder)
     except (MlflowException, OSError) as error:
@@ -93,6 +109,17 @@ def fetch_model_file(uri: str, tracking_uri: str) -> Path:
         shutil.rmtree(tmp, ignore_errors=True)
     log.info("Downloaded %s (version %s) to %s.", uri, version.version, folder)
     return _model_file_in(folder, uri)
+
+
+def pinned_version(model_file: Path) -> str | None:
+    """The `models:/NAME/VERSION` a model file fetched from the registry came from (None for any other file)."""
+    for folder in Path(model_file).parents:
+        if (folder / VERSION_FILE).is_file():
+            try:
+                return str(json.loads((folder / VERSION_FILE).read_text(encoding="utf-8"))["version"])
+            except (OSError, ValueError, KeyError, TypeError):
+                return None
+    return None
 
 
 def _model_file_in(folder: Path, uri: str) -> Path:

@@ -2,6 +2,7 @@
 
 from pathlib import Path
 
+from face_vae.errors import UserError
 from face_vae.tracking.provenance import git_state
 
 
@@ -9,12 +10,21 @@ def log_stage_run(uri: str, experiment: str, params: dict, metrics: dict[str, fl
     """One MLflow run for an `infer` or `evaluate` call: params with the git commit, metrics, files."""
     import mlflow  # pylint: disable=import-outside-toplevel  # 4 s to import: only when a run is logged
 
-    mlflow.set_tracking_uri(uri)
-    mlflow.set_experiment(experiment)
+    from mlflow.exceptions import MlflowException  # pylint: disable=import-outside-toplevel
+
     commit, dirty = git_state()
-    with mlflow.start_run():
-        mlflow.set_tag("mlflow.source.git.commit", commit)
-        mlflow.log_params({**params, "git_commit": commit, "git_dirty": dirty})
-        mlflow.log_metrics(metrics)
-        for path in files:
-            mlflow.log_artifact(str(path), artifact_path="faces")
+    try:
+        mlflow.set_tracking_uri(uri)
+        mlflow.set_experiment(experiment)
+        with mlflow.start_run():
+            mlflow.set_tag("mlflow.source.git.commit", commit)
+            mlflow.log_params({**params, "git_commit": commit, "git_dirty": dirty})
+            mlflow.log_metrics(metrics)
+            for path in files:
+                mlflow.log_artifact(str(path), artifact_path="faces")
+    except (MlflowException, OSError) as error:  # the command's own files are written by now
+        first = (str(error).strip().splitlines() or [type(error).__name__])[0][:200]
+        raise UserError(
+            f"The results are written, but MLflow at {uri} could not log the run ({first}): run again once the "
+            "server works, or with tracking.enabled=false."
+        ) from error

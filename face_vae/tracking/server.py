@@ -51,7 +51,9 @@ def tracking_uri(settings: TrackingSettings) -> str:
     health = urllib.request.Request(f"{uri.rstrip('/')}/health", headers=credentials.basic_auth_header())
     try:
         with urllib.request.urlopen(health, timeout=settings.health_timeout_s):
-            return uri
+            pass
+        _check_api(uri, shown, settings.health_timeout_s)
+        return uri
     except urllib.error.HTTPError as error:
         if error.code not in (401, 403):
             raise UserError(f"The MLflow server {shown} answered /health with {error.code} {error.reason}: check "
@@ -69,6 +71,26 @@ def tracking_uri(settings: TrackingSettings) -> str:
             f"The MLflow server {shown} does not answer ({getattr(error, 'reason', error)}): start one with "
             "`mlflow server --host 127.0.0.1 --port 5000`, or log locally with tracking.uri="
             f"{settings.local_uri} (or tracking.fallback_local=true)."
+        ) from error
+
+
+def _check_api(uri: str, shown: str, timeout: float) -> None:
+    """A server whose /health answers can still fail every API call (its database gone, a proxy in front): one
+    cheap call of the tracking API first, so that such a server stops the run before any work, in one sentence."""
+    probe = urllib.request.Request(
+        f"{uri.rstrip('/')}/api/2.0/mlflow/experiments/get-by-name?experiment_name=Default",
+        headers=credentials.basic_auth_header(),
+    )
+    try:
+        with urllib.request.urlopen(probe, timeout=timeout):
+            return
+    except urllib.error.HTTPError as error:
+        if error.code < 500:  # 404: no such experiment yet, the API answers
+            return
+        raise UserError(
+            f"The MLflow server {shown} answers /health but its tracking API answered {error.code} {error.reason}: "
+            "look at the server's log (its database may be unreachable), or log locally with "
+            "tracking.uri=sqlite:///mlflow.db."
         ) from error
 
 

@@ -29,6 +29,9 @@ class PatientLogger(MLFlowLogger):
     def __init__(self, *args, backlog: Path, **kwargs):
         super().__init__(*args, **kwargs)
         self.backlog = Path(backlog)
+        # Lightning ends the run when fitting ends; the prior fit and the model's logging come after, so a
+        # successful end waits for `end` (a run stopped in between is KILLED, not FINISHED without its model).
+        self.ended = False
         self.down_since: float | None = None
         self.last_try = 0.0
 
@@ -90,12 +93,20 @@ class PatientLogger(MLFlowLogger):
 
     @rank_zero_only
     def finalize(self, status: str = "success") -> None:
+        if status == "success" and not self.ended:
+            return  # the stage calls end() once the model is saved and logged
         if self.down_since is not None and not self.send_backlog():
             log.warning("The MLflow server still does not answer: the run's last metrics stay in %s, and the run is "
                         "not marked finished.", self.backlog)  # fmt: skip
             return
         end = super().finalize
         self.guarded(lambda: end(status), "the end of the run")
+
+
+    def end(self, status: str = "success") -> None:
+        """End the run: `success` when the stage's last step is done, KILLED or FAILED when it stopped."""
+        self.ended = True
+        self.finalize(status)
 
 
 def _first_line(error: Exception) -> str:
