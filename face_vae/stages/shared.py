@@ -90,9 +90,9 @@ def pulled_model(cfg: DictConfig, model_file: Path) -> LatentImageModel:
     """The model in `model_file`, pulled through models.dvc first when the file is missing."""
     if not model_file.is_file():
         tracked = storage.tracked_path(cfg.storage.models_dvc)
-        if tracked is None or not model_file.resolve().is_relative_to(tracked.resolve()):  # DVC cannot bring it
+        if tracked is not None and not model_file.resolve().is_relative_to(tracked.resolve()):  # DVC cannot bring it
             raise UserError(f"There is no model at {model_file}: check model_file, train one with `python commands.py "
-                            f"train model_file={model_file}`, or use a model under {tracked or 'models'}/ that "
+                            f"train model_file={model_file}`, or use a model under {tracked}/ that "
                             f"{cfg.storage.models_dvc} tracks.")  # fmt: skip
         storage.pull_model(storage_settings(cfg), model_file)
     return load_model(model_file)

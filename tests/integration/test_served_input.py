@@ -21,6 +21,7 @@ def served(tmp_path_factory):
     save_model(VAE(32, [8, 16], 4), model_file)
     mlflow.set_tracking_uri(f"sqlite:///{folder}/mlflow.db")
     try:
+        mlflow.set_experiment("served_input")  # not an experiment id an earlier test's store left active
         with mlflow.start_run():
             uri = log_face_generator(Path(model_file))
         model = mlflow.pyfunc.load_model(uri)
