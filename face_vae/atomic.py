@@ -118,10 +118,7 @@ def refuse_foreign_folder(folder: Path, manifest: str, key: str) -> None:
     if folder.is_symlink() or (folder.exists() and not folder.is_dir()):
         raise UserError(f"{key}={folder} is {'a link' if folder.is_symlink() else 'a file'}, not a folder face_vae "
                         f"wrote: choose another {key}.")  # fmt: skip
-    here = Path.cwd()
-    if Path(os.path.abspath(folder)) in (here, *here.parents):
-        raise UserError(f"{key}={folder} is the current folder or holds it: choose a folder of its own, e.g. "
-                        f"{key}=export.")  # fmt: skip
+    refuse_current_or_above(folder, key)
     if not folder.is_dir():
         return
     present = {path.name for path in folder.iterdir()}
@@ -136,3 +133,11 @@ def refuse_foreign_folder(folder: Path, manifest: str, key: str) -> None:
             f"{key}={folder} holds files face_vae did not write there ({shown}), and the run would replace the "
             f"folder: choose another {key} or move them away. Nothing was written."
         )
+
+
+def refuse_current_or_above(folder: Path, key: str) -> None:
+    """A UserError when `folder` is the current folder or one above it (`.`, `..`, `/`): a command's outputs there
+    would land among the project's or the system's own files, and setting such a folder aside would move them."""
+    here = Path.cwd()
+    if Path(os.path.abspath(folder)) in (here, *here.parents):
+        raise UserError(f"{key}={folder} is the current folder or holds it: choose a folder of its own for {key}.")

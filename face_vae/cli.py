@@ -39,6 +39,13 @@ def run(command: str, overrides: Iterable[object]) -> None:
             raise
         print(f"error: {error}", file=sys.stderr)
         sys.exit(1)
+    except KeyboardInterrupt:
+        if _debug(cfg, words):
+            raise
+        # Every writer renames a finished file into place, and the next run removes a stopped run's temporary files.
+        print(f"error: {command} stopped by Ctrl-C; nothing half-written is used by the next run "
+              "(train: resume=true continues from the last checkpoint).", file=sys.stderr)  # fmt: skip
+        sys.exit(130)
 
 
 def _stop_cleanly_on_sigterm() -> None:

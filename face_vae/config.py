@@ -63,6 +63,13 @@ def _one_sentence(error: Exception) -> str:
             return f"{cause.full_key} must be {expected}, not {cause.value!r}."
         return f"{cause.full_key}: {str(cause.msg).strip().splitlines()[0]}."
     lines = str(error).strip().splitlines()
+    if lines[0].startswith("LexerNoViableAltException: ") and "=" in lines[0]:
+        word = lines[0].split(": ", 1)[1]
+        key, value = word.split("=", 1)
+        return (
+            f"Bad configuration override: {word} cannot be read: quote a value that holds spaces or letters beyond "
+            f"ASCII, e.g. \"{key}='{value}'\"."
+        )
     said = lines[0] if not lines[0].endswith(":") or len(lines) < 2 else f"{lines[0]} {lines[1].strip()}"
     return f"Bad configuration override: {said}"
 

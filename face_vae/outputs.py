@@ -78,6 +78,7 @@ def write_images(
     match a `replaces` pattern go once every new file is complete, and a new file whose name is taken by a
     file of the user's stops the command before anything is moved. An error leaves `result_dir` as it was.
     """
+    atomic.refuse_current_or_above(result_dir, "result_dir")
     pairs = images.items() if isinstance(images, Mapping) else images
     names: list[str] = []
     try:

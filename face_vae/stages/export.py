@@ -1,6 +1,7 @@
 """The `export` stage: the trained model as files that run without torch (format=onnx)."""
 
 import logging
+import shlex
 from pathlib import Path
 
 from omegaconf import DictConfig
@@ -23,7 +24,7 @@ def run(cfg: DictConfig) -> None:
              DECODER_FILE, PRIOR_FILE, SAMPLER_FILE, folder, network.prior.describe(), network.image_size,
              difference * 255)  # fmt: skip
     log.info("Sample without torch: pip install numpy pillow onnxruntime; python %s --n 16 --out faces",
-             folder / SAMPLER_FILE)  # fmt: skip
+             shlex.quote(str(folder / SAMPLER_FILE)))  # fmt: skip
     if uri is not None:
         params = provenance.model_params(cfg.model_file, model_file, cfg.storage.models_dvc)
         files = [folder / name for name in (DECODER_FILE, PRIOR_FILE, SAMPLER_FILE, MANIFEST_FILE)]

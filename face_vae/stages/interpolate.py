@@ -44,6 +44,8 @@ def run(cfg: DictConfig) -> None:
                 f"start and end must be one readable photo each (got {len(paths)} files, {len(kept)} read)."
             )
         ends = vae.encode(photos).cpu()
+        if torch.equal(ends[0], ends[1]):
+            log.warning("start and end are the same face: every step of the walk shows it.")
     weights = torch.linspace(0, 1, cfg.steps)[:, None]
     faces = decode_all(network, (1 - weights) * ends[0] + weights * ends[1], cfg.batch_size)
     frames = list(faces) + list(faces.flip(0))[1:-1]  # there and back: the GIF loops without a jump

@@ -273,11 +273,8 @@ def _first_rank() -> bool:
 def _check_checkpoints_dir_is_ours(checkpoints_dir: Path) -> None:
     """Refuse, before any work, a checkpoints_dir that holds anything but a face_vae run's files: a fresh run sets
     that folder aside whole, and a user's folder (a project, documents) is not ours to move."""
+    atomic.refuse_current_or_above(checkpoints_dir, "checkpoints_dir")
     folder = Path(os.path.abspath(checkpoints_dir))
-    here = Path.cwd()
-    if folder in (here, *here.parents):
-        raise UserError(f"checkpoints_dir={checkpoints_dir} is the current folder or holds it: choose a folder of "
-                        "its own, e.g. checkpoints_dir=checkpoints.")  # fmt: skip
     if folder.exists() and not folder.is_dir():
         raise UserError(f"checkpoints_dir={checkpoints_dir} is a file: choose a folder, e.g. checkpoints_dir=checkpoints.")
     foreign = sorted(path.name for path in folder.iterdir() if not _a_run_file(path.name)) if folder.is_dir() else []

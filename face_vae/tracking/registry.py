@@ -133,7 +133,8 @@ def _model_file_in(folder: Path, uri: str) -> Path:
         path = folder / flavor["artifacts"][MODEL_ARTIFACT]["path"]
     except (OSError, KeyError, TypeError, yaml.YAMLError) as error:
         raise UserError(
-            f"{uri} is not a face_generator logged by face_vae train ({error}): use a version that train registered."
+            f"{uri} is not a face_generator logged by face_vae train (it holds no face_vae model file): use a version "
+            "that train registered."
         ) from error
     if not path.is_file():
         raise UserError(

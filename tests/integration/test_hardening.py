@@ -241,12 +241,15 @@ def test_7_a_folder_of_the_users_files_is_written_beside_never_emptied(workdir):
 
 def test_7_a_name_taken_by_a_users_file_stops_the_command_and_writes_nothing(workdir, capsys):
     cli.run("train", NO_TRACKING)
-    (workdir / "grid.jpg").write_bytes(b"my picture")
-    before = sorted(path.name for path in workdir.iterdir())
-    line = error_line(capsys, "infer", ["n=2", "result_dir=.", "tracking.enabled=false"])
+    out = workdir / "out"
+    out.mkdir()
+    (out / "grid.jpg").write_bytes(b"my picture")
+    before = sorted(path.name for path in out.iterdir())
+    line = error_line(capsys, "infer", ["n=2", "result_dir=out", "tracking.enabled=false"])
     assert "grid.jpg is not a file face_vae wrote" in line and "nothing was written" in line
-    assert (workdir / "grid.jpg").read_bytes() == b"my picture"
-    assert sorted(path.name for path in workdir.iterdir() if not path.name.startswith(".face_vae")) == before
+    assert (out / "grid.jpg").read_bytes() == b"my picture"
+    assert sorted(path.name for path in out.iterdir() if not path.name.startswith(".face_vae")) == before
+    assert "result_dir=. is the current folder" in error_line(capsys, "infer", ["n=2", "result_dir=."])
 
 
 def test_17_a_result_dir_writable_inside_a_read_only_parent_is_written(workdir, monkeypatch):

@@ -73,13 +73,15 @@ def test_a_run_records_the_version_an_alias_named_and_not_models_dvc(workdir, mo
     assert "model_dvc_md5" not in first
 
 
-def test_ctrl_c_while_the_prior_is_fitted_marks_the_run_killed(workdir, monkeypatch):
+def test_ctrl_c_while_the_prior_is_fitted_marks_the_run_killed_and_says_one_line(workdir, monkeypatch, capsys):
     def interrupted(*_args, **_kwargs):
         raise KeyboardInterrupt
 
     monkeypatch.setattr("face_vae.models.priors.GaussianMixture.fit", interrupted)
-    with pytest.raises(KeyboardInterrupt):
+    with pytest.raises(SystemExit) as stopped:
         cli.run("train", FAST_TRAIN)
+    assert stopped.value.code == 130
+    assert capsys.readouterr().err.strip().splitlines()[-1].startswith("error: train stopped by Ctrl-C; nothing")
     client = MlflowClient(tracking_uri=_store(workdir))
     run = client.search_runs([client.get_experiment_by_name("train_VAE").experiment_id])[0]
     assert run.info.status == "KILLED" and not (workdir / "models" / "vae.pt").exists()
