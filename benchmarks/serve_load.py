@@ -89,6 +89,7 @@ def tiny_registered_model(folder: Path) -> str:
 
 
 def main() -> None:  # pylint: disable=too-many-locals  # one measured run, told in order
+    """Start the server, load it, send the hostile bodies, print the figures."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--model-uri")
     parser.add_argument("--clients", type=int, default=8)
@@ -102,12 +103,18 @@ def main() -> None:  # pylint: disable=too-many-locals  # one measured run, told
         with socket.socket() as sock:
             sock.bind(("127.0.0.1", 0))
             port = sock.getsockname()[1]
-        env = {**os.environ, "MLFLOW_TRACKING_URI": os.environ.get("MLFLOW_TRACKING_URI", f"sqlite:///{folder}/mlflow.db")}
+        env = {
+            **os.environ,
+            "MLFLOW_TRACKING_URI": os.environ.get("MLFLOW_TRACKING_URI", f"sqlite:///{folder}/mlflow.db"),
+        }
         env["PATH"] = f"{Path(sys.executable).parent}{os.pathsep}{env.get('PATH', '')}"
         command = [sys.executable, "-m", "mlflow", "models", "serve", "-m", uri, "--env-manager", "local",
                    "-h", "127.0.0.1", "-p", str(port)]  # fmt: skip
         with open(folder / "serve.log", "wb") as log_file:
-            server = subprocess.Popen(command, env=env, stdout=log_file, stderr=subprocess.STDOUT, start_new_session=True)
+            # pylint: disable-next=consider-using-with  # the server outlives this block: stopped in `finally`
+            server = subprocess.Popen(
+                command, env=env, stdout=log_file, stderr=subprocess.STDOUT, start_new_session=True
+            )
         url = f"http://127.0.0.1:{port}"
         try:
             for _ in range(180):
@@ -121,7 +128,9 @@ def main() -> None:  # pylint: disable=too-many-locals  # one measured run, told
             before = rss_mb(server.pid)
             start = time.perf_counter()
             with ThreadPoolExecutor(args.clients) as pool:
-                results = list(pool.map(lambda _: post(f"{url}/invocations", body), range(args.clients * args.requests)))
+                results = list(
+                    pool.map(lambda _: post(f"{url}/invocations", body), range(args.clients * args.requests))
+                )
             seconds = time.perf_counter() - start
             after = rss_mb(server.pid)
             latencies = sorted(result[2] for result in results)
@@ -135,7 +144,8 @@ def main() -> None:  # pylint: disable=too-many-locals  # one measured run, told
                 status, text, _ = post(f"{url}/invocations", hostile)
                 print(f"| {name} | {status} | {text[:120].replace('|', '/')!r} |")
             status, _, _ = post(f"{url}/invocations", body)
-            print(f"\nAfter the hostile bodies: a plain request answers {status}; server memory {rss_mb(server.pid):.0f} MB")
+            memory = rss_mb(server.pid)
+            print(f"\nAfter the hostile bodies: a plain request answers {status}; server memory {memory:.0f} MB")
         finally:
             os.killpg(server.pid, signal.SIGTERM)
             server.wait(timeout=30)

@@ -169,8 +169,9 @@ def config_help(command: str, overrides: Iterable[str] = ()) -> str:
         else:
             lines = [f"  {line}" for line in files[choice].read_text(encoding="utf-8").splitlines() if line.strip()]
         sections.append(
-            f"Group {group} ({'chosen' if choice != default else 'default'} {choice}; choose with {group}={'|'.join(sorted(classes.keys() | files.keys()))}; "
-            f"override as {group}.KEY=VALUE):\n" + "\n".join(lines)
+            f"Group {group} ({'chosen' if choice != default else 'default'} {choice}; choose with "
+            f"{group}={'|'.join(sorted(classes.keys() | files.keys()))}; override as {group}.KEY=VALUE):\n"
+            + "\n".join(lines)
         )
     return "\n\n".join(sections)
 

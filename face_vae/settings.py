@@ -16,13 +16,13 @@ from hydra.core.config_store import ConfigStore
 
 from face_vae.rules import (
     AT_LEAST_0,
-    PATH,
-    SEED_RANGE,
     AUTO_OR_BOOL,
     AUTO_OR_POSITIVE,
     FRACTION,
+    PATH,
     POSITIVE,
     SECONDS,
+    SEED_RANGE,
     WIDTHS,
     at_least,
     one_of,

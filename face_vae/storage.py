@@ -145,11 +145,11 @@ def _refuse_unsaved_files(repo, dvc_file: str, replace_cached: bool) -> None:
     output = tracked_path(dvc_file)
     if output is None or not output.exists():
         return
-    recorded = _recorded_md5s(repo, dvc_file, output)
+    recorded = _recorded_md5s(repo, dvc_file)
     cache = repo.cache.local
     differ = []
     for file in [output] if output.is_file() else sorted(path for path in output.rglob("*") if path.is_file()):
-        md5 = _file_md5(file)
+        md5 = file_md5(file)
         if recorded.get(file.relative_to(output).as_posix() if output.is_dir() else "") != md5:
             differ.append((file, Path(cache.oid_to_path(md5)) if Path(cache.oid_to_path(md5)).is_file() else None))
     unsaved = [file for file, copy in differ if copy is None]
@@ -172,7 +172,7 @@ def _refuse_unsaved_files(repo, dvc_file: str, replace_cached: bool) -> None:
         log.warning("Replacing %s; its copy stays in DVC's cache: %s.", file, copy)
 
 
-def _recorded_md5s(repo, dvc_file: str, output: Path) -> dict[str, str]:
+def _recorded_md5s(repo, dvc_file: str) -> dict[str, str]:
     """{path inside the output ('' for a file output): md5} as `dvc_file` records them; a folder's list comes
     from the cache, so it is empty before the folder was first pulled."""
     md5 = str(dvc_output(dvc_file).get("md5", ""))
@@ -185,7 +185,8 @@ def _recorded_md5s(repo, dvc_file: str, output: Path) -> dict[str, str]:
         return {}
 
 
-def _file_md5(path: Path) -> str:
+def file_md5(path: Path) -> str:
+    """The md5 of a file's bytes, as DVC records it."""
     digest = hashlib.md5()
     with open(path, "rb") as file:
         for block in iter(lambda: file.read(2**20), b""):

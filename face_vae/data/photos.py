@@ -63,7 +63,8 @@ def load_photos(paths: list[Path], crop: Mapping[str, int], image_size: int) -> 
 
 def rgb(image: Image.Image) -> Image.Image:
     """`image` as 8-bit RGB. PIL converts a 16-bit or 32-bit grey image by clipping at 255 (nearly all white): its
-    values are scaled to 0-255 instead. Every other mode (CMYK, palette, grey + alpha, float, ...) converts as PIL does."""
+    values are scaled to 0-255 instead. Every other mode (CMYK, palette, grey + alpha, float, ...) converts as PIL does.
+    """
     if image.mode.startswith("I"):  # I;16, I;16B, I;16L, I: grey in 16 (or 32) bits
         values = np.asarray(image, dtype=np.float64)
         top = 65535.0 if image.mode.startswith("I;16") or values.max() <= 65535 else float(values.max())

@@ -37,7 +37,7 @@ def save_model(network: LatentImageModel, path: Path, trained_on: str = "celeba"
             ) from error
 
 
-def trained_on(path: Path) -> str | None:
+def training_data(path: Path) -> str | None:
     """The data the model in `path` was trained on (`celeba`, `synthetic`); None when the file is not readable
     as a model file (a file written before this was recorded counts as `celeba`: real faces, the safe guess)."""
     try:

@@ -26,7 +26,11 @@ MAX_FACES = 256  # per request: a JPEG answer of 256 faces at 150 px is ~2.5 MB 
 # `n` and `seed` are typed Any: with `long`, MLflow casts 1.5 and true to 1 before `predict` sees them, so a wrong
 # value would be served instead of refused. `_request` checks each value as it was sent.
 INPUT_SCHEMA = Schema(
-    [ColSpec(AnyType(), "n"), ColSpec(AnyType(), "seed", required=False), ColSpec("string", "attributes", required=False)]
+    [
+        ColSpec(AnyType(), "n"),
+        ColSpec(AnyType(), "seed", required=False),
+        ColSpec("string", "attributes", required=False),
+    ]
 )
 SHOWN_CHARS = 60  # of a refused value: a 10 MB value is not echoed back
 OUTPUT_SCHEMA = Schema([ColSpec("long", "request"), ColSpec("long", "face"), ColSpec("string", "jpeg")])

@@ -1,7 +1,6 @@
 """The decoder as ONNX and the prior as numpy arrays: what `sample_faces.py` needs to draw faces without torch."""
 
 import contextlib
-import hashlib
 import io
 import json
 import shutil
@@ -30,6 +29,9 @@ def export_onnx(network: LatentImageModel, folder: Path) -> float:
             "export format=onnx needs onnx, onnxscript and onnxruntime: install them with `poetry install --extras "
             "export` (or `pip install face-vae[export]`)."
         ) from error
+    # pylint: disable-next=import-outside-toplevel  # the sampler imports onnxruntime, an optional extra
+    from face_vae.serving.sample_faces import sha256
+
     if not all(np.isfinite(array).all() for array in prior_arrays(network).values() if array.dtype.kind == "f"):
         raise UserError("The model's prior holds values that are not finite: fit it again (train) before exporting.")
     with atomic.new_folder(folder, MANIFEST_FILE, "export_dir") as tmp:
@@ -67,15 +69,6 @@ def _write_decoder(network: LatentImageModel, path: Path, onnxruntime) -> float:
     if difference > TOLERANCE:
         raise UserError(f"The ONNX decoder differs from torch's by {difference * 255:.1f}/255 per pixel: report it.")
     return difference
-
-
-def sha256(path: Path) -> str:
-    """The sha256 of a file's bytes (the manifest's checksum; sample_faces.py computes the same)."""
-    digest = hashlib.sha256()
-    with open(path, "rb") as file:
-        for block in iter(lambda: file.read(2**20), b""):
-            digest.update(block)
-    return digest.hexdigest()
 
 
 def prior_arrays(network: LatentImageModel) -> dict[str, np.ndarray]:

@@ -51,6 +51,7 @@ def to_pil(image: np.ndarray) -> Image.Image:
 
 
 def sha256(path: Path) -> str:
+    """The sha256 of a file's bytes: what the export's manifest records for it."""
     digest = hashlib.sha256()
     with open(path, "rb") as file:
         for block in iter(lambda: file.read(2**20), b""):

@@ -6,7 +6,13 @@ from pathlib import Path
 
 from omegaconf import DictConfig
 
-from face_vae.serving.onnx_export import DECODER_FILE, MANIFEST_FILE, PRIOR_FILE, SAMPLER_FILE, export_onnx
+from face_vae.serving.onnx_export import (
+    DECODER_FILE,
+    MANIFEST_FILE,
+    PRIOR_FILE,
+    SAMPLER_FILE,
+    export_onnx,
+)
 from face_vae.stages.shared import model_path, pulled_model, tracking_uri
 from face_vae.tracking import provenance, runs
 
@@ -20,7 +26,8 @@ def run(cfg: DictConfig) -> None:
     network = pulled_model(cfg, model_file)
     folder = Path(cfg.export_dir)
     difference = export_onnx(network, folder)
-    log.info("Wrote %s, %s, %s and their checksums to %s (%s, %d px): the ONNX decoder matches torch's within %.2f/255 per pixel.",
+    log.info("Wrote %s, %s, %s and their checksums to %s (%s, %d px): the ONNX decoder matches torch's within "
+             "%.2f/255 per pixel.",
              DECODER_FILE, PRIOR_FILE, SAMPLER_FILE, folder, network.prior.describe(), network.image_size,
              difference * 255)  # fmt: skip
     log.info("Sample without torch: pip install numpy pillow onnxruntime; python %s --n 16 --out faces",

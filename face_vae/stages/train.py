@@ -19,7 +19,7 @@ from face_vae.config import build, flat_values
 from face_vae.data.face_crops import FaceCrops, read_meta
 from face_vae.errors import UserError
 from face_vae.models.codes import encoder_means
-from face_vae.models.model_file import save_model, trained_on
+from face_vae.models.model_file import save_model, training_data
 from face_vae.models.vae_module import NonFiniteLoss
 from face_vae.stages.shared import (
     build_trainer,
@@ -117,7 +117,7 @@ def _save_log_and_version(  # pylint: disable=too-many-arguments  # the fitted r
 def _keep_a_real_model(cfg: DictConfig) -> None:
     """A smoke run (data=synthetic) never replaces a model trained on real faces: those take hours."""
     existing = Path(cfg.model_file)
-    if cfg.data.kind == "synthetic" and existing.is_file() and trained_on(existing) not in (None, "synthetic"):
+    if cfg.data.kind == "synthetic" and existing.is_file() and training_data(existing) not in (None, "synthetic"):
         raise UserError(
             f"{existing} holds a model trained on real faces, and this run on drawn faces (data=synthetic) would "
             f"replace it: give the smoke run its own file, e.g. model_file=models/smoke.pt (and infer "
@@ -276,7 +276,9 @@ def _check_checkpoints_dir_is_ours(checkpoints_dir: Path) -> None:
     atomic.refuse_current_or_above(checkpoints_dir, "checkpoints_dir")
     folder = Path(os.path.abspath(checkpoints_dir))
     if folder.exists() and not folder.is_dir():
-        raise UserError(f"checkpoints_dir={checkpoints_dir} is a file: choose a folder, e.g. checkpoints_dir=checkpoints.")
+        raise UserError(
+            f"checkpoints_dir={checkpoints_dir} is a file: choose a folder, e.g. checkpoints_dir=checkpoints."
+        )
     foreign = sorted(path.name for path in folder.iterdir() if not _a_run_file(path.name)) if folder.is_dir() else []
     if foreign:
         shown = ", ".join(foreign[:3]) + (f" and {len(foreign) - 3} more" if len(foreign) > 3 else "")

@@ -6,8 +6,8 @@ from importlib.metadata import version
 from pathlib import Path
 
 from face_vae import storage
-from face_vae.tracking import registry
 from face_vae.data.face_crops import META_FILE
+from face_vae.tracking import registry
 
 LIBRARIES = ("torch", "torchvision", "lightning", "hydra-core", "mlflow", "dvc")
 
@@ -59,19 +59,11 @@ def model_params(model_file: str, path: Path, models_dvc: str) -> dict[str, str]
     """What names the model a run used: `model_file` as asked, the md5 of the file read, and the registered version
     it resolved to (an alias moves: `models:/face_vae@champion` alone does not say which model ran), or the md5
     models.dvc records when the file is the one it tracks."""
-    params = {"model_file": str(model_file), "model_md5": _file_md5(path)}
-    version = registry.pinned_version(path)
+    params = {"model_file": str(model_file), "model_md5": storage.file_md5(path)}
+    registered = registry.pinned_version(path)
     tracked = storage.tracked_path(models_dvc)
-    if version is not None:
-        params["model_version"] = version
+    if registered is not None:
+        params["model_version"] = registered
     elif tracked is not None and Path(path).resolve().is_relative_to(tracked.resolve()):
         params["model_dvc_md5"] = dvc_hash(models_dvc)
     return params
-
-
-def _file_md5(path: Path) -> str:
-    digest = hashlib.md5()
-    with open(path, "rb") as file:
-        for block in iter(lambda: file.read(2**20), b""):
-            digest.update(block)
-    return digest.hexdigest()

@@ -9,7 +9,6 @@ from face_vae.tracking.provenance import git_state
 def log_stage_run(uri: str, experiment: str, params: dict, metrics: dict[str, float], files: list[Path] = ()) -> None:
     """One MLflow run for an `infer` or `evaluate` call: params with the git commit, metrics, files."""
     import mlflow  # pylint: disable=import-outside-toplevel  # 4 s to import: only when a run is logged
-
     from mlflow.exceptions import MlflowException  # pylint: disable=import-outside-toplevel
 
     commit, dirty = git_state()

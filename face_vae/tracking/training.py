@@ -102,7 +102,6 @@ class PatientLogger(MLFlowLogger):
         end = super().finalize
         self.guarded(lambda: end(status), "the end of the run")
 
-
     def end(self, status: str = "success") -> None:
         """End the run: `success` when the stage's last step is done, KILLED or FAILED when it stopped."""
         self.ended = True

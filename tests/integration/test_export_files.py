@@ -64,6 +64,7 @@ def test_a_second_export_replaces_the_first_whole_and_a_failed_one_leaves_it_as_
     network = VAE(32, [8, 16], 4)  # another model: every file but the script changes
     network.prior = GaussianMixture(components=2).fit(torch.randn(64, 4), seed=1)
     save_model(network, model)
+
     def full(*_args, **_kwargs):  # the disk fills after the new decoder.onnx is written, at the prior
         raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
 
@@ -91,7 +92,7 @@ def test_the_sampler_refuses_a_changed_mismatched_or_non_finite_file_before_draw
     assert not (folder.parent / "faces").exists()
 
     manifest = json.loads((folder / "manifest.json").read_text())  # the checksum made to match: NaN still refused
-    from face_vae.serving.onnx_export import sha256  # pylint: disable=import-outside-toplevel
+    from face_vae.serving.sample_faces import sha256  # pylint: disable=import-outside-toplevel
 
     manifest["files"]["prior.npz"]["sha256"] = sha256(folder / "prior.npz")
     (folder / "manifest.json").write_text(json.dumps(manifest))

@@ -12,7 +12,7 @@ import torch
 from dvc.repo import Repo
 
 from face_vae import cli
-from face_vae.models.model_file import save_model, trained_on
+from face_vae.models.model_file import save_model, training_data
 from face_vae.models.vae import VAE
 from tests.conftest import FAST_TRAIN, error_line, subprocess_env, write_fake_celeba
 
@@ -67,7 +67,7 @@ def test_a_smoke_run_does_not_replace_a_model_trained_on_real_faces(workdir, cap
     assert "holds a model trained on real faces" in line and "model_file=models/smoke.pt" in line
     assert real.read_bytes() == before
     cli.run("train", [*NO_TRACKING, "data.image_size=32", "model_file=models/smoke.pt"])
-    assert trained_on(workdir / "models" / "smoke.pt") == "synthetic"
+    assert training_data(workdir / "models" / "smoke.pt") == "synthetic"
     cli.run("train", [*NO_TRACKING, "data.image_size=32", "model_file=models/smoke.pt"])  # a smoke run's: replaced
 
 
@@ -77,7 +77,9 @@ def test_a_missing_split_is_one_sentence_naming_the_splits_there_are(workdir, ca
     save_model(VAE(32, [8, 16], 4), model)
     data = ["data.source_dir=celeba", "data.image_size=32", "tracking.enabled=false"]
     line = error_line(capsys, "train_classifier", [*data, "split=test"])
-    assert line == "error: The 'test' split has no images in this dataset (it has train, val): choose one with split=val."
+    assert (
+        line == "error: The 'test' split has no images in this dataset (it has train, val): choose one with split=val."
+    )
 
 
 def test_the_readme_outputs_are_ignored_by_git():

@@ -48,7 +48,7 @@ def test_a_whole_number_is_served(served):
     [
         ('{"n": 1.5}', '"n" must be a whole number of at least 1, not 1.5'),
         ('{"n": true}', '"n" must be a whole number of at least 1, not True'),
-        ('{"n": "3"}', '"n" must be a whole number of at least 1, not \'3\''),
+        ('{"n": "3"}', "\"n\" must be a whole number of at least 1, not '3'"),
         ('{"n": 1, "seed": -4}', '"seed" must be a whole number of at least 0, not -4'),
         ('{"n": 1, "seed": 1e30}', '"seed" must be a whole number of at least 0 and below 2**63'),
         ('{"n": 1, "seed": false}', '"seed" must be a whole number of at least 0, not False'),

@@ -225,7 +225,12 @@ def _write(path: Path, content: bytes) -> Path:
 def test_onnx_export_matches_torch_and_its_sampler_runs_without_torch(trained: Path):
     cli.run("export", ["format=onnx", "export_dir=exported", "tracking.enabled=false"])
     folder = trained / "exported"
-    assert sorted(path.name for path in folder.iterdir()) == ["decoder.onnx", "manifest.json", "prior.npz", "sample_faces.py"]
+    assert sorted(path.name for path in folder.iterdir()) == [
+        "decoder.onnx",
+        "manifest.json",
+        "prior.npz",
+        "sample_faces.py",
+    ]
     import onnxruntime  # pylint: disable=import-outside-toplevel
 
     network = load_model(trained / "models" / "vae.pt")
