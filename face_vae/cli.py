@@ -7,13 +7,34 @@ import signal
 import sys
 import threading
 import warnings
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
+from pathlib import Path
 
 from omegaconf import DictConfig
 
-from face_vae.config import command_summary, compose, config_help
+from face_vae.config import command_names, command_summary, compose, config_help
 from face_vae.errors import UserError
 from face_vae.progress import is_terminal
+
+
+def main(argv: list[str] | None = None) -> None:
+    """`face-vae COMMAND [KEY=VALUE ...]` (and `python commands.py ...`): one fire command per config in
+    configs/; flags after a command are answered or refused before fire runs anything (`answer_flags`)."""
+    import fire  # pylint: disable=import-outside-toplevel  # only the command line needs it
+
+    commands = {name: _command(name) for name in command_names()}
+    answer_flags(sys.argv[1:] if argv is None else argv, commands)
+    fire.Fire(commands, command=argv)
+
+
+def _command(name: str) -> Callable[..., None]:
+    def command(*overrides: str) -> None:
+        run(name, overrides)
+
+    command.__name__ = name
+    # `--help` shows the summary, then the command's keys, defaults and comments, and its groups.
+    command.__doc__ = f"{command_summary(name)}\n\n{config_help(name)}"
+    return command
 
 
 def run(command: str, overrides: Iterable[object]) -> None:
@@ -159,7 +180,8 @@ def _without_cfg_job(words: list[str]) -> list[str] | None:
 
 
 def _print_help(command: str, overrides: list[str]) -> None:
-    print(f"Usage: python commands.py {command} [KEY=VALUE ...]\n\n{command_summary(command)}\n")
+    program = f"python {Path(sys.argv[0]).name}" if sys.argv[0].endswith(".py") else Path(sys.argv[0]).name
+    print(f"Usage: {program} {command} [KEY=VALUE ...]\n\n{command_summary(command)}\n")
     print(config_help(command, overrides))
 
 

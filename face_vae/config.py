@@ -21,7 +21,8 @@ from omegaconf.nodes import BooleanNode, FloatNode, IntegerNode
 from face_vae import credentials, settings
 from face_vae.errors import UserError
 
-CONFIG_DIR = Path(__file__).resolve().parent.parent / "configs"
+# Inside the package, so that an installed `face-vae` has them; `configs` at the project root links here.
+CONFIG_DIR = Path(__file__).resolve().parent / "configs"
 settings.register()
 
 

@@ -1,6 +1,6 @@
 """What the machine can do, and the precision, memory layout and thread count chosen from that.
 
-The rules come from `benchmarks/train_step.py` run on each machine class we had (README, Performance):
+The rules come from `benchmarks/train_step.py` run on each machine class we had (docs/PERFORMANCE.md):
 
 - CUDA with bfloat16 (Ampere and newer) -> `bf16-mixed`; older CUDA GPUs (T4, V100) -> `16-mixed`.
 - A CPU with native bfloat16 (AMX or AVX512-BF16) -> `bf16-mixed`: 1.37-1.52x fp32 measured.

@@ -1,11 +1,10 @@
 """Locks a run holds on the paths it writes (its checkpoints folder, its model file) while it runs.
 
-A lock is an flock on a file in a per-user folder, named by the path it guards: the kernel releases it when
-the process ends, however it ends (SIGKILL included), so a crashed run never leaves a stale lock. The lock
-file names its holder, so the run that is refused can say which run holds the path.
+A lock is a `filelock` lock on a file in a per-user folder, named by the path it guards (on Linux and macOS an
+flock, which the kernel releases when the process ends, however it ends: a crashed run never leaves a stale lock).
+A file beside it names its holder, so the run that is refused can say which run holds the path.
 """
 
-import fcntl
 import hashlib
 import json
 import os
@@ -16,11 +15,12 @@ import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import TextIO
+
+from filelock import FileLock, Timeout
 
 from face_vae.errors import UserError
 
-_HELD: dict[str, TextIO] = {}  # open lock files: a lock lives as long as its file stays open
+_HELD: dict[str, FileLock] = {}  # the locks this process holds, by the path they guard
 
 
 def lock_dir() -> Path:
@@ -50,14 +50,13 @@ def holding(paths: dict[str, Path]) -> Iterator[None]:
     finally:
         for target in taken:
             if target:
-                _HELD.pop(target).close()
+                _HELD.pop(target).release()
 
 
 @contextmanager
 def waiting(path: Path) -> Iterator[None]:
     """Hold `path`'s lock for the block, waiting while another process holds it (one-time set-up steps)."""
-    with open(_lock_file(path), "a+", encoding="utf-8") as handle:
-        fcntl.flock(handle, fcntl.LOCK_EX)
+    with FileLock(_lock_file(path)):
         yield
 
 
@@ -70,24 +69,26 @@ def _hold(path: Path, key: str) -> str:
     target = str(path.resolve())
     if target in _HELD:
         return ""
-    handle = open(_lock_file(path), "a+", encoding="utf-8")  # pylint: disable=consider-using-with  # held until exit
+    lock = FileLock(_lock_file(path), timeout=0)
     try:
-        fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
-    except BlockingIOError as error:
-        handle.seek(0)
-        holder = _holder(handle.read())
-        handle.close()
+        lock.acquire()
+    except Timeout as error:
+        try:
+            holder = _holder(_holder_file(path).read_text(encoding="utf-8"))
+        except OSError:
+            holder = _holder("")
         raise UserError(
             f"{key}={path} is in use by another face_vae run ({holder}): wait for it to end, or give this run "
             f"another {key}."
         ) from error
-    handle.seek(0)
-    handle.truncate()
-    handle.write(json.dumps({"path": target, "pid": os.getpid(), "started": time.strftime("%Y-%m-%d %H:%M:%S"),
-                             "command": shlex.join(sys.argv[1:])[:300]}))  # fmt: skip
-    handle.flush()
-    _HELD[target] = handle
+    _holder_file(path).write_text(json.dumps({"path": target, "pid": os.getpid(), "started": time.strftime(
+        "%Y-%m-%d %H:%M:%S"), "command": shlex.join(sys.argv[1:])[:300]}), encoding="utf-8")  # fmt: skip
+    _HELD[target] = lock
     return target
+
+
+def _holder_file(path: Path) -> Path:
+    return _lock_file(path).with_suffix(".json")
 
 
 def _holder(text: str) -> str:

@@ -5,7 +5,6 @@ torchvision costs 4-5 s on a 2-core CPU (its detection ops import torch._dynamo)
 needs for everything else. Both reproduce torchvision's `make_grid` and `to_pil_image` pixel for pixel.
 """
 
-import fcntl
 import io
 import json
 import math
@@ -18,6 +17,7 @@ from contextlib import contextmanager
 from pathlib import Path
 
 import torch
+from filelock import FileLock, Timeout
 from PIL import Image
 from tqdm import tqdm
 
@@ -132,18 +132,18 @@ def _refuse_a_users_file(path: Path, ours: set[str]) -> None:
 def _only_writer(folder: Path) -> Iterator[None]:
     """Hold a lock on `folder` while writing: a second command writing there at the same time would
     delete this one's files and interleave its own with them, so it stops with one sentence instead."""
-    with open(folder / LOCK_FILE, "a", encoding="utf-8") as lock:
-        try:
-            fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError as error:
-            raise UserError(
-                f"Another face_vae command is writing to {folder} right now: wait for it to finish or choose "
-                "another result_dir."
-            ) from error
-        try:
-            yield
-        finally:
-            fcntl.flock(lock, fcntl.LOCK_UN)
+    lock = FileLock(folder / LOCK_FILE, timeout=0)
+    try:
+        lock.acquire()
+    except Timeout as error:
+        raise UserError(
+            f"Another face_vae command is writing to {folder} right now: wait for it to finish or choose "
+            "another result_dir."
+        ) from error
+    try:
+        yield
+    finally:
+        lock.release()
 
 
 def _save(path: Path, image: Picture) -> None:

@@ -264,8 +264,8 @@ def _check_gdrive_credentials(repo, remote: str) -> None:
     if not settings.get("gdrive_client_id"):
         raise UserError(
             f"DVC remote '{remote}' (Google Drive) has no OAuth client, and Google blocks DVC's built-in one: "
-            f"set gdrive_client_id and gdrive_client_secret with `dvc remote modify --local {remote} ...` (see the "
-            "README), use a service account, or choose another remote with storage.remote=local."
+            f"set gdrive_client_id and gdrive_client_secret with `dvc remote modify --local {remote} ...` (see "
+            "docs/DVC.md), use a service account, or choose another remote with storage.remote=local."
         )
     token = _cached_gdrive_token(settings)
     if not token.is_file() and not sys.stdin.isatty():

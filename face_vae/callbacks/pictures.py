@@ -58,7 +58,7 @@ class TrainingPictures(L.Callback):
             self._log_curves()
 
     def _log_grids(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
-        epoch = f"epoch_{trainer.current_epoch:03d}"
+        epoch = trainer.current_epoch
         was_training = pl_module.training
         pl_module.eval()
         network = pl_module.network
@@ -66,14 +66,15 @@ class TrainingPictures(L.Callback):
         if hasattr(network, "encode"):
             reconstructions = network.decode(network.encode(self.real))
             pictures = torch.cat([self.real, reconstructions.cpu()])
-            self._log_image(image_grid(pictures, nrow=len(self.real)), f"reconstructions/{epoch}.png")
+            self._log_image(image_grid(pictures, nrow=len(self.real)), "reconstructions", epoch)
         pl_module.train(was_training)
-        self._log_image(image_grid(samples, nrow=4), f"samples/{epoch}.png")
+        self._log_image(image_grid(samples, nrow=4), "samples", epoch)
 
-    def _log_image(self, grid: torch.Tensor, artifact_file: str) -> None:
+    def _log_image(self, grid: torch.Tensor, key: str, epoch: int) -> None:
+        """One image of the series `key` at step `epoch`: the MLflow UI shows a series on a step slider."""
         pixels = (grid.clamp(0, 1) * 255).round().byte().permute(1, 2, 0).cpu().numpy()
         run_id, client = self.logger.run_id, self.logger.experiment
-        self._send(lambda: client.log_image(run_id, pixels, artifact_file=artifact_file), artifact_file)
+        self._send(lambda: client.log_image(run_id, pixels, key=key, step=epoch), f"{key} of epoch {epoch + 1}")
 
     def _send(self, call, what: str) -> None:
         """An MLflow call, through the logger's guard when it has one (face_vae's PatientLogger: a server that

@@ -5,7 +5,6 @@ positioned reads (no memory map). How the source gets onto the disk (DVC, a down
 it passes `fetch_source`.
 """
 
-import fcntl
 import hashlib
 import json
 import logging
@@ -19,6 +18,7 @@ from functools import partial
 from pathlib import Path
 
 import numpy as np
+from filelock import FileLock
 from PIL import Image, UnidentifiedImageError
 
 from face_vae import atomic
@@ -149,8 +149,7 @@ def ensure_prepared(
     _check_writable(folder)
     # One writer at a time: the ranks of a DDP job started together (torchrun) wait for the first one here,
     # then find the data up to date. The lock goes with the process that holds it, however it ends.
-    with open(folder / LOCK_FILE, "a", encoding="utf-8") as lock:
-        fcntl.flock(lock, fcntl.LOCK_EX)
+    with FileLock(folder / LOCK_FILE):
         if not force and _ready(folder, recipe):
             log.info("Prepared data is up to date in %s (prepared by another process).", folder)
             return folder

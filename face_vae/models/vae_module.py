@@ -63,11 +63,15 @@ class VAEModule(L.LightningModule):
         likelihood: str,
         sigma: float,
         kl_warmup_steps: int,
-        prior: StandardNormal | None,
+        prior: StandardNormal | None = None,  # None when Lightning reloads a checkpoint (see below)
         compile: bool,  # pylint: disable=redefined-builtin  # the config key's name
         channels_last: bool = False,
     ):
         super().__init__()
+        # Lightning's own VAEModule.load_from_checkpoint(path) rebuilds the module from these; the prior (an object,
+        # fitted after training) is left out: a checkpoint's module samples N(0, I) until `train` fits it.
+        channels = [int(width) for width in channels]  # Hydra passes a ListConfig: plain values load everywhere
+        self.save_hyperparameters(ignore=["prior"])
         if likelihood not in LIKELIHOODS:
             raise ValueError(f"likelihood must be {' or '.join(LIKELIHOODS)}, not {likelihood!r}")
         vae = VAE(image_size, channels, latent_dim)

@@ -172,7 +172,10 @@ def log_face_generator(model_file: Path, classifier_file: Path | None = None, na
     artifacts = {MODEL_ARTIFACT: str(model_file)}
     if classifier_file is not None:
         artifacts[CLASSIFIER_ARTIFACT] = str(classifier_file)
-    requirements = [f"{package}=={version(package)}" for package in ("mlflow", "torch", "numpy", "pandas", "pillow")]
+    # Without local labels (torch==2.x+cu130): no public index serves those; the CPU or CUDA build is the installer's.
+    requirements = [
+        f"{package}=={version(package).split('+')[0]}" for package in ("mlflow", "torch", "numpy", "pandas", "pillow")
+    ]
     info = mlflow.pyfunc.log_model(
         name=name,
         python_model=str(Path(__file__).with_name("generator_model.py")),  # models from code: nothing pickled

@@ -6,7 +6,7 @@ from pathlib import Path
 import pytest
 
 PACKAGE = Path(__file__).resolve().parents[2] / "face_vae"
-COMMANDS = {path.stem for path in (PACKAGE.parent / "configs").glob("*.yaml")}
+COMMANDS = {path.stem for path in (PACKAGE / "configs").glob("*.yaml")}
 
 
 def _module_name(path: Path) -> str:
