@@ -138,6 +138,7 @@ def _show_progress_messages() -> None:
 
 
 HELP_FLAGS = ("-h", "--help")
+SWEEP_FLAGS = ("-m", "--multirun")  # `train -m key=a,b ...`: face_vae/sweep.py
 
 
 def answer_flags(argv: list[str], commands: Iterable[str]) -> None:
@@ -145,8 +146,8 @@ def answer_flags(argv: list[str], commands: Iterable[str]) -> None:
     only then show help or complain about a word it could not use.
 
     `COMMAND ... --help` (or `-h`) prints that command's help with the group choices among the words applied;
-    `COMMAND ... --cfg job` prints the composed config; any other word that starts with `-` is refused in one
-    sentence. Both exit without running the command. Without a command, fire answers (`--help` lists them).
+    `COMMAND ... --cfg job` prints the composed config; `train -m KEY=A,B ...` runs a sweep; any other word that
+    starts with `-` is refused in one sentence. Both exit without running the command. Without a command, fire answers (`--help` lists them).
     """
     if not argv or argv[0] not in commands:
         return
@@ -155,6 +156,16 @@ def answer_flags(argv: list[str], commands: Iterable[str]) -> None:
         return
     if any(word in HELP_FLAGS for word in words):
         _print_help(command, [word for word in words if not word.startswith("-")])
+        sys.exit(0)
+    if command == "train" and words[0] in SWEEP_FLAGS and not any(word.startswith("-") for word in words[1:]):
+        from face_vae.sweep import run_sweep  # pylint: disable=import-outside-toplevel  # only for sweeps
+
+        _show_progress_messages()
+        try:
+            run_sweep(words[1:], lambda overrides: run("train", overrides))
+        except UserError as error:
+            print(f"error: {error}", file=sys.stderr)
+            sys.exit(1)
         sys.exit(0)
     asks_config = _without_cfg_job(words)
     if asks_config is not None and not any(word.startswith("-") for word in asks_config):

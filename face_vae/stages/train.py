@@ -166,7 +166,7 @@ def _mlflow_logger(
     params = run_params(cfg) | runtime.params()
     logger = training.training_logger(
         cfg.tracking.experiment, uri, params, config_yaml(cfg), checkpoints_dir / UNSENT_METRICS_FILE,
-        run_id=run_id, asynchronous=cfg.tracking.async_logging,
+        run_id=run_id, asynchronous=cfg.tracking.async_logging, parent_run_id=cfg.tracking.parent_run_id,
     )  # fmt: skip
     if logger.run_id is not None and changed_on_resume:  # the run keeps its first params; a resume's changes: a tag
         logger.experiment.set_tag(logger.run_id, f"resumed_{_resume_count(checkpoints_dir)}", changed_on_resume)

@@ -30,6 +30,7 @@ class TrackingSettings:
     request_timeout_s: float = setting(
         10.0, "seconds a call to the server may take (MLflow's default, 120 s with 7 retries, hung ~400 s)", SECONDS
     )
+    parent_run_id: Optional[str] = setting(None, "set by `train -m`: the sweep's parent MLflow run")
     registered_model: Optional[str] = setting(
         "face_vae", "train registers its face_generator as a new version of this model (models:/NAME/N); null: not"
     )

@@ -120,15 +120,16 @@ def training_logger(  # pylint: disable=too-many-arguments  # the run's identity
     backlog: Path,
     run_id: str | None = None,
     asynchronous: bool = False,
+    parent_run_id: str | None = None,
 ) -> PatientLogger:
     """A Lightning MLFlowLogger at `uri` for `experiment`, with `params` and the config (`config_yaml`)
     logged, that keeps its metrics in `backlog` while the server does not answer; `run_id` continues an
     earlier run (resume), which keeps its first params. `asynchronous`: metric calls return at once (MLflow's
     own background logging), so a fast GPU step never waits on them."""
     mlflow.set_tracking_uri(uri)
-    logger = PatientLogger(
-        experiment_name=experiment, tracking_uri=uri, run_id=run_id, synchronous=not asynchronous, backlog=backlog
-    )
+    tags = {"mlflow.parentRunId": parent_run_id} if parent_run_id else None  # a sweep's child run
+    logger = PatientLogger(experiment_name=experiment, tracking_uri=uri, run_id=run_id, synchronous=not asynchronous,
+                           backlog=backlog, tags=tags)  # fmt: skip
     if run_id is None:
         logger.log_hyperparams(params)
         commit, _ = git_state()

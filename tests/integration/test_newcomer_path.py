@@ -27,11 +27,14 @@ def _commands(workdir: Path, *words: str, timeout: int = 120) -> subprocess.Comp
     )  # fmt: skip
 
 
-@pytest.mark.parametrize("flag", ["-m", "--multirun", "--cfg", "--", "--trace"])
-def test_a_word_the_cli_does_not_understand_is_refused_before_any_work(workdir, flag):
-    result = _commands(workdir, "train", flag, "model.lr=0.001", *NO_TRACKING)
+@pytest.mark.parametrize(
+    "command, flag",
+    [("train", "--cfg"), ("train", "--"), ("train", "--trace"), ("train", "-x"), ("infer", "-m"), ("infer", "--multirun")],
+)
+def test_a_word_the_cli_does_not_understand_is_refused_before_any_work(workdir, command, flag):
+    result = _commands(workdir, command, flag, "model.lr=0.001", *NO_TRACKING)
     assert result.returncode == 1, result.stderr[-2000:]
-    assert f"train does not take '{flag}'" in result.stderr and "Nothing was run." in result.stderr
+    assert f"{command} does not take '{flag}'" in result.stderr and "Nothing was run." in result.stderr
     assert "Traceback" not in result.stderr
     assert not any(workdir.iterdir()), "nothing was prepared, trained or written"
 
