@@ -147,7 +147,8 @@ def answer_flags(argv: list[str], commands: Iterable[str]) -> None:
 
     `COMMAND ... --help` (or `-h`) prints that command's help with the group choices among the words applied;
     `COMMAND ... --cfg job` prints the composed config; `train -m KEY=A,B ...` runs a sweep; any other word that
-    starts with `-` is refused in one sentence. Both exit without running the command. Without a command, fire answers (`--help` lists them).
+    starts with `-` is refused in one sentence. Each exits without running the command. Without a command, fire
+    answers (`--help` lists them).
     """
     if not argv or argv[0] not in commands:
         return

@@ -318,6 +318,9 @@ class Train(Trains):
     resume: bool = setting(False, "true: continue from <checkpoints_dir>/last.ckpt")
     model_file: Optional[str] = setting(None, "null: models/vae.pt, or models/dcgan.pt with model=dcgan")
     checkpoints_dir: str = setting("checkpoints", "", PATH)
+    history_file: Optional[str] = setting(
+        None, "a JSON file of the losses per epoch (the DVC pipeline's plot); null: none"
+    )
 
 
 @dataclass
@@ -351,6 +354,9 @@ class Evaluate(ReadsFaces):
     """configs/evaluate.yaml."""
 
     split: str = setting("test", "official split to compare with (the shared sample has no test images: split=val)")
+    metrics_file: Optional[str] = setting(None, "also write the scores as JSON here (the DVC pipeline's metrics)")
+    stats_dir: Optional[str] = setting(None, "where the real images' Inception statistics are cached; null: beside the "
+                                       "prepared data")  # fmt: skip
     n: int = setting(
         1000,
         "generated faces for FID, KID and face detection (and at most this many real ones)",

@@ -29,9 +29,11 @@ def combinations(overrides: list[str]) -> list[list[str]]:
     except HydraException as error:
         raise UserError(f"Bad sweep override: {str(error).strip().splitlines()[0]}") from error
     choices = [
-        [f"{item.get_key_element()}={value}" for value in item.sweep_string_iterator()]
-        if item.is_sweep_override()
-        else [item.input_line]
+        (
+            [f"{item.get_key_element()}={value}" for value in item.sweep_string_iterator()]
+            if item.is_sweep_override()
+            else [item.input_line]
+        )
         for item in parsed
     ]
     return [list(combination) for combination in itertools.product(*choices)]

@@ -1,12 +1,15 @@
 """Progress of a training run that reads well in a log file, where a progress bar prints nothing useful."""
 
+import json
 import logging
 import time
+from pathlib import Path
 
 import lightning as L
 import torch
 from lightning.pytorch.callbacks import RichProgressBar, Timer, TQDMProgressBar
 
+from face_vae import atomic
 from face_vae.progress import is_terminal
 
 log = logging.getLogger(__name__)
@@ -76,6 +79,24 @@ class EpochLine(L.Callback):
         if epochs <= 10 or any(isinstance(callback, Timer) for callback in trainer.callbacks):
             return True
         return epoch % -(-epochs // 10) == 0 or epoch == epochs
+
+
+class EpochHistory(L.Callback):
+    """The epoch-level losses written as a JSON list to `path` after every epoch (rank 0): a plot DVC can draw."""
+
+    KEYS = ("loss_train_epoch", "loss_val", "reconstruction_val", "kl_val")
+
+    def __init__(self, path: Path):
+        self.path = Path(path)
+        self.rows: list[dict[str, float]] = []
+
+    def on_train_epoch_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
+        if not trainer.is_global_zero:
+            return
+        metrics = trainer.callback_metrics
+        row = {"epoch": trainer.current_epoch + 1, "step": trainer.global_step}
+        self.rows.append(row | {key: float(metrics[key]) for key in self.KEYS if key in metrics})
+        atomic.write_text(self.path, json.dumps(self.rows, indent=1))
 
 
 def epoch_description(current_epoch: int, max_epochs: int | None) -> str:

@@ -1,5 +1,6 @@
 """The `evaluate` stage: how good are the faces? FID, KID, face-detection rate, reconstruction error."""
 
+import json
 import logging
 from collections.abc import Iterator
 from pathlib import Path
@@ -55,9 +56,13 @@ def run(cfg: DictConfig) -> None:
     batches = _real_batches(crops, reconstructed, cfg.batch_size, "reconstruct")
     results = reconstruction_scores(vae, batches) if reconstructed else {}
     fingerprint = read_meta(prepared_dir)["files"][cfg.split]["md5"][:8]  # new bytes, new cache
-    cache = prepared_dir / f"inception_{cfg.split}_{{size}}px_{compared}_{fingerprint}.npz"
+    cache = Path(cfg.stats_dir or prepared_dir) / f"inception_{cfg.split}_{{size}}px_{compared}_{fingerprint}.npz"
     results |= sample_scores(cfg, vae, prior, crops, sizes, runtime.machine.device, str(cache))
     _print_table(results, cfg, compared, reconstructed)
+    if cfg.metrics_file:
+        atomic.write_text(
+            Path(cfg.metrics_file), json.dumps({key: float(value) for key, value in results.items()}, indent=1)
+        )
     if uri is not None:
         params = provenance.model_params(cfg.model_file, model_file, cfg.storage.models_dvc)
         params |= {"split": cfg.split, "n": cfg.n, "sampler": cfg.sampler, "seed": cfg.seed}

@@ -15,6 +15,7 @@ from omegaconf import DictConfig, OmegaConf
 
 from face_vae import atomic, hardware, locks, storage
 from face_vae.callbacks.checkpoints import RunFiles, RunIdentity
+from face_vae.callbacks.progress import EpochHistory
 from face_vae.config import build, flat_values
 from face_vae.data.face_crops import FaceCrops, read_meta
 from face_vae.errors import UserError
@@ -82,6 +83,8 @@ def _train(cfg: DictConfig, checkpoints_dir: Path) -> None:  # pylint: disable=t
         run_files[RUN_ID_FILE] = logger.run_id
     callbacks = [build(node) for node in cfg.callbacks.values()]
     callbacks += [RunIdentity(identity), RunFiles(checkpoints_dir, run_files)]
+    if cfg.history_file:
+        callbacks.append(EpochHistory(Path(cfg.history_file)))
     trainer = build_trainer(cfg, runtime, callbacks, logger or False)
     _fit(trainer, module, datamodule, resume_from)
     if not trainer.is_global_zero:

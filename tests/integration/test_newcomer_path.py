@@ -29,7 +29,14 @@ def _commands(workdir: Path, *words: str, timeout: int = 120) -> subprocess.Comp
 
 @pytest.mark.parametrize(
     "command, flag",
-    [("train", "--cfg"), ("train", "--"), ("train", "--trace"), ("train", "-x"), ("infer", "-m"), ("infer", "--multirun")],
+    [
+        ("train", "--cfg"),
+        ("train", "--"),
+        ("train", "--trace"),
+        ("train", "-x"),
+        ("infer", "-m"),
+        ("infer", "--multirun"),
+    ],
 )
 def test_a_word_the_cli_does_not_understand_is_refused_before_any_work(workdir, command, flag):
     result = _commands(workdir, command, flag, "model.lr=0.001", *NO_TRACKING)

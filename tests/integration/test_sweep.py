@@ -13,8 +13,9 @@ SMALL = [word for word in FAST_TRAIN if not word.startswith("model.latent_dim")]
 
 
 def _train(workdir: Path, *words: str) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, str(ROOT / "commands.py"), "train", *words], cwd=workdir,
-                          env=subprocess_env(ROOT), capture_output=True, text=True, timeout=600, check=False)  # fmt: skip
+    command = [sys.executable, str(ROOT / "commands.py"), "train", *words]
+    return subprocess.run(command, cwd=workdir, env=subprocess_env(ROOT), capture_output=True, text=True, timeout=600,
+                          check=False)  # fmt: skip
 
 
 def test_a_sweep_trains_each_combination_under_one_parent_run_and_ranks_them(workdir):
