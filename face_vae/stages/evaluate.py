@@ -66,7 +66,8 @@ def run(cfg: DictConfig) -> None:
     if uri is not None:
         params = provenance.model_params(cfg.model_file, model_file, cfg.storage.models_dvc)
         params |= {"split": cfg.split, "n": cfg.n, "sampler": cfg.sampler, "seed": cfg.seed}
-        runs.log_stage_run(uri, cfg.tracking.experiment, params | runtime.params(), results)
+        model_id = registry.fetched_from(model_file).get("model_id", "")  # scores shown on the registered model
+        runs.log_stage_run(uri, cfg.tracking.experiment, params | runtime.params(), results, model_id=model_id)
     if cfg.promote:  # scores compare only at the same size, split and count
         score_name = f"fid_{sizes[0]}_{cfg.split}_n{cfg.n}"
         registry.promote(cfg.model_file, registry_uri(cfg), score_name, results[f"fid_{sizes[0]}"])

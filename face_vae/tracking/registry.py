@@ -30,6 +30,7 @@ class Version:
     version: str
     uri: str  # as the user wrote it
     identity: str = ""  # what makes this version unique across stores recreated under the same URI
+    model_id: str = ""  # MLflow 3's logged model: scores logged with it show on the model's page
 
     @property
     def cache_key(self) -> str:
@@ -72,7 +73,10 @@ def resolve(uri: str, tracking_uri: str) -> Version:
             f"with `poetry run mlflow ui` (Models tab), or {fix}."
         ) from error
     identity = f"{found.run_id}|{found.source}|{found.creation_timestamp}"
-    return Version(name, str(found.version), uri, identity)
+    # MLflow 3 names the logged model in the version's source (models:/m-ID); some stores leave model_id empty.
+    source = str(found.source or "")
+    model_id = getattr(found, "model_id", None) or (source[len(SCHEME) :] if source.startswith(f"{SCHEME}m-") else "")
+    return Version(name, str(found.version), uri, identity, str(model_id))
 
 
 def fetch_model_file(uri: str, tracking_uri: str) -> Path:
@@ -97,7 +101,9 @@ def fetch_model_file(uri: str, tracking_uri: str) -> Path:
     try:
         download_artifacts(artifact_uri=version.pinned_uri, dst_path=str(tmp), tracking_uri=tracking_uri)
         _model_file_in(tmp, uri)  # refuse a version that holds no face_vae model before caching it
-        (tmp / VERSION_FILE).write_text(json.dumps({"uri": uri, "version": version.pinned_uri}), encoding="utf-8")
+        (tmp / VERSION_FILE).write_text(
+            json.dumps({"uri": uri, "version": version.pinned_uri, "model_id": version.model_id}), encoding="utf-8"
+        )
         shutil.rmtree(folder, ignore_errors=True)
         tmp.rename(folder)
     except (MlflowException, OSError) as error:
@@ -113,13 +119,18 @@ def fetch_model_file(uri: str, tracking_uri: str) -> Path:
 
 def pinned_version(model_file: Path) -> str | None:
     """The `models:/NAME/VERSION` a model file fetched from the registry came from (None for any other file)."""
+    return fetched_from(model_file).get("version")
+
+
+def fetched_from(model_file: Path) -> dict[str, str]:
+    """What the registry cache recorded of the version a model file came from ({} for any other file)."""
     for folder in Path(model_file).parents:
         if (folder / VERSION_FILE).is_file():
             try:
-                return str(json.loads((folder / VERSION_FILE).read_text(encoding="utf-8"))["version"])
-            except (OSError, ValueError, KeyError, TypeError):
-                return None
-    return None
+                return {key: str(value) for key, value in json.loads((folder / VERSION_FILE).read_text()).items()}
+            except (OSError, ValueError, AttributeError):
+                return {}
+    return {}
 
 
 def _model_file_in(folder: Path, uri: str) -> Path:

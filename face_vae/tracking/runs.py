@@ -6,8 +6,11 @@ from face_vae.errors import UserError
 from face_vae.tracking.provenance import git_state
 
 
-def log_stage_run(uri: str, experiment: str, params: dict, metrics: dict[str, float], files: list[Path] = ()) -> None:
-    """One MLflow run for an `infer` or `evaluate` call: params with the git commit, metrics, files."""
+def log_stage_run(  # pylint: disable=too-many-arguments  # the run's store, then what it logs
+    uri: str, experiment: str, params: dict, metrics: dict[str, float], files: list[Path] = (), model_id: str = ""
+) -> None:
+    """One MLflow run for an `infer` or `evaluate` call: params with the git commit, metrics, files; with a
+    `model_id` (MLflow 3's logged model), the metrics are linked to that model too."""
     import mlflow  # pylint: disable=import-outside-toplevel  # 4 s to import: only when a run is logged
     from mlflow.exceptions import MlflowException  # pylint: disable=import-outside-toplevel
 
@@ -18,7 +21,7 @@ def log_stage_run(uri: str, experiment: str, params: dict, metrics: dict[str, fl
         with mlflow.start_run():
             mlflow.set_tag("mlflow.source.git.commit", commit)
             mlflow.log_params({**params, "git_commit": commit, "git_dirty": dirty})
-            mlflow.log_metrics(metrics)
+            mlflow.log_metrics(metrics, **({"model_id": model_id} if model_id else {}))
             for path in files:
                 mlflow.log_artifact(str(path), artifact_path="faces")
     except (MlflowException, OSError) as error:  # the command's own files are written by now

@@ -162,6 +162,8 @@ def test_evaluate_promote_true_makes_the_first_scored_version_the_champion(workd
     client = MlflowClient(tracking_uri=_store(workdir), registry_uri=_store(workdir))
     assert str(client.get_model_version_by_alias("face_vae", "champion").version) == "1"
     assert float(client.get_model_version("face_vae", "1").tags["fid_64_val_n16"]) > 0
+    scored = client.get_logged_model(client.get_model_version("face_vae", "1").source.removeprefix("models:/"))
+    assert {"fid_64", "kid_64", "face_rate"} <= {metric.key for metric in scored.metrics}, "the scores are the model's"
 
 
 def _post(url: str, body: bytes, content_type: str = "application/json") -> tuple[int, dict]:
