@@ -1,7 +1,7 @@
 """The served face_generator under bounded load and hostile bodies: `mlflow models serve` on 127.0.0.1, N clients
 each sending M requests, then one of each hostile body; latency, the server's memory before and after, errors.
 
-    python benchmarks/serve_load.py [--model-uri models:/face_vae/1] [--clients 8] [--requests 20] [--n 4]
+    python benchmarks/serve_load.py [--model-uri models:/face_vae/1] [--clients 8] [--requests 20] [--n 4] [--tiny]
 
 Without --model-uri a tiny VAE is saved, logged and registered in a scratch store first (speed and memory then
 describe the server, not a 150 px decoder). Every request goes to the loopback address only; the loop is bounded.
@@ -24,7 +24,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 # pylint: disable=wrong-import-position
-from benchmarks.common import machine_header  # noqa: E402
+from benchmarks.common import add_tiny, machine_header  # noqa: E402
 
 HOSTILE = {
     "10 MB body": b'{"dataframe_records": [{"n": 1, "attributes": "' + b"x" * 10_000_000 + b'"}]}',
@@ -95,7 +95,10 @@ def main() -> None:  # pylint: disable=too-many-locals  # one measured run, told
     parser.add_argument("--clients", type=int, default=8)
     parser.add_argument("--requests", type=int, default=20)
     parser.add_argument("--n", type=int, default=4, help="faces per request")
+    add_tiny(parser)
     args = parser.parse_args()
+    if args.tiny:  # 2 clients x 2 requests of 1 face: the whole path in seconds, not a figure
+        args.clients, args.requests, args.n = 2, 2, 1
     print(machine_header("mlflow models serve under load"))
     with tempfile.TemporaryDirectory() as tmp:
         folder = Path(tmp)
