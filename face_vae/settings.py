@@ -397,10 +397,15 @@ class Pull(Command):
 class Export(RunsTheNetwork):
     """configs/export.yaml."""
 
-    format: str = setting("onnx", "onnx: decoder.onnx, prior.npz and sample_faces.py (numpy + onnxruntime)",
-                          one_of("onnx"))  # fmt: skip
+    format: str = setting("onnx", "onnx: decoder.onnx, prior.npz and sample_faces.py (numpy + onnxruntime); web: "
+                          "those and index.html, a page that draws faces in the browser",
+                          one_of("onnx", "web"))  # fmt: skip
     model_file: str = MODEL_FILE
     export_dir: str = setting("export", "where the files go (replaced when they are face_vae's)", PATH)
+    ort_dir: Optional[str] = setting(None, "web: onnxruntime-web's dist folder, copied beside the page for use "
+                                     "offline; null: the page loads it from a pinned CDN URL")  # fmt: skip
+    classifier_file: Optional[str] = setting("models/attributes.pt", "web: attribute sliders from this classifier "
+                                             "(none when the file is absent, or null)")  # fmt: skip
 
 
 @dataclass

@@ -5,6 +5,7 @@ import io
 import json
 import shutil
 from pathlib import Path
+from typing import Callable, Optional
 
 import numpy as np
 import torch
@@ -18,10 +19,11 @@ MANIFEST_FILE = "manifest.json"  # what the export holds, with checksums: the sa
 TOLERANCE = 2 / 255  # per pixel: what the export promises against the torch decoder
 
 
-def export_onnx(network: LatentImageModel, folder: Path) -> float:
+def export_onnx(network: LatentImageModel, folder: Path, page: Optional[Callable[[Path, dict], dict]] = None) -> float:
     """Write decoder.onnx, prior.npz, sample_faces.py and their manifest as the folder `folder`, all at once (an
     earlier export there is replaced whole; a folder holding anything else is refused); return the largest
-    per-pixel difference between onnxruntime's faces and torch's for the same latents."""
+    per-pixel difference between onnxruntime's faces and torch's for the same latents. `page(folder, prior)`
+    adds files (the web page) and returns what the manifest says of them."""
     try:
         import onnxruntime  # pylint: disable=import-outside-toplevel
     except ImportError as error:
@@ -39,9 +41,10 @@ def export_onnx(network: LatentImageModel, folder: Path) -> float:
         with open(tmp / PRIOR_FILE, "wb") as file:
             np.savez(file, **prior_arrays(network))
         shutil.copyfile(Path(__file__).with_name(SAMPLER_FILE), tmp / SAMPLER_FILE)
-        files = {name: {"sha256": sha256(tmp / name)} for name in (DECODER_FILE, PRIOR_FILE, SAMPLER_FILE)}
+        web = {"web": page(tmp, prior_arrays(network))} if page else {}
+        files = {path.name: {"sha256": sha256(path)} for path in sorted(tmp.iterdir())}
         manifest = {"written_by": "face_vae export", "files": files, "latent_dim": network.latent_dim,
-                    "image_size": network.image_size, "prior": network.prior.describe()}  # fmt: skip
+                    "image_size": network.image_size, "prior": network.prior.describe()} | web  # fmt: skip
         (tmp / MANIFEST_FILE).write_text(json.dumps(manifest, indent=1), encoding="utf-8")
     return difference
 

@@ -6,8 +6,9 @@ manifest.json (their checksums: a changed or damaged file is refused before anyt
 
     python sample_faces.py --n 16 --seed 0 --out faces
 
-The same seed gives the same faces here; numpy draws other numbers than torch, so they are not the faces
-`python commands.py infer seed=0` writes (the decoder itself matches torch's within 2/255 per pixel).
+The same seed gives the same faces here and on the export's web page (index.html, format=web): both draw from
+the stream `face_latents` defines, not torch's, so they are not the faces `python commands.py infer seed=0`
+writes (the decoder itself matches torch's within 2/255 per pixel).
 Faces are decoded and written a batch at a time (memory stays flat however many); in --out only files this
 script wrote (listed in its .sample_faces.json) are replaced or removed.
 This file is copied from face_vae/serving/sample_faces.py and must not import face_vae or torch.
@@ -35,14 +36,40 @@ class ExportError(Exception):
     """A problem a user can fix, said in one sentence."""
 
 
-def sample_latents(prior: dict, count: int, rng: np.random.Generator) -> np.ndarray:
-    """`count` codes (count, latent_dim) from the prior: N(0, I), or the Gaussian mixture fitted in training."""
+# The random stream, defined here so that a page in a browser (faces.js) draws the very same numbers: SplitMix64
+# counter outputs as doubles in (0, 1), Box-Muller for the normals. Face i reads numbers i*(1+2d) ... so a face
+# depends on its seed and index only (the first 16 faces of a seed are the same whatever --n).
+GOLDEN, MIX1, MIX2 = np.uint64(0x9E3779B97F4A7C15), np.uint64(0xBF58476D1CE4E5B9), np.uint64(0x94D049BB133111EB)
+
+
+def uniforms(seed: int, start: int, count: int) -> np.ndarray:
+    """Numbers `start` ... `start+count-1` of `seed`'s stream: SplitMix64, as doubles in (0, 1)."""
+    state = np.uint64(seed) + (np.arange(start + 1, start + count + 1, dtype=np.uint64) * GOLDEN)  # wraps at 2**64
+    state = (state ^ (state >> np.uint64(30))) * MIX1
+    state = (state ^ (state >> np.uint64(27))) * MIX2
+    state = state ^ (state >> np.uint64(31))
+    return ((state >> np.uint64(11)).astype(np.float64) + 0.5) * 2.0**-53
+
+
+def face_latents(prior: dict, seed: int, first: int, count: int) -> np.ndarray:
+    """The codes (count, latent_dim) of faces `first` ... `first+count-1` of `seed`: a mixture component picked by
+    its weight (N(0, I) has one), then its mean plus its Cholesky factor times standard normal noise."""
+    dim = int(prior["latent_dim"])
+    numbers = uniforms(seed, first * (1 + 2 * dim), count * (1 + 2 * dim)).reshape(count, 1 + 2 * dim)
+    noise = np.sqrt(-2.0 * np.log(numbers[:, 1::2])) * np.cos(2.0 * np.pi * numbers[:, 2::2])
     if str(prior["name"]) == "standard_normal":
-        return rng.standard_normal((count, int(prior["latent_dim"]))).astype(np.float32)
-    weights, means, cholesky = prior["weights"], prior["means"], prior["cholesky"]
-    component = rng.choice(len(weights), size=count, p=weights / weights.sum())
-    noise = rng.standard_normal((count, means.shape[1]))
-    return (means[component] + np.einsum("nij,nj->ni", cholesky[component], noise)).astype(np.float32)
+        return noise.astype(np.float32)
+    cumulative = np.cumsum(prior["weights"])
+    component = np.minimum(
+        np.searchsorted(cumulative, numbers[:, 0] * cumulative[-1], side="right"), len(cumulative) - 1
+    )
+    latents = prior["means"][component] + np.einsum("nij,nj->ni", prior["cholesky"][component], noise)
+    return latents.astype(np.float32)
+
+
+def decode(session: onnxruntime.InferenceSession, latents: np.ndarray) -> np.ndarray:
+    """Images (N, 3, H, W) in [0, 1] from codes (N, latent_dim)."""
+    return session.run(["images"], {"latents": latents})[0]
 
 
 def to_pil(image: np.ndarray) -> Image.Image:
@@ -90,10 +117,10 @@ def load_export(model_dir: Path) -> tuple[onnxruntime.InferenceSession, dict]:
     return session, prior
 
 
-def write_faces(session: onnxruntime.InferenceSession, latents: np.ndarray, out: Path) -> tuple[int, int]:
-    """Decode and write face_0001.jpg ... into `out` a batch at a time; earlier faces of this script's that the
-    new ones do not replace are removed; a file of the user's is never touched. Returns (faces, size)."""
-    names = [f"face_{index:04d}.jpg" for index in range(1, len(latents) + 1)]
+def write_faces(session: onnxruntime.InferenceSession, prior: dict, seed: int, n: int, out: Path) -> tuple[int, int]:
+    """Draw, decode and write face_0001.jpg ... into `out` a batch at a time; earlier faces of this script's that
+    the new ones do not replace are removed; a file of the user's is never touched. Returns (faces, size)."""
+    names = [f"face_{index:04d}.jpg" for index in range(1, n + 1)]
     try:
         out.mkdir(parents=True, exist_ok=True)
         ours = set(json.loads((out / WRITTEN).read_text(encoding="utf-8")))
@@ -109,8 +136,8 @@ def write_faces(session: onnxruntime.InferenceSession, latents: np.ndarray, out:
     size = 0
     try:
         _write_list(out, ours | set(names))  # listed first: a stopped run's faces are still known as ours
-        for start in range(0, len(latents), BATCH_SIZE):
-            faces = session.run(["images"], {"latents": latents[start : start + BATCH_SIZE]})[0]
+        for start in range(0, n, BATCH_SIZE):
+            faces = decode(session, face_latents(prior, seed, start, min(BATCH_SIZE, n - start)))
             size = faces.shape[-1]
             for name, face in zip(names[start : start + BATCH_SIZE], faces):
                 tmp = out / f".{name}.tmp"
@@ -145,8 +172,7 @@ def main(argv: list[str] | None = None) -> int:
         parser.error("--seed must be between 0 and 2**63-1")
     try:
         session, prior = load_export(Path(args.model_dir))
-        latents = sample_latents(prior, args.n, np.random.default_rng(args.seed))
-        count, size = write_faces(session, latents, Path(args.out))
+        count, size = write_faces(session, prior, args.seed, args.n, Path(args.out))
     except ExportError as error:
         print(f"error: {error}", file=sys.stderr)
         return 1

