@@ -1,7 +1,9 @@
-"""The served face_generator under bounded load and hostile bodies: `mlflow models serve` on 127.0.0.1, N clients
-each sending M requests, then one of each hostile body; latency, the server's memory before and after, errors.
+"""The served face_generator under bounded load and hostile bodies: `python commands.py serve` (or, with
+--server mlflow, `mlflow models serve`) on 127.0.0.1, N clients each sending M requests, then one of each hostile
+body; latency, the server's memory before and after, errors.
 
-    python benchmarks/serve_load.py [--model-uri models:/face_vae/1] [--clients 8] [--requests 20] [--n 4] [--tiny]
+    python benchmarks/serve_load.py [--server face_vae|mlflow] [--model-uri models:/face_vae/1] [--clients 8]
+                                    [--requests 20] [--n 4] [--tiny]
 
 Without --model-uri a tiny VAE is saved, logged and registered in a scratch store first (speed and memory then
 describe the server, not a 150 px decoder). Every request goes to the loopback address only; the loop is bounded.
@@ -88,10 +90,30 @@ def tiny_registered_model(folder: Path) -> str:
     return "models:/serve_load/1"
 
 
+def print_hostile_answers(url: str) -> None:
+    """Send each hostile body once; a table of what the server answered."""
+    print("\n| body | status | answer (start) |\n| --- | --- | --- |")
+    for name, hostile in HOSTILE.items():
+        status, text, _ = post(url, hostile)
+        print(f"| {name} | {status} | {text[:120].replace('|', '/')!r} |")
+
+
+def server_command(server: str, uri: str, tracking_uri: str, port: int) -> list[str]:
+    """The command line that serves `uri` on 127.0.0.1:`port`: face_vae's `serve`, or MLflow's own."""
+    if server == "face_vae":
+        commands = Path(__file__).resolve().parents[1] / "commands.py"
+        return [sys.executable, str(commands), "serve", f"model_uri={uri}", f"tracking.uri={tracking_uri}",
+                f"port={port}"]  # fmt: skip
+    return [sys.executable, "-m", "mlflow", "models", "serve", "-m", uri, "--env-manager", "local",
+            "-h", "127.0.0.1", "-p", str(port)]  # fmt: skip
+
+
 def main() -> None:  # pylint: disable=too-many-locals  # one measured run, told in order
     """Start the server, load it, send the hostile bodies, print the figures."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--model-uri")
+    parser.add_argument("--server", choices=["face_vae", "mlflow"], default="face_vae",
+                        help="face_vae: commands.py serve (limits in front); mlflow: mlflow models serve")  # fmt: skip
     parser.add_argument("--clients", type=int, default=8)
     parser.add_argument("--requests", type=int, default=20)
     parser.add_argument("--n", type=int, default=4, help="faces per request")
@@ -99,7 +121,8 @@ def main() -> None:  # pylint: disable=too-many-locals  # one measured run, told
     args = parser.parse_args()
     if args.tiny:  # 2 clients x 2 requests of 1 face: the whole path in seconds, not a figure
         args.clients, args.requests, args.n = 2, 2, 1
-    print(machine_header("mlflow models serve under load"))
+    server_name = "commands.py serve" if args.server == "face_vae" else "mlflow models serve"
+    print(machine_header(f"{server_name} under load"))
     with tempfile.TemporaryDirectory() as tmp:
         folder = Path(tmp)
         uri = args.model_uri or tiny_registered_model(folder)
@@ -111,8 +134,8 @@ def main() -> None:  # pylint: disable=too-many-locals  # one measured run, told
             "MLFLOW_TRACKING_URI": os.environ.get("MLFLOW_TRACKING_URI", f"sqlite:///{folder}/mlflow.db"),
         }
         env["PATH"] = f"{Path(sys.executable).parent}{os.pathsep}{env.get('PATH', '')}"
-        command = [sys.executable, "-m", "mlflow", "models", "serve", "-m", uri, "--env-manager", "local",
-                   "-h", "127.0.0.1", "-p", str(port)]  # fmt: skip
+        env["XDG_CACHE_HOME"] = str(folder / "cache")  # serve's registry cache: the scratch store's, dropped after
+        command = server_command(args.server, uri, env["MLFLOW_TRACKING_URI"], port)
         with open(folder / "serve.log", "wb") as log_file:
             # pylint: disable-next=consider-using-with  # the server outlives this block: stopped in `finally`
             server = subprocess.Popen(
@@ -142,10 +165,7 @@ def main() -> None:  # pylint: disable=too-many-locals  # one measured run, told
                   f"{len(results) / seconds:.1f} requests/s, latency p50 {statistics.median(latencies) * 1000:.0f} ms, "
                   f"p95 {latencies[int(0.95 * len(latencies)) - 1] * 1000:.0f} ms, errors {errors}, "
                   f"server memory {before:.0f} -> {after:.0f} MB")  # fmt: skip
-            print("\n| body | status | answer (start) |\n| --- | --- | --- |")
-            for name, hostile in HOSTILE.items():
-                status, text, _ = post(f"{url}/invocations", hostile)
-                print(f"| {name} | {status} | {text[:120].replace('|', '/')!r} |")
+            print_hostile_answers(f"{url}/invocations")
             status, _, _ = post(f"{url}/invocations", body)
             memory = rss_mb(server.pid)
             print(f"\nAfter the hostile bodies: a plain request answers {status}; server memory {memory:.0f} MB")

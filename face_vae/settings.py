@@ -409,6 +409,16 @@ class Export(RunsTheNetwork):
 
 
 @dataclass
+class Serve(Command):
+    """configs/serve.yaml."""
+
+    tracking: Any = None
+    model_uri: str = setting("models:/face_vae@champion", "the registered version served (models:/NAME/N or @ALIAS)")
+    host: str = setting("127.0.0.1", "the address to listen on (0.0.0.0: every interface of this machine)")
+    port: int = setting(5001, "the port to listen on", ((lambda value: 1 <= value <= 65535), "a port from 1 to 65535"))
+
+
+@dataclass
 class Interpolate(ReadsFaces):
     """configs/interpolate.yaml."""
 
@@ -474,6 +484,7 @@ COMMANDS: dict[str, type[Command]] = {
     "interpolate": Interpolate,
     "reconstruct": Reconstruct,
     "export": Export,
+    "serve": Serve,
     "pull": Pull,
 }
 # The options of each group that are settings classes (YAML presets live in configs/<group>/).

@@ -81,6 +81,12 @@ def resolve(uri: str, tracking_uri: str) -> Version:
 
 def fetch_model_file(uri: str, tracking_uri: str) -> Path:
     """The model file of the registered version `uri`, downloaded once into the cache and reused after."""
+    return _model_file_in(fetch_model_folder(uri, tracking_uri), uri)
+
+
+def fetch_model_folder(uri: str, tracking_uri: str) -> Path:
+    """The folder of the registered version `uri` (a face_generator: MLmodel, code, artifacts), downloaded once into
+    the cache and reused after."""
     from mlflow.artifacts import download_artifacts  # pylint: disable=import-outside-toplevel
     from mlflow.exceptions import MlflowException  # pylint: disable=import-outside-toplevel
 
@@ -90,7 +96,7 @@ def fetch_model_file(uri: str, tracking_uri: str) -> Path:
     folder = cache_dir() / store / version.name / version.cache_key
     if (folder / "MLmodel").is_file() and (folder / VERSION_FILE).is_file():
         log.info("%s is version %s (cached in %s).", uri, version.version, folder)
-        return _model_file_in(folder, uri)
+        return folder
     try:
         folder.parent.mkdir(parents=True, exist_ok=True)
     except OSError as error:
@@ -114,7 +120,7 @@ def fetch_model_file(uri: str, tracking_uri: str) -> Path:
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
     log.info("Downloaded %s (version %s) to %s.", uri, version.version, folder)
-    return _model_file_in(folder, uri)
+    return folder
 
 
 def pinned_version(model_file: Path) -> str | None:
