@@ -56,3 +56,18 @@ def test_a_damaged_checkpoint_names_the_earlier_run_that_can_be_resumed(workdir,
     earlier = next(Path(workdir).glob("checkpoints.previous-*")).name
     line = error_line(capsys, "train", [*NO_TRACKING, "resume=true", "trainer.max_epochs=2"])
     assert f"checkpoints_dir={earlier} resume=true" in line
+
+
+def test_every_problem_found_before_training_is_reported_at_once(workdir, capsys):
+    (workdir / "mydocs").mkdir()
+    (workdir / "mydocs" / "thesis.txt").write_text("three years")
+    (workdir / "models" / "vae.pt").mkdir(parents=True)  # a folder where the model file should go
+    capsys.readouterr()
+    with pytest.raises(SystemExit) as stopped:
+        cli.run("train", [*NO_TRACKING, "checkpoints_dir=mydocs", "model_file=models/vae.pt"])
+    err = capsys.readouterr().err
+    assert stopped.value.code == 1 and "Traceback" not in err
+    assert "error: 2 problems, nothing was run:" in err
+    assert "- model_file=models/vae.pt is a folder" in err
+    assert "- checkpoints_dir=mydocs holds files that are not a face_vae run's (thesis.txt)" in err
+    assert sorted(path.name for path in workdir.iterdir()) == ["models", "mydocs"], "nothing prepared"

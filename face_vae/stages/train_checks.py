@@ -1,0 +1,69 @@
+"""What `train` checks before it spends any time: every problem found is reported at once, so a user fixes them in
+one go (litgpt's validate_args is the model). The checks that need the prepared data or the built model follow."""
+
+from pathlib import Path
+
+import lightning as L
+from omegaconf import DictConfig
+
+from face_vae import atomic
+from face_vae.data.face_crops import read_meta
+from face_vae.errors import UserError
+from face_vae.models.model_file import training_data
+from face_vae.stages import run_folder
+from face_vae.stages.shared import model_file_path
+
+
+def before_any_work(cfg: DictConfig) -> None:
+    """The model file, the smoke run's target and the checkpoints folder; one UserError listing every problem."""
+    problems = [
+        problem for problem in (_model_file_problem(cfg), _replaces_a_real_model(cfg),
+                                None if cfg.resume else run_folder.foreign_files(Path(cfg.checkpoints_dir)))
+        if problem
+    ]  # fmt: skip
+    if len(problems) == 1:
+        raise UserError(problems[0])
+    if problems:
+        raise UserError(f"{len(problems)} problems, nothing was run:\n" + "\n".join(f"- {p}" for p in problems))
+
+
+def _model_file_problem(cfg: DictConfig) -> str | None:
+    try:
+        model_file_path(cfg.model_file)  # not a folder
+    except UserError as error:
+        return str(error)
+    return None
+
+
+def _replaces_a_real_model(cfg: DictConfig) -> str | None:
+    """A smoke run (data=synthetic) never replaces a model trained on real faces: those take hours."""
+    existing = Path(cfg.model_file)
+    if cfg.data.kind == "synthetic" and existing.is_file() and training_data(existing) not in (None, "synthetic"):
+        return (f"{existing} holds a model trained on real faces, and this run on drawn faces (data=synthetic) would "
+                "replace it: give the smoke run its own file, e.g. model_file=models/smoke.pt (and infer "
+                "model_file=models/smoke.pt), or move the real model away first. Nothing was run.")  # fmt: skip
+    return None
+
+
+def batch_fits(cfg: DictConfig, prepared_dir: Path) -> None:
+    """Refuse a batch larger than the training split: every step takes a full batch (the last, short one is
+    dropped), so there would be no step at all and an untrained model saved."""
+    images = read_meta(prepared_dir).get("counts", {}).get(cfg.data.train_split, 0)
+    if images < cfg.data.batch_size:
+        raise UserError(
+            f"data.batch_size={cfg.data.batch_size} is more than the {images} images of the "
+            f"'{cfg.data.train_split}' split, so training would take no step: lower data.batch_size to at most "
+            f"{images}, or train on more images."
+        )
+
+
+def model_fits(cfg: DictConfig, module: L.LightningModule, resume_from: str | None) -> None:
+    """The checkpoint resumed from has this model's architecture; the folders are writable, with room for the
+    model file and the checkpoints."""
+    if resume_from:
+        run_folder.check_same_architecture(resume_from, module)
+    weights = 4 * sum(parameter.numel() for parameter in module.parameters())  # float32 on disk
+    prior = 4 * 200 * (cfg.model.get("latent_dim") or 0) ** 2  # a full-covariance mixture's Cholesky factors
+    atomic.check_room(Path(cfg.model_file).parent, weights + prior, "model_file")
+    # best.ckpt and last.ckpt, each with the weights and Adam's two moments, written beside an older copy.
+    atomic.check_room(Path(cfg.checkpoints_dir), 2 * 3 * weights * 2, "checkpoints_dir")
