@@ -409,6 +409,17 @@ class Export(RunsTheNetwork):
 
 
 @dataclass
+class FitPrior(ReadsFaces):
+    """configs/fit_prior.yaml."""
+
+    model_file: str = setting("models/vae.pt", "the VAE whose prior is fitted again, and saved back into it")
+    prior: Optional[MixturePrior] = setting(
+        MixturePrior(), "the density fitted to the training codes (as train's model.prior); prior=null: N(0, I)"
+    )
+    seed: int = SEED
+
+
+@dataclass
 class Serve(Command):
     """configs/serve.yaml."""
 
@@ -479,6 +490,7 @@ COMMANDS: dict[str, type[Command]] = {
     "prepare": Prepare,
     "train": Train,
     "train_classifier": TrainClassifier,
+    "fit_prior": FitPrior,
     "infer": Infer,
     "evaluate": Evaluate,
     "interpolate": Interpolate,

@@ -1,5 +1,7 @@
 """Steps that several stages take: data and models fetched when missing, then opened."""
 
+import logging
+import time
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -7,6 +9,7 @@ from omegaconf import DictConfig, OmegaConf
 
 from face_vae import hardware, storage
 from face_vae.config import build, flat_values
+from face_vae.data.face_crops import FaceCrops
 from face_vae.data.preparation import (
     CelebASource,
     FolderNotWritable,
@@ -16,6 +19,7 @@ from face_vae.data.preparation import (
     prepared_folder,
 )
 from face_vae.errors import UserError
+from face_vae.models.codes import encoder_means
 from face_vae.models.model_file import load_model
 from face_vae.models.priors import GaussianMixture, StandardNormal
 from face_vae.models.vae import LatentImageModel
@@ -24,8 +28,12 @@ from face_vae.tracking import provenance, registry, server
 
 if TYPE_CHECKING:
     import lightning
+    import torch
 
     from face_vae.data.datamodule import CelebADataModule
+
+
+log = logging.getLogger(__name__)
 
 
 def prepared_data(cfg: DictConfig, force: bool = False) -> Path:
@@ -168,3 +176,22 @@ def run_params(cfg: DictConfig) -> dict[str, str]:
 def config_yaml(cfg: DictConfig) -> str:
     """The config as the YAML a run logs."""
     return OmegaConf.to_yaml(cfg)
+
+
+def fit_to_training_codes(prior: StandardNormal, encoder: "torch.nn.Module", prepared_dir: Path, split: str,
+                          runtime: hardware.Runtime, seed: int) -> StandardNormal:  # fmt: skip
+    """`prior` fitted to the encoder's mean codes of the `split` images (train and fit_prior); N(0, I) learns only
+    the code size and is not encoded for."""
+    if not prior.needs_codes:
+        return prior
+    # On the training device (Lightning hands the model back on the CPU), in large batches there.
+    encoder = encoder.to(runtime.machine.device)
+    batch_size = 1024 if runtime.machine.device == "cuda" else 128
+    with runtime.autocast():
+        codes = encoder_means(encoder, FaceCrops(prepared_dir, split), batch_size)
+    encoder.cpu()
+    log.info("Fitting %s to the codes of %d training images.", prior.describe(), len(codes))
+    start = time.perf_counter()
+    prior.fit(codes, seed=seed)
+    log.info("Fitted the prior in %.0f s.", time.perf_counter() - start)
+    return prior

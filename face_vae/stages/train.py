@@ -3,7 +3,6 @@
 import json
 import logging
 import os
-import time
 from pathlib import Path
 
 import lightning as L
@@ -16,9 +15,7 @@ from face_vae import hardware, locks, storage
 from face_vae.callbacks.checkpoints import RunFiles, RunIdentity
 from face_vae.callbacks.progress import EpochHistory
 from face_vae.config import build
-from face_vae.data.face_crops import FaceCrops
 from face_vae.errors import UserError
-from face_vae.models.codes import encoder_means
 from face_vae.models.model_file import save_model
 from face_vae.models.vae_module import NonFiniteLoss
 from face_vae.stages import run_folder, train_checks
@@ -26,6 +23,7 @@ from face_vae.stages.shared import (
     build_trainer,
     config_yaml,
     data_module,
+    fit_to_training_codes,
     prepared_data,
     run_params,
     storage_settings,
@@ -91,7 +89,9 @@ def _save_log_and_version(  # pylint: disable=too-many-arguments  # the fitted r
         _keep_best_weights(trainer, module)
         network = module.network
         if getattr(module, "prior", None) is not None:  # the DCGAN has none: it samples N(0, I), as it trained
-            network.prior = _fitted_prior(cfg, module, prepared_dir, runtime)
+            network.prior = fit_to_training_codes(
+                module.prior, network.encoder, prepared_dir, cfg.data.train_split, runtime, cfg.seed
+            )
         model_file = Path(cfg.model_file)
         save_model(network, model_file, trained_on=cfg.data.kind)
         log.info("Saved the model to %s.", model_file)
@@ -145,23 +145,6 @@ def _log_model(cfg: DictConfig, logger: training.PatientLogger, uri: str, files:
     if not (logger.send_backlog() and logger.guarded(log_and_register, "the trained model")):
         log.warning("The run at %s lacks the trained model (the server did not answer); it is saved in %s.", uri,
                     files[0])  # fmt: skip
-
-
-def _fitted_prior(cfg: DictConfig, module: L.LightningModule, prepared_dir: Path, runtime: hardware.Runtime):
-    """The module's prior, fitted to the encoder's codes of the training images when it learns from them."""
-    prior = module.prior
-    if prior.needs_codes:
-        # On the training device (Lightning hands the model back on the CPU), in large batches there.
-        encoder = module.network.encoder.to(runtime.machine.device)
-        batch_size = 1024 if runtime.machine.device == "cuda" else 128
-        with runtime.autocast():
-            codes = encoder_means(encoder, FaceCrops(prepared_dir, cfg.data.train_split), batch_size)
-        encoder.cpu()
-        log.info("Fitting %s to the codes of %d training images.", prior.describe(), len(codes))
-        start = time.perf_counter()
-        prior.fit(codes, seed=cfg.seed)
-        log.info("Fitted the prior in %.0f s.", time.perf_counter() - start)
-    return prior
 
 
 def resolve_runtime(cfg: DictConfig) -> hardware.Runtime:
