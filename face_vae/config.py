@@ -137,8 +137,9 @@ def build(node: DictConfig, **kwargs: object) -> Any:
 
 
 def command_names() -> list[str]:
-    """The commands: one per file in configs/ (prepare, train, infer, ...)."""
-    return sorted(path.stem for path in CONFIG_DIR.glob("*.yaml"))
+    """The commands, as settings.COMMANDS registers them (each with configs/<name>.yaml and face_vae.stages.<name>):
+    another YAML file in configs/ is not a command."""
+    return sorted(settings.COMMANDS)
 
 
 def command_summary(command: str) -> str:

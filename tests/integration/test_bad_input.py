@@ -11,8 +11,8 @@ import pytest
 import torch
 from omegaconf import DictConfig, OmegaConf
 
-from face_vae import cli
-from face_vae.config import CONFIG_DIR, compose, flat_values
+from face_vae import cli, settings
+from face_vae.config import compose, flat_values
 from face_vae.errors import UserError
 from face_vae.models.model_file import save_model
 from face_vae.models.vae import VAE
@@ -21,7 +21,7 @@ from tests.conftest import FAST_TRAIN, error_line, subprocess_env
 
 ROOT = Path(__file__).resolve().parents[2]
 NO_TRACKING = [*FAST_TRAIN, "tracking.enabled=false"]
-COMMANDS = sorted(path.stem for path in CONFIG_DIR.glob("*.yaml"))
+COMMANDS = sorted(settings.COMMANDS)
 
 
 @pytest.fixture

@@ -1,13 +1,14 @@
 """Config composition, every setting declared once, and the one-line error for a bad override."""
 
 import dataclasses
+import importlib.util
 import shutil
 
 import pytest
 from omegaconf import OmegaConf
 
 from face_vae import cli, config, settings
-from face_vae.config import CONFIG_DIR, compose, config_help
+from face_vae.config import CONFIG_DIR, command_names, compose, config_help
 from face_vae.errors import UserError
 
 
@@ -92,3 +93,11 @@ def test_help_lists_every_key_with_its_default_and_comment():
     for key in _declared_keys(settings.VAEModel) + _declared_keys(settings.Trainer) + _declared_keys(settings.Train):
         if key not in settings.GROUP_FIELDS:
             assert f"  {key}:" in text, key
+
+
+def test_each_registered_command_has_its_config_and_its_stage():
+    """One registry (settings.COMMANDS) names the commands; a stray YAML file in configs/ adds none."""
+    assert command_names() == sorted(settings.COMMANDS)
+    for name in command_names():
+        assert (CONFIG_DIR / f"{name}.yaml").is_file(), name
+        assert importlib.util.find_spec(f"face_vae.stages.{name}") is not None, name

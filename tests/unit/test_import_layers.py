@@ -5,8 +5,10 @@ from pathlib import Path
 
 import pytest
 
+from face_vae import settings
+
 PACKAGE = Path(__file__).resolve().parents[2] / "face_vae"
-COMMANDS = {path.stem for path in (PACKAGE / "configs").glob("*.yaml")}
+COMMANDS = set(settings.COMMANDS)
 
 
 def _module_name(path: Path) -> str:
