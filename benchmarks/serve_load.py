@@ -83,6 +83,7 @@ def tiny_registered_model(folder: Path) -> str:
 
     save_model(VAE(32, [8, 16], 4), folder / "vae.pt")
     mlflow.set_tracking_uri(f"sqlite:///{folder}/mlflow.db")
+    mlflow.set_registry_uri(f"sqlite:///{folder}/mlflow.db")  # not a registry an earlier call in this process named
     mlflow.set_experiment("serve_load")
     with mlflow.start_run():
         uri = log_face_generator(folder / "vae.pt")

@@ -30,6 +30,8 @@ def store(tmp_path_factory) -> Path:
         tiny_registered_model(folder)
     finally:
         mlflow.set_tracking_uri(None)
+        mlflow.set_registry_uri(None)
+        os.environ.pop("MLFLOW_REGISTRY_URI", None)
     return folder
 
 
