@@ -1,7 +1,7 @@
 """Command-line entry point: `python commands.py COMMAND [key=value ...]` (installed: `face-vae COMMAND ...`).
 
-The commands are the configs: each `configs/COMMAND.yaml` is one command, whose first comment line is its
-summary, composed with the overrides and handed to `face_vae/stages/COMMAND.py`. Run
+The commands are registered in face_vae/stages/settings.py (name -> settings class, whose docstring is its summary
+-> `face_vae/stages/COMMAND.py`); each is composed with the overrides and handed to its stage. Run
 `python commands.py --help` for the list, `python commands.py COMMAND --help` for one command's keys.
 """
 

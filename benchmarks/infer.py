@@ -33,15 +33,14 @@ from face_vae.serving.onnx_export import export_onnx  # noqa: E402
 
 def one_by_one(vae: VAE, count: int, folder: Path) -> None:
     """The naive loop: decode one latent, save one file, repeat."""
-    generator = torch.Generator().manual_seed(0)
     for index in range(count):
-        to_pil_image(vae.sample(1, generator)[0]).save(folder / f"face_{index:04d}.jpg", quality=JPEG_QUALITY)
+        to_pil_image(vae.sample(1, seed=index)[0]).save(folder / f"face_{index:04d}.jpg", quality=JPEG_QUALITY)
 
 
 def previous_path(vae: VAE, count: int, folder: Path) -> None:
     """`infer` before this benchmark's tuning: all faces decoded in batches of 64 (contiguous fp32, held
     in memory), then written one after another on one thread."""
-    faces = torch.cat([vae.sample(min(64, count - start), torch.Generator().manual_seed(start))
+    faces = torch.cat([vae.sample(min(64, count - start), seed=start)
                        for start in range(0, count, 64)])  # fmt: skip
     for index, face in enumerate(faces, start=1):
         to_pil_image(face).save(folder / f"face_{index:04d}.jpg", quality=JPEG_QUALITY)
@@ -51,7 +50,7 @@ def onnxruntime_path(vae: VAE, count: int, batch_size: int, folder: Path) -> flo
     """Seconds to decode `count` faces with the exported ONNX decoder and write them as `infer` does; None when
     onnxruntime is not installed."""
     try:
-        import onnxruntime  # pylint: disable=import-outside-toplevel
+        import onnxruntime
     except ImportError:
         return None
     export_onnx(vae, folder / "onnx")

@@ -77,7 +77,7 @@ def main() -> None:
     score("reconstructions of the val images", decode_all(model, val_codes, 64), val_codes)
     for components in args.components:
         mixture = GaussianMixture(components).fit(codes, seed=args.seed)
-        latents = mixture.sample(args.n, torch.Generator().manual_seed(0))
+        latents = mixture.sample(args.n)
         score(f"samples of a {components}-component mixture", decode_all(model, latents, 64), latents)
 
 

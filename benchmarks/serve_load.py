@@ -74,7 +74,6 @@ def rss_mb(pid: int) -> float:
 
 def tiny_registered_model(folder: Path) -> str:
     """A tiny VAE logged and registered in a scratch store; its models:/ URI."""
-    # pylint: disable=import-outside-toplevel
     import mlflow
 
     from face_vae.models.model_file import save_model

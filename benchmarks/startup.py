@@ -25,8 +25,8 @@ TINY_TRAIN = [
     "data.num_images.val=16",
     "data.num_images.test=16",
     "trainer.max_epochs=1",
-    "model.channels=[8,16,32,64,128]",
-    "model.latent_dim=16",
+    "model.net.channels=[8,16,32,64,128]",
+    "model.net.latent_dim=16",
     "tracking.enabled=false",
     "runtime.precision=32-true",
 ]

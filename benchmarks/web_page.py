@@ -41,7 +41,7 @@ def browser_missing() -> str | None:
     if missing:
         return f"{' and '.join(missing)} not installed (apt-get install chromium chromium-driver; .ci/run does)"
     try:
-        import selenium  # noqa: F401  # pylint: disable=import-outside-toplevel,unused-import
+        import selenium  # noqa: F401  # pylint: disable=unused-import
     except ImportError:
         return "selenium is not installed (poetry install: a dev dependency)"
     if not (ORT_DIR / "ort.wasm.min.js").is_file():
@@ -72,7 +72,6 @@ def served(folder: Path) -> Iterator[str]:
 @contextlib.contextmanager
 def chromium(width: int = 1000, height: int = 1000):
     """Debian's Chromium, headless, driven by selenium through the system chromedriver."""
-    # pylint: disable=import-outside-toplevel  # selenium is a dev dependency: only the browser tests need it
     from selenium import webdriver
     from selenium.webdriver.chrome.service import Service
 
@@ -122,7 +121,7 @@ def sampler_pixels(export_dir: Path, seed: int, count: int = 16) -> np.ndarray:
     """The faces sample_faces.py (the exported copy) draws for `seed`, before JPEG: (count, H, W, 3) uint8."""
     sys.path.insert(0, str(export_dir))
     try:
-        import sample_faces  # pylint: disable=import-outside-toplevel,import-error  # the export's own copy
+        import sample_faces  # pylint: disable=import-error  # the export's own copy
     finally:
         sys.path.remove(str(export_dir))
     session, prior = sample_faces.load_export(export_dir)
@@ -143,7 +142,6 @@ def timings(driver, seeds: range) -> tuple[float, list[float]]:
 
 def export_tiny(folder: Path) -> Path:
     """A tiny random VAE (with a fitted mixture and a two-attribute classifier) exported as a page in `folder`."""
-    # pylint: disable=import-outside-toplevel  # torch and face_vae load only for this
     import torch
 
     from face_vae import cli
@@ -179,7 +177,7 @@ def main() -> None:
         sys.exit(f"Cannot open the page: {reason}.")
     with tempfile.TemporaryDirectory() as scratch:
         if args.model_file and not args.tiny:
-            from face_vae import cli  # pylint: disable=import-outside-toplevel
+            from face_vae import cli
 
             export_dir = Path(scratch) / "export"
             cli.run("export", ["tracking.enabled=false", "format=web", f"ort_dir={ORT_DIR}",

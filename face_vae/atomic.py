@@ -116,8 +116,10 @@ def new_folder(folder: Path, manifest: str, key: str) -> Iterator[Path]:
 def refuse_foreign_folder(folder: Path, manifest: str, key: str) -> None:
     """A UserError when `folder` holds anything but the files its `manifest` lists (see `new_folder`)."""
     if folder.is_symlink() or (folder.exists() and not folder.is_dir()):
-        raise UserError(f"{key}={folder} is {'a link' if folder.is_symlink() else 'a file'}, not a folder face_vae "
-                        f"wrote: choose another {key}.")  # fmt: skip
+        raise UserError(
+            f"{key}={folder} is {'a link' if folder.is_symlink() else 'a file'}, not a folder face_vae "
+            f"wrote: choose another {key}."
+        )
     refuse_current_or_above(folder, key)
     if not folder.is_dir():
         return

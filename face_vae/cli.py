@@ -20,7 +20,7 @@ from face_vae.progress import is_terminal
 def main(argv: list[str] | None = None) -> None:
     """`face-vae COMMAND [KEY=VALUE ...]` (and `python commands.py ...`): one fire command per config in
     configs/; flags after a command are answered or refused before fire runs anything (`answer_flags`)."""
-    import fire  # pylint: disable=import-outside-toplevel  # only the command line needs it
+    import fire
 
     commands = {name: _command(name) for name in command_names()}
     answer_flags(sys.argv[1:] if argv is None else argv, commands)
@@ -32,8 +32,8 @@ def _command(name: str) -> Callable[..., None]:
         run(name, overrides)
 
     command.__name__ = name
-    # `--help` shows the summary, then the command's keys, defaults and comments, and its groups.
-    command.__doc__ = f"{command_summary(name)}\n\n{config_help(name)}"
+    # fire lists the commands with this line; `COMMAND --help` (answer_flags) builds the keys only when asked.
+    command.__doc__ = command_summary(name)
     return command
 
 
@@ -64,8 +64,11 @@ def run(command: str, overrides: Iterable[object]) -> None:
         if _debug(cfg, words):
             raise
         # Every writer renames a finished file into place, and the next run removes a stopped run's temporary files.
-        print(f"error: {command} stopped by Ctrl-C; nothing half-written is used by the next run "
-              "(train: resume=true continues from the last checkpoint).", file=sys.stderr)  # fmt: skip
+        print(
+            f"error: {command} stopped by Ctrl-C; nothing half-written is used by the next run "
+            "(train: resume=true continues from the last checkpoint).",
+            file=sys.stderr,
+        )
         sys.exit(130)
 
 
@@ -159,7 +162,7 @@ def answer_flags(argv: list[str], commands: Iterable[str]) -> None:
         _print_help(command, [word for word in words if not word.startswith("-")])
         sys.exit(0)
     if command == "train" and words[0] in SWEEP_FLAGS and not any(word.startswith("-") for word in words[1:]):
-        from face_vae.sweep import run_sweep  # pylint: disable=import-outside-toplevel  # only for sweeps
+        from face_vae.sweep import run_sweep
 
         _show_progress_messages()
         try:
@@ -198,7 +201,7 @@ def _print_help(command: str, overrides: list[str]) -> None:
 
 
 def _print_config(command: str, overrides: list[str]) -> None:
-    from omegaconf import OmegaConf  # pylint: disable=import-outside-toplevel
+    from omegaconf import OmegaConf
 
     try:
         print(OmegaConf.to_yaml(compose(command, overrides)), end="")

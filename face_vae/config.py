@@ -18,8 +18,9 @@ from omegaconf import DictConfig, ListConfig, OmegaConf
 from omegaconf.errors import OmegaConfBaseException, ValidationError
 from omegaconf.nodes import BooleanNode, FloatNode, IntegerNode
 
-from face_vae import credentials, settings
+from face_vae import credentials
 from face_vae.errors import UserError
+from face_vae.stages import settings
 
 # Inside the package, so that an installed `face-vae` has them; `configs` at the project root links here.
 CONFIG_DIR = Path(__file__).resolve().parent / "configs"
@@ -28,7 +29,7 @@ settings.register()
 
 def compose(config_name: str, overrides: Iterable[object] = ()) -> DictConfig:
     """Return the config `config_name` with `key=value` overrides applied, its types checked by the
-    settings classes while Hydra composes it (face_vae/settings.py) and its values by their rules.
+    settings classes while Hydra composes it (face_vae/stages/settings.py) and its values by their rules.
 
     fire turns a bare `8` into an int, so every override is converted back to text.
     """
@@ -88,18 +89,23 @@ def _flat(node: object, prefix: str) -> dict[str, Any]:
 
 def _check_sizes(values: dict) -> None:
     """The one rule between two groups: the data's image size must survive the model's stride-2 layers."""
-    channels = (values.get("model") or {}).get("channels")
+    model = values.get("model") or {}
+    key, channels = (
+        ("model.net.channels", model["net"].get("channels"))
+        if "net" in model
+        else ("model.channels", model.get("channels"))
+    )
     image_size = (values.get("data") or {}).get("image_size")
     if isinstance(channels, list) and isinstance(image_size, int) and image_size < 2 ** len(channels):
         raise UserError(
             f"data.image_size={image_size} is too small for {len(channels)} stride-2 layers: "
-            f"use at least {2 ** len(channels)} pixels or fewer model.channels."
+            f"use at least {2 ** len(channels)} pixels or fewer {key}."
         )
 
 
 def check_values(node: DictConfig, prefix: str = "") -> None:
     """Refuse a value outside its range in one sentence naming the key, by the rule declared with the
-    key in its settings class (face_vae/settings.py)."""
+    key in its settings class."""
     node_type = OmegaConf.get_type(node)
     rules = (
         {f.name: f.metadata.get("rule") for f in dataclasses.fields(node_type)}
@@ -137,31 +143,35 @@ def build(node: DictConfig, **kwargs: object) -> Any:
 
 
 def command_names() -> list[str]:
-    """The commands, as settings.COMMANDS registers them (each with configs/<name>.yaml and face_vae.stages.<name>):
-    another YAML file in configs/ is not a command."""
+    """The commands, as face_vae/stages/settings.py registers them (each run by face_vae.stages.<name>)."""
     return sorted(settings.COMMANDS)
 
 
 def command_summary(command: str) -> str:
-    """The first comment line of the command's config: what the command does, in one sentence."""
-    first = (CONFIG_DIR / f"{command}.yaml").read_text(encoding="utf-8").splitlines()[0]
-    return first.lstrip("# ").strip()
+    """What the command does, in a sentence: its settings class's docstring."""
+    return " ".join(settings.COMMANDS[command].__doc__.split())
+
+
+def _groups(settings_class: type) -> list[tuple[str, str]]:
+    """(group, default option) of each entry in a settings class's defaults list."""
+    defaults = getattr(settings_class, "__dataclass_fields__", {}).get("defaults")
+    entries = defaults.default_factory() if defaults else []
+    return [(group, option) for entry in entries if entry != "_self_" for group, option in entry.items()]
 
 
 def config_help(command: str, overrides: Iterable[str] = ()) -> str:
     """The keys of `command` with their defaults and comments, group by group, read from the settings
     classes and the YAML files (no compose: `--help` stays instant). A `group=choice` among `overrides` shows
-    that choice's keys (`train model=dcgan --help`)."""
+    that choice's keys (`train model/prior=normal --help`)."""
     chosen = dict(word.split("=", 1) for word in overrides if "=" in word and "." not in word.split("=", 1)[0])
-    own = (CONFIG_DIR / f"{command}.yaml").read_text(encoding="utf-8").splitlines()
-    groups = [
-        tuple(part.strip() for part in line[4:].split("#")[0].split(":", 1))
-        for line in own
-        if line.startswith("  - ") and ":" in line.split("#")[0]  # `- group: choice` in the defaults list
-    ]
+    groups = _groups(settings.COMMANDS[command])
     sections = [f"Keys of {command} (override as KEY=VALUE):\n" + "\n".join(_field_lines(settings.COMMANDS[command]))]
     for group, default in groups:
         choice = chosen.get(group, default)
+        # A group inside the chosen option (model=vae has model/prior): listed after it.
+        groups += [
+            (f"{group}/{inner}", option) for inner, option in _groups(settings.GROUPS.get(group, {}).get(choice))
+        ]
         classes = settings.GROUPS.get(group, {})
         files = {path.stem: path for path in (CONFIG_DIR / group).glob("*.yaml")}
         if choice in classes:
@@ -172,8 +182,8 @@ def config_help(command: str, overrides: Iterable[str] = ()) -> str:
             lines = [f"  {line}" for line in files[choice].read_text(encoding="utf-8").splitlines() if line.strip()]
         sections.append(
             f"Group {group} ({'chosen' if choice != default else 'default'} {choice}; choose with "
-            f"{group}={'|'.join(sorted(classes.keys() | files.keys()))}; override as {group}.KEY=VALUE):\n"
-            + "\n".join(lines)
+            f"{group}={'|'.join(sorted(classes.keys() | files.keys()))}; "
+            f"override as {group.replace('/', '.')}.KEY=VALUE):\n" + "\n".join(lines)
         )
     return "\n\n".join(sections)
 
@@ -184,8 +194,8 @@ def _field_lines(settings_class: type, indent: str = "  ") -> list[str]:
     defaults = settings_class()
     for field in dataclasses.fields(settings_class):
         value = getattr(defaults, field.name)
-        if field.name in settings.GROUP_FIELDS:
-            continue  # a group: listed under its own heading
+        if field.name in (*settings.GROUP_FIELDS, "defaults"):
+            continue  # a group: listed under its own heading; a defaults list: Hydra's
         comment = f" # {field.metadata['comment']}" if field.metadata.get("comment") else ""
         if dataclasses.is_dataclass(value):
             lines += [f"{indent}{field.name}:{comment}", *_field_lines(type(value), indent + "  ")]

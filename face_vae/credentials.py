@@ -49,7 +49,7 @@ def without_credentials(uri: str) -> str:
 
 def basic_auth_header() -> dict[str, str]:
     """The Authorization header of the tracking credentials in the environment ({} without them)."""
-    import base64  # pylint: disable=import-outside-toplevel
+    import base64
 
     user = os.environ.get(USERNAME)
     if not user:

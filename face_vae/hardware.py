@@ -18,18 +18,38 @@ import platform
 from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
+
+from face_vae.rules import AUTO_OR_BOOL, AUTO_OR_POSITIVE, one_of, setting
 
 if TYPE_CHECKING:
     import torch
 
 log = logging.getLogger(__name__)
 AUTO = "auto"
+PRECISIONS = ("auto", "32-true", "32", "bf16-mixed", "16-mixed", "bf16-true", "16-true", "64-true")
+
+
+@dataclass
+class RuntimeSettings:
+    """The `runtime` group: how the network runs on this machine; `auto` is resolved at the start of the command
+    (`resolve` below), printed, and logged to MLflow as resolved.*. An explicit value always wins."""
+
+    precision: str = setting(
+        "auto",
+        "auto: bf16-mixed on CUDA with bfloat16 and on CPUs with native bfloat16 (AMX, AVX512-BF16), 16-mixed "
+        "on older GPUs, 32-true on other CPUs",
+        one_of(*PRECISIONS),
+    )
+    channels_last: Any = setting("auto", "NHWC memory layout; auto: where it measured faster", AUTO_OR_BOOL)
+    threads: Any = setting(
+        "auto", "CPU threads for torch's maths; auto: every core this process may use", AUTO_OR_POSITIVE
+    )
 
 
 def half_type(precision: str) -> "torch.dtype | None":
     """The half type that a Lightning precision ("bf16-mixed", "16-mixed", ...) computes in, or None."""
-    import torch  # pylint: disable=import-outside-toplevel
+    import torch
 
     if precision.startswith("bf16"):
         return torch.bfloat16
@@ -70,7 +90,7 @@ class Runtime:
     def place(self, network: "torch.nn.Module") -> "torch.nn.Module":
         """`network` ready for inference here: on the device, in the half type of a mixed precision
         (inference needs no float32 master weights), NHWC when channels_last, in eval mode."""
-        import torch  # pylint: disable=import-outside-toplevel
+        import torch
 
         dtype = half_type(self.precision) or torch.float32
         layout = torch.channels_last if self.channels_last else torch.contiguous_format
@@ -78,7 +98,7 @@ class Runtime:
 
     def autocast(self) -> AbstractContextManager:
         """Mixed-precision autocast on the device for code that runs a float32 network, else nothing."""
-        import torch  # pylint: disable=import-outside-toplevel
+        import torch
 
         dtype = half_type(self.precision)
         return torch.autocast(self.machine.device, dtype=dtype) if dtype else nullcontext()
@@ -129,7 +149,7 @@ def cuda_native_bf16(capability: tuple[int, int]) -> bool:
 
 def detect() -> Machine:
     """Read the machine this process runs on."""
-    import torch  # pylint: disable=import-outside-toplevel  # the CLI answers config errors before torch loads
+    import torch
 
     cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
     capability = torch.backends.cpu.get_cpu_capability()
@@ -146,7 +166,7 @@ def resolve(
 ) -> Runtime:
     """Resolve the three settings for `machine` (this one by default) and `processes` training side by side on
     it, apply them to torch, say so."""
-    import torch  # pylint: disable=import-outside-toplevel
+    import torch
 
     machine = machine or detect()
     chosen = resolve_precision(precision, machine)
@@ -172,7 +192,7 @@ def cpu_model() -> str:
 
 
 def _cpu_flag(name: str) -> bool:
-    import torch  # pylint: disable=import-outside-toplevel
+    import torch
 
     check = getattr(torch.cpu, name, None)  # private helpers of torch.cpu (cpuinfo); absent on old torch
     return bool(check()) if check else False

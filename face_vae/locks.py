@@ -81,8 +81,17 @@ def _hold(path: Path, key: str) -> str:
             f"{key}={path} is in use by another face_vae run ({holder}): wait for it to end, or give this run "
             f"another {key}."
         ) from error
-    _holder_file(path).write_text(json.dumps({"path": target, "pid": os.getpid(), "started": time.strftime(
-        "%Y-%m-%d %H:%M:%S"), "command": shlex.join(sys.argv[1:])[:300]}), encoding="utf-8")  # fmt: skip
+    _holder_file(path).write_text(
+        json.dumps(
+            {
+                "path": target,
+                "pid": os.getpid(),
+                "started": time.strftime("%Y-%m-%d %H:%M:%S"),
+                "command": shlex.join(sys.argv[1:])[:300],
+            }
+        ),
+        encoding="utf-8",
+    )
     _HELD[target] = lock
     return target
 

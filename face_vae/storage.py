@@ -85,7 +85,7 @@ def version_models(settings: StorageSettings, models_dir: Path, throwaway: bool)
 
 def track_model(settings: StorageSettings, models_dir: Path) -> None:
     """`dvc add` the models folder (updating models.dvc) and push it when `storage.push` is set."""
-    from dvc.exceptions import DvcException  # pylint: disable=import-outside-toplevel  # DVC is slow to import
+    from dvc.exceptions import DvcException
 
     repo = _open_repo()
     try:
@@ -105,7 +105,6 @@ def track_model(settings: StorageSettings, models_dir: Path) -> None:
 
 
 def _pull(settings: StorageSettings, dvc_file: str, wanted: Path, what: str, replace_cached: bool = False) -> None:
-    # pylint: disable-next=import-outside-toplevel  # DVC is slow to import
     from dvc.exceptions import CheckoutError, DvcException
 
     if not settings.pull:
@@ -221,8 +220,8 @@ def _quiet_dvc() -> Iterator[None]:
 
 
 def _open_repo():
-    from dvc.exceptions import NotDvcRepoError  # pylint: disable=import-outside-toplevel
-    from dvc.repo import Repo  # pylint: disable=import-outside-toplevel
+    from dvc.exceptions import NotDvcRepoError
+    from dvc.repo import Repo
 
     try:
         return Repo(os.getcwd())
@@ -280,7 +279,7 @@ def _cached_gdrive_token(settings) -> Path:
     """Where pydrive2 caches the user's OAuth token for this remote (see pydrive2.fs.spec)."""
     if settings.get("gdrive_user_credentials_file"):
         return Path(settings["gdrive_user_credentials_file"])
-    import appdirs  # pylint: disable=import-outside-toplevel
+    import appdirs
 
     profile = settings.get("profile") or "default"
     return (

@@ -81,7 +81,6 @@ def _parent_run(words: list[str], overrides: list[str], stamp: str):
     cfg = compose("train", words)
     if not cfg.tracking.enabled:
         return None
-    # pylint: disable=import-outside-toplevel  # MLflow loads only for a tracked sweep
     from mlflow import MlflowClient
 
     from face_vae.tracking.server import tracking_uri
@@ -107,8 +106,10 @@ def _best_val_loss(checkpoints_dir: Path) -> float:
 
 def _print_ranking(results: list[tuple[float, int, str]], stamp: str) -> None:
     ranked = sorted(results, key=lambda result: (result[0] != result[0], result[0]))  # NaN (failed) last
-    lines = [f"\nSweep sweeps/{stamp}: {len(results)} runs ranked by best validation loss (loss_val)",
-             f"{'rank':>4}  {'run':>3}  {'loss_val':>12}  overrides"]  # fmt: skip
+    lines = [
+        f"\nSweep sweeps/{stamp}: {len(results)} runs ranked by best validation loss (loss_val)",
+        f"{'rank':>4}  {'run':>3}  {'loss_val':>12}  overrides",
+    ]
     lines += [f"{rank:>4}  {number:>3}  {loss:>12.4f}  {words}" for rank, (loss, number, words) in enumerate(ranked, 1)]
     if ranked and ranked[0][0] == ranked[0][0]:
         lines.append(f"Best: run {ranked[0][1]} ({ranked[0][2]}): sweeps/{stamp}/{ranked[0][1]}/vae.pt")

@@ -31,8 +31,8 @@ FAST_TRAIN = [
     "data.num_images.val=32",
     "data.num_images.test=16",
     "data.batch_size=16",
-    "model.channels=[8,16,32,64,128]",
-    "model.latent_dim=16",
+    "model.net.channels=[8,16,32,64,128]",
+    "model.net.latent_dim=16",
     "trainer.max_epochs=1",
     "trainer.log_every_n_steps=1",
     "trainer.enable_model_summary=false",
@@ -78,7 +78,7 @@ def image_array(path: Path) -> np.ndarray:
 
 def error_line(capsys: pytest.CaptureFixture, command: str, overrides: list[str]) -> str:
     """Run a command that must fail; return its one printed error line (exit code 1, no traceback)."""
-    from face_vae import cli  # pylint: disable=import-outside-toplevel  # the CLI edge, for the tests that use it
+    from face_vae import cli
 
     capsys.readouterr()
     with pytest.raises(SystemExit) as exit_info:

@@ -92,12 +92,10 @@ class TrainingPictures(L.Callback):
             "plots/losses_vs_wall_time.png": ("elapsed_s", ["loss_train_epoch", "loss_val"]),
             "plots/kl_vs_epoch.png": ("epoch", ["kl_train_epoch", "kl_val"]),
             "plots/reconstruction_vs_epoch.png": ("epoch", ["reconstruction_train_epoch", "reconstruction_val"]),
-            "plots/gan_losses_vs_epoch.png": ("epoch", ["loss_generator_epoch", "loss_discriminator_epoch"]),
-            "plots/gan_losses_vs_wall_time.png": ("elapsed_s", ["loss_generator_epoch", "loss_discriminator_epoch"]),
         }
         for artifact_file, (x_key, y_keys) in plots.items():
             if not series.intersection(y_keys):
-                continue  # a VAE has no GAN losses, and the reverse
+                continue  # nothing logged yet
             figure = Figure(figsize=(6, 4))  # no pyplot: no GUI backend, no global figure state
             axes = figure.add_subplot()
             for y_key in y_keys:
@@ -109,5 +107,6 @@ class TrainingPictures(L.Callback):
             axes.set_yscale("log" if values and min(values) > 0 else "linear")  # a calibrated NLL can be < 0
             axes.legend()
             axes.grid(alpha=0.3)
-            self._send(partial(self.logger.experiment.log_figure, self.logger.run_id, figure, artifact_file),
-                       artifact_file)  # fmt: skip
+            self._send(
+                partial(self.logger.experiment.log_figure, self.logger.run_id, figure, artifact_file), artifact_file
+            )

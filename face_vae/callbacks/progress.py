@@ -19,7 +19,7 @@ class EpochLine(L.Callback):
     """One plain line per epoch (epoch, steps, images/s, train and val loss, seconds) when stderr is
     not a terminal, e.g. `train > train.log 2>&1` or a CI log; silent in a terminal."""
 
-    TRAIN_LOSSES = ("loss_train_step", "loss_generator_step", "loss_classifier_step")  # VAE, DCGAN, classifier
+    TRAIN_LOSSES = ("loss_train_step", "loss_classifier_step")  # VAE, classifier
     QUIET_SECONDS = 30  # within an epoch, a line at least this often
 
     def __init__(self, enabled: bool | None = None):
@@ -34,8 +34,12 @@ class EpochLine(L.Callback):
         if self.enabled and trainer.is_global_zero:
             epochs = trainer.max_epochs if trainer.max_epochs and trainer.max_epochs > 0 else "?"
             plural = "" if epochs == 1 else "s"
-            log.info("Training: %s epoch%s of %s batches; a line per epoch follows.", epochs, plural,
-                     trainer.num_training_batches)  # fmt: skip
+            log.info(
+                "Training: %s epoch%s of %s batches; a line per epoch follows.",
+                epochs,
+                plural,
+                trainer.num_training_batches,
+            )
 
     def on_train_epoch_start(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
         self.start = self.last_line = time.perf_counter()
@@ -53,8 +57,13 @@ class EpochLine(L.Callback):
         now = time.perf_counter()
         if now - self.last_line > self.QUIET_SECONDS and trainer.is_global_zero:  # a long epoch is never silent
             self.last_line = now
-            log.info("epoch %d: batch %d/%s, %.1f images/s", trainer.current_epoch + 1, batch_idx + 1,
-                     trainer.num_training_batches, self.images / (now - self.start))  # fmt: skip
+            log.info(
+                "epoch %d: batch %d/%s, %.1f images/s",
+                trainer.current_epoch + 1,
+                batch_idx + 1,
+                trainer.num_training_batches,
+                self.images / (now - self.start),
+            )
 
     def on_train_epoch_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
         # Validation of this epoch has run by now, so its loss is in callback_metrics.

@@ -63,7 +63,6 @@ def md5_of(path: Path) -> str:
 
 
 def _download(source: FileSource, staging: Path, timeout_s: float, retries: int, by_hand: str) -> None:
-    # pylint: disable=import-outside-toplevel  # only this command needs gdown and requests
     import gdown
     from gdown.exceptions import DownloadError, FileURLRetrievalError
     from requests.exceptions import RequestException

@@ -57,8 +57,12 @@ class CelebASource:
 
     def recipe(self) -> dict:
         """Everything that decides the prepared bytes: a change in any of it means preparing again."""
-        return {"kind": "celeba", "image_size": self.image_size, "source_dir": str(Path(self.source_dir).resolve()),
-                "crop": dict(self.crop)}  # fmt: skip
+        return {
+            "kind": "celeba",
+            "image_size": self.image_size,
+            "source_dir": str(Path(self.source_dir).resolve()),
+            "crop": dict(self.crop),
+        }
 
     def missing_file(self) -> Path | None:
         """The partition file when it is not there yet (the caller fetches it), else None."""
@@ -105,8 +109,13 @@ class SyntheticSource:
 
     def recipe(self) -> dict:
         """Everything that decides the prepared bytes."""
-        return {"kind": "synthetic", "image_size": self.image_size, "num_images": dict(self.num_images),
-                "seed": self.seed, "attributes": True}  # fmt: skip
+        return {
+            "kind": "synthetic",
+            "image_size": self.image_size,
+            "num_images": dict(self.num_images),
+            "seed": self.seed,
+            "attributes": True,
+        }
 
     def missing_file(self) -> Path | None:
         """Nothing to fetch: the faces are drawn."""
@@ -201,7 +210,7 @@ def _die_with_parent() -> None:
     and take SIGTERM as a plain stop (the parent's handler turns it into an exception the pool would catch)."""
     signal.signal(signal.SIGTERM, signal.SIG_DFL)
     if sys.platform.startswith("linux"):
-        import ctypes  # pylint: disable=import-outside-toplevel
+        import ctypes
 
         ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGTERM)  # 1 = PR_SET_PDEATHSIG
 

@@ -179,7 +179,7 @@ def face_detector(size: int = 64, device: str = "cpu"):
     """A function from a batch of images (N, 3, H, W) in [0, 1] to the probability of the best face MTCNN
     finds in each (0 where none), at `size` px, on `device`."""
     _package_file("facenet_pytorch", "__init__.py")
-    from facenet_pytorch import MTCNN  # pylint: disable=import-outside-toplevel  # optional extra
+    from facenet_pytorch import MTCNN
 
     detector = MTCNN(image_size=size, keep_all=False, device=device)
 

@@ -1,4 +1,4 @@
-"""One file per trained generator (a VAE or the DCGAN baseline): architecture, weights and prior."""
+"""One file per trained VAE: architecture, weights and prior."""
 
 import hashlib
 import logging
@@ -10,17 +10,15 @@ import torch
 
 from face_vae import atomic
 from face_vae.errors import UserError
-from face_vae.models.dcgan import DCGAN
-from face_vae.models.priors import GaussianMixture, StandardNormal, prior_from_state
-from face_vae.models.vae import VAE, LatentImageModel
+from face_vae.models.priors import StandardNormal, prior_from_state
+from face_vae.models.vae import VAE
 
 log = logging.getLogger(__name__)
-NETWORKS: dict[str, type[LatentImageModel]] = {VAE.FORMAT: VAE, DCGAN.FORMAT: DCGAN}
 FIRST_VAE_FORMAT = "face_vae.VAE/1"  # up to commit 1651096: `latent_density`/`latent_flow` dicts, an `architecture`
 LAST_COMMIT_WITH_REMOVED_CODE = "1651096"
 
 
-def save_model(network: LatentImageModel, path: Path, trained_on: str = "celeba") -> None:
+def save_model(network: VAE, path: Path, trained_on: str = "celeba") -> None:
     """Save the architecture, weights (on CPU) and prior in one file that `load_model` reads anywhere;
     `trained_on` names the data (`synthetic` for a smoke run), so that a smoke run never replaces a real model."""
     state = {name: tensor.cpu() for name, tensor in network.state_dict().items()}
@@ -46,7 +44,7 @@ def training_data(path: Path) -> str | None:
         return None
 
 
-def load_model(path: Path) -> LatentImageModel:
+def load_model(path: Path) -> VAE:
     """Load a model saved by `save_model` (or by the code up to commit 1651096), on the CPU, in eval mode."""
     path = Path(path)
     if not path.is_file():
@@ -61,7 +59,11 @@ def load_model(path: Path) -> LatentImageModel:
         if saved["format"] == FIRST_VAE_FORMAT:
             saved = _from_first_format(saved, path)
         _check_weights(saved, path)
-        network = NETWORKS[saved["format"]](**saved["hparams"])
+        if saved["format"] != VAE.FORMAT:  # the DCGAN baseline left the code after commit beae108
+            raise UserError(
+                f"{path} holds a {saved['format']} model, which face_vae no longer reads: use a VAE's file."
+            )
+        network = VAE(**saved["hparams"])
         network.load_state_dict(saved["state_dict"])
         network.prior = _prior(saved, network.latent_dim)
     except (RuntimeError, KeyError, TypeError, EOFError, ValueError, pickle.UnpicklingError) as error:
@@ -101,8 +103,8 @@ def _check_weights(saved: dict, path: Path) -> None:
 def _prior(saved: dict, latent_dim: int) -> StandardNormal:
     if saved.get("prior"):
         return prior_from_state(saved["prior"])
-    if saved.get("latent_density"):  # a DCGAN file written up to commit 1651096 held None here
-        return GaussianMixture.from_state(saved["latent_density"])
+    if saved.get("latent_density"):  # the name up to commit 1651096
+        return prior_from_state(saved["latent_density"])
     return StandardNormal(latent_dim)
 
 
@@ -116,19 +118,13 @@ def _from_first_format(saved: dict, path: Path) -> dict:
         )
     if saved.get("latent_flow"):
         instead = "its Gaussian mixture" if saved.get("latent_density") else "N(0, I)"
-        log.warning("%s also holds a RealNVP latent flow, removed after commit %s: sampling from %s instead.",
-                    path, LAST_COMMIT_WITH_REMOVED_CODE, instead)  # fmt: skip
-    return saved | {"format": VAE.FORMAT, "hparams": hparams}
-
-
-def require_encoder(network: LatentImageModel, path: Path, task: str) -> VAE:
-    """The model itself when it can encode photos; a UserError for the DCGAN, which cannot."""
-    if not isinstance(network, VAE):
-        raise UserError(
-            f"{path} is a DCGAN, which has no encoder, so it cannot {task}: use a VAE's model_file "
-            "(trained with the default model=vae)."
+        log.warning(
+            "%s also holds a RealNVP latent flow, removed after commit %s: sampling from %s instead.",
+            path,
+            LAST_COMMIT_WITH_REMOVED_CODE,
+            instead,
         )
-    return network
+    return saved | {"format": VAE.FORMAT, "hparams": hparams}
 
 
 def file_md5(path: Path) -> str:

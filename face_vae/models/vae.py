@@ -64,20 +64,23 @@ class Decoder(nn.Module):
         return self.layers(self.project(latents).view(-1, *self.start_shape))
 
 
-class LatentImageModel(nn.Module):  # pylint: disable=abstract-method  # each model has its own forward
-    """What the VAE and the DCGAN baseline share: the sizes they are built for (what a model file
-    stores), the prior their codes are drawn from, and turning codes into images."""
+class VAE(nn.Module):
+    """A Gaussian-latent VAE trained with prior N(0, I): residual encoder, residual upsampling decoder; its sizes
+    (what a model file stores) and the prior its codes are drawn from (train replaces N(0, I) with the one it fits).
+    """
 
-    FORMAT = ""  # how model files name the class (face_vae.models.model_file)
-    decoder: nn.Module  # latent (N, latent_dim) -> image (N, 3, H, W) in [0, 1]
+    FORMAT = "face_vae.VAE/2"  # how model files name it (face_vae.models.model_file)
 
+    # No defaults: the config (face_vae/models/settings.py VAENet) is the one place that chooses them.
     def __init__(self, image_size: int, channels: Sequence[int], latent_dim: int):
         super().__init__()
         check_size(image_size, channels)
         self.hparams = {"image_size": image_size, "channels": list(channels), "latent_dim": latent_dim}
         self.image_size = image_size
         self.latent_dim = latent_dim
-        self.prior = StandardNormal(latent_dim)  # train replaces it with the one it fits
+        self.prior = StandardNormal(latent_dim)
+        self.encoder = Encoder(image_size, channels, latent_dim)
+        self.decoder = Decoder(image_size, channels, latent_dim)
 
     @torch.inference_mode()
     def decode(self, latents: torch.Tensor) -> torch.Tensor:
@@ -86,21 +89,9 @@ class LatentImageModel(nn.Module):  # pylint: disable=abstract-method  # each mo
         return self.decoder(latents.to(weight.device, weight.dtype)).float()
 
     @torch.inference_mode()
-    def sample(self, count: int, generator: torch.Generator | None = None) -> torch.Tensor:
-        """Decode `count` codes drawn from the model's prior into images in [0, 1]."""
-        return self.decode(self.prior.sample(count, generator))
-
-
-class VAE(LatentImageModel):
-    """A Gaussian-latent VAE trained with prior N(0, I): residual encoder, residual upsampling decoder."""
-
-    FORMAT = "face_vae.VAE/2"
-
-    # No defaults: the config (face_vae/settings.py) is the one place that chooses them.
-    def __init__(self, image_size: int, channels: Sequence[int], latent_dim: int):
-        super().__init__(image_size, channels, latent_dim)
-        self.encoder = Encoder(image_size, channels, latent_dim)
-        self.decoder = Decoder(image_size, channels, latent_dim)
+    def sample(self, count: int, seed: int = 0) -> torch.Tensor:
+        """Decode `count` codes drawn from the model's prior with `seed` into images in [0, 1]."""
+        return self.decode(self.prior.sample(count, seed))
 
     def forward(self, images: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         """Return (reconstruction, mean, log_var) of a batch of images."""

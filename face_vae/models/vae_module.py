@@ -1,7 +1,8 @@
 """The LightningModule that trains the VAE: the loss, the optimiser and what is logged."""
 
 import random
-from collections.abc import Sequence
+from collections.abc import Callable
+from functools import partial
 
 import lightning as L
 import torch
@@ -43,45 +44,42 @@ def reconstruction_nll(images: torch.Tensor, reconstructions: torch.Tensor, sigm
 class VAEModule(L.LightningModule):
     """Maximises the ELBO: loss = reconstruction NLL + beta * KL, both per image, averaged over the batch.
 
-    likelihood `fixed` uses the decoder sigma given; `calibrated` sets it to the batch's RMSE each step.
-    beta ramps from 0 to 1 over `kl_warmup_steps` (0: no warm-up), so the decoder learns to
-    reconstruct before the KL term pulls the codes towards the prior. After training, the stage fits
-    `prior` (None: N(0, I)) to the training codes: it is what `infer` samples from.
+    `net` is the VAE, `optimizer` a torch.optim class awaiting the parameters (Hydra's `_partial_`). likelihood
+    `fixed` uses the decoder sigma given; `calibrated` sets it to the batch's RMSE each step. beta ramps from 0 to 1
+    over `kl_warmup_steps` (0: no warm-up), so the decoder learns to reconstruct before the KL term pulls the codes
+    towards the prior. After training, the stage fits `prior` (None: N(0, I)) to the training codes: it is what
+    `infer` samples from. The defaults are the config's (face_vae/models/settings.py VAEModel).
     """
 
-    file_name = "vae"  # train's model_file: models/vae.pt
-    monitor = "loss_val"  # best.ckpt, and the saved model, have the lowest of this
-
-    # The config's keys (face_vae/settings.py VAEModel), each passed by name by Hydra's instantiate.
     def __init__(  # pylint: disable=too-many-arguments
         self,
+        net: VAE | dict,
         *,
-        image_size: int,
-        channels: Sequence[int],
-        latent_dim: int,
-        lr: float,
-        likelihood: str,
-        sigma: float,
-        kl_warmup_steps: int,
-        prior: StandardNormal | None = None,  # None when Lightning reloads a checkpoint (see below)
-        compile: bool,  # pylint: disable=redefined-builtin  # the config key's name
+        optimizer: Callable[..., torch.optim.Optimizer] = partial(torch.optim.Adam, lr=0.001),
+        likelihood: str = "calibrated",
+        sigma: float = 0.1,
+        kl_warmup_steps: int = 0,
+        prior: StandardNormal | None = None,
+        compile: bool = False,  # pylint: disable=redefined-builtin  # the config key's name
         channels_last: bool = False,
     ):
         super().__init__()
-        # Lightning's own VAEModule.load_from_checkpoint(path) rebuilds the module from these; the prior (an object,
-        # fitted after training) is left out: a checkpoint's module samples N(0, I) until `train` fits it.
-        channels = [int(width) for width in channels]  # Hydra passes a ListConfig: plain values load everywhere
-        self.save_hyperparameters(ignore=["prior"])
+        # Lightning's own VAEModule.load_from_checkpoint(path) rebuilds the module from these: the net as its sizes
+        # (a dict); the prior, fitted after training, is left out (a checkpoint's module samples N(0, I)).
+        net = VAE(**net) if isinstance(net, dict) else net
+        kept = {"likelihood": likelihood, "sigma": sigma, "kl_warmup_steps": kl_warmup_steps, "compile": compile}
+        self.save_hyperparameters({"net": net.hparams} | kept)
         if likelihood not in LIKELIHOODS:
             raise ValueError(f"likelihood must be {' or '.join(LIKELIHOODS)}, not {likelihood!r}")
-        vae = VAE(image_size, channels, latent_dim)
-        self.vae = vae.to(memory_format=torch.channels_last) if channels_last else vae
-        self.lr = lr
+        self.vae = net.to(memory_format=torch.channels_last) if channels_last else net
+        self.optimizer = optimizer
         self.sigma = sigma
         self.likelihood = likelihood
         self.kl_warmup_steps = kl_warmup_steps
         self.channels_last = channels_last
-        self.prior = prior or StandardNormal(latent_dim)
+        self.prior = prior or StandardNormal()
+        if not self.prior.needs_codes:  # N(0, I) learns only the code size
+            self.prior.fit(torch.empty(0, net.latent_dim))
         # torch.compile'd forward, kept outside the module tree so checkpoints hold plain `vae.*` weights.
         object.__setattr__(self, "_forward", torch.compile(self.vae) if compile else self.vae)
 
@@ -151,4 +149,4 @@ class VAEModule(L.LightningModule):
                 torch.cuda.set_rng_state(state, device)
 
     def configure_optimizers(self) -> torch.optim.Optimizer:
-        return torch.optim.Adam(self.vae.parameters(), lr=self.lr)
+        return self.optimizer(self.vae.parameters())

@@ -21,7 +21,7 @@ from mlflow.types.schema import AnyType, ColSpec, Schema
 
 MODEL_ARTIFACT = "model_file"  # the project's own model file: decoder, fitted prior and sizes
 CLASSIFIER_ARTIFACT = "classifier_file"
-BATCH_SIZE = 16  # infer's default batch_size: latents are drawn a batch at a time, so it fixes the faces of a seed
+BATCH_SIZE = 16  # infer's default batch_size: the fastest on a 2-core CPU (the faces of a seed do not depend on it)
 MAX_FACES = 256  # per request: a JPEG answer of 256 faces at 150 px is ~2.5 MB of JSON
 # `n` and `seed` are typed Any: with `long`, MLflow casts 1.5 and true to 1 before `predict` sees them, so a wrong
 # value would be served instead of refused. `_request` checks each value as it was sent.
@@ -48,7 +48,7 @@ class FaceGenerator(mlflow.pyfunc.PythonModel):  # pylint: disable=abstract-meth
     """Faces from a face_vae model file (and steering from its attribute classifier, when one is logged)."""
 
     def load_context(self, context) -> None:
-        # pylint: disable=import-outside-toplevel,attribute-defined-outside-init  # MLflow loads, then calls this
+        # pylint: disable=attribute-defined-outside-init  # MLflow loads, then calls this
         from face_vae import hardware
         from face_vae.models.classifier import load_classifier
         from face_vae.models.model_file import file_md5, load_model
@@ -75,7 +75,6 @@ class FaceGenerator(mlflow.pyfunc.PythonModel):  # pylint: disable=abstract-meth
 
     def faces(self, n: int, seed: int, attributes: dict[str, float]) -> list[bytes]:
         """`n` faces as JPEG bytes, drawn as `infer n=N seed=SEED attributes=...` draws them."""
-        # pylint: disable=import-outside-toplevel
         from face_vae.models.sampling import decoded_batches, latent_batches
         from face_vae.outputs import jpeg_bytes
 
@@ -162,7 +161,6 @@ def face_jpegs_from_response(answer: dict) -> list[bytes]:
 def log_face_generator(model_file: Path, classifier_file: Path | None = None, name: str = "face_generator") -> str:
     """Log `model_file` (and a classifier of its codes) as the pyfunc model `name` in the active MLflow
     run, with its code and explicit requirements; return the model's URI."""
-    # pylint: disable=import-outside-toplevel
     from importlib.metadata import version
 
     from mlflow.models import ModelSignature

@@ -60,8 +60,10 @@ def body_problem(body: bytes) -> str | None:
 
 
 def _too_large(size: int, more: bool) -> str:
-    return (f"The body is {'over ' if more else ''}{size:,} bytes, more than {MAX_BODY_BYTES:,}: ask for faces in "
-            "smaller requests.")  # fmt: skip
+    return (
+        f"The body is {'over ' if more else ''}{size:,} bytes, more than {MAX_BODY_BYTES:,}: ask for faces in "
+        "smaller requests."
+    )
 
 
 def _replay(body: bytes, receive):

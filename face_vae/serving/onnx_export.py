@@ -12,26 +12,25 @@ import torch
 
 from face_vae import atomic
 from face_vae.errors import UserError
-from face_vae.models.vae import LatentImageModel
+from face_vae.models.vae import VAE
 
 DECODER_FILE, PRIOR_FILE, SAMPLER_FILE = "decoder.onnx", "prior.npz", "sample_faces.py"
 MANIFEST_FILE = "manifest.json"  # what the export holds, with checksums: the sampler checks them before drawing
 TOLERANCE = 2 / 255  # per pixel: what the export promises against the torch decoder
 
 
-def export_onnx(network: LatentImageModel, folder: Path, page: Optional[Callable[[Path, dict], dict]] = None) -> float:
+def export_onnx(network: VAE, folder: Path, page: Optional[Callable[[Path, dict], dict]] = None) -> float:
     """Write decoder.onnx, prior.npz, sample_faces.py and their manifest as the folder `folder`, all at once (an
     earlier export there is replaced whole; a folder holding anything else is refused); return the largest
     per-pixel difference between onnxruntime's faces and torch's for the same latents. `page(folder, prior)`
     adds files (the web page) and returns what the manifest says of them."""
     try:
-        import onnxruntime  # pylint: disable=import-outside-toplevel
+        import onnxruntime
     except ImportError as error:
         raise UserError(
             "export format=onnx needs onnx, onnxscript and onnxruntime: install them with `poetry install --extras "
             "export` (or `pip install face-vae[export]`)."
         ) from error
-    # pylint: disable-next=import-outside-toplevel  # the sampler imports onnxruntime, an optional extra
     from face_vae.serving.sample_faces import sha256
 
     if not all(np.isfinite(array).all() for array in prior_arrays(network).values() if array.dtype.kind == "f"):
@@ -43,16 +42,21 @@ def export_onnx(network: LatentImageModel, folder: Path, page: Optional[Callable
         shutil.copyfile(Path(__file__).with_name(SAMPLER_FILE), tmp / SAMPLER_FILE)
         web = {"web": page(tmp, prior_arrays(network))} if page else {}
         files = {path.name: {"sha256": sha256(path)} for path in sorted(tmp.iterdir())}
-        manifest = {"written_by": "face_vae export", "files": files, "latent_dim": network.latent_dim,
-                    "image_size": network.image_size, "prior": network.prior.describe()} | web  # fmt: skip
+        manifest = {
+            "written_by": "face_vae export",
+            "files": files,
+            "latent_dim": network.latent_dim,
+            "image_size": network.image_size,
+            "prior": network.prior.describe(),
+        } | web
         (tmp / MANIFEST_FILE).write_text(json.dumps(manifest, indent=1), encoding="utf-8")
     return difference
 
 
-def _write_decoder(network: LatentImageModel, path: Path, onnxruntime) -> float:
+def _write_decoder(network: VAE, path: Path, onnxruntime) -> float:
     """Export the decoder to `path`; return its largest per-pixel difference from torch's faces."""
     decoder = network.decoder.float().cpu().eval()
-    latents = network.prior.sample(8, torch.Generator().manual_seed(0))
+    latents = network.prior.sample(8)
     # torch's exporter prints its steps on stdout: the command's own lines say what was written.
     with contextlib.redirect_stdout(io.StringIO()), torch.inference_mode():
         torch.onnx.export(
@@ -74,11 +78,6 @@ def _write_decoder(network: LatentImageModel, path: Path, onnxruntime) -> float:
     return difference
 
 
-def prior_arrays(network: LatentImageModel) -> dict[str, np.ndarray]:
-    """The prior's state as numpy arrays (its name, and the mixture's weights, means and Cholesky factors)."""
-    state = network.prior.to_state()
-    arrays = {"name": np.array(state["name"]), "latent_dim": np.array(network.latent_dim)}
-    for key in ("weights", "means", "cholesky"):
-        if state.get(key) is not None:
-            arrays[key] = state[key].double().numpy()
-    return arrays
+def prior_arrays(network: VAE) -> dict[str, np.ndarray]:
+    """The prior's numpy arrays (its name, and the mixture's weights, means and Cholesky factors)."""
+    return network.prior.arrays() | {"latent_dim": np.array(network.latent_dim)}

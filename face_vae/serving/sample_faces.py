@@ -7,8 +7,8 @@ manifest.json (their checksums: a changed or damaged file is refused before anyt
     python sample_faces.py --n 16 --seed 0 --out faces
 
 The same seed gives the same faces here and on the export's web page (index.html, format=web): both draw from
-the stream `face_latents` defines, not torch's, so they are not the faces `python commands.py infer seed=0`
-writes (the decoder itself matches torch's within 2/255 per pixel).
+the stream `face_latents` defines, as `python commands.py infer seed=0` and the served model do (the decoder
+matches torch's within 2/255 per pixel; infer at bf16 differs a little more).
 Faces are decoded and written a batch at a time (memory stays flat however many); in --out only files this
 script wrote (listed in its .sample_faces.json) are replaced or removed.
 This file is copied from face_vae/serving/sample_faces.py and must not import face_vae or torch.
@@ -22,7 +22,6 @@ import sys
 from pathlib import Path
 
 import numpy as np
-import onnxruntime
 from PIL import Image
 
 HERE = Path(__file__).resolve().parent
@@ -67,7 +66,7 @@ def face_latents(prior: dict, seed: int, first: int, count: int) -> np.ndarray:
     return latents.astype(np.float32)
 
 
-def decode(session: onnxruntime.InferenceSession, latents: np.ndarray) -> np.ndarray:
+def decode(session, latents: np.ndarray) -> np.ndarray:
     """Images (N, 3, H, W) in [0, 1] from codes (N, latent_dim)."""
     return session.run(["images"], {"latents": latents})[0]
 
@@ -86,9 +85,11 @@ def sha256(path: Path) -> str:
     return digest.hexdigest()
 
 
-def load_export(model_dir: Path) -> tuple[onnxruntime.InferenceSession, dict]:
+def load_export(model_dir: Path) -> tuple:
     """The decoder's session and the prior's arrays, after checking both against the export's manifest: the
     same bytes the export wrote, finite numbers, and a prior of the dimension the decoder reads."""
+    import onnxruntime  # here: face_vae's own sampling reads this file's random stream without onnxruntime
+
     again = "run `python commands.py export format=onnx` again, or pass --model-dir"
     try:
         manifest = json.loads((model_dir / MANIFEST).read_text(encoding="utf-8"))
@@ -117,7 +118,7 @@ def load_export(model_dir: Path) -> tuple[onnxruntime.InferenceSession, dict]:
     return session, prior
 
 
-def write_faces(session: onnxruntime.InferenceSession, prior: dict, seed: int, n: int, out: Path) -> tuple[int, int]:
+def write_faces(session, prior: dict, seed: int, n: int, out: Path) -> tuple[int, int]:
     """Draw, decode and write face_0001.jpg ... into `out` a batch at a time; earlier faces of this script's that
     the new ones do not replace are removed; a file of the user's is never touched. Returns (faces, size)."""
     names = [f"face_{index:04d}.jpg" for index in range(1, n + 1)]
@@ -126,13 +127,16 @@ def write_faces(session: onnxruntime.InferenceSession, prior: dict, seed: int, n
         ours = set(json.loads((out / WRITTEN).read_text(encoding="utf-8")))
     except (OSError, ValueError, TypeError) as error:
         if not out.is_dir():
-            raise ExportError(f"cannot create the folder {out} ({getattr(error, 'strerror', error)}): choose "
-                              "another --out.") from error  # fmt: skip
+            raise ExportError(
+                f"cannot create the folder {out} ({getattr(error, 'strerror', error)}): choose another --out."
+            ) from error
         ours = set()
     taken = [name for name in names if (out / name).exists() and name not in ours]
     if taken:
-        raise ExportError(f"{out / taken[0]} is not a face this script wrote, and this run would replace it: "
-                          "move it away or choose another --out (nothing was written).")  # fmt: skip
+        raise ExportError(
+            f"{out / taken[0]} is not a face this script wrote, and this run would replace it: "
+            "move it away or choose another --out (nothing was written)."
+        )
     size = 0
     try:
         _write_list(out, ours | set(names))  # listed first: a stopped run's faces are still known as ours
@@ -147,8 +151,9 @@ def write_faces(session: onnxruntime.InferenceSession, prior: dict, seed: int, n
             (out / name).unlink(missing_ok=True)
         _write_list(out, set(names))
     except OSError as error:
-        raise ExportError(f"cannot write faces to {out} ({error.strerror or error}): free some space or choose "
-                          "another --out.") from error  # fmt: skip
+        raise ExportError(
+            f"cannot write faces to {out} ({error.strerror or error}): free some space or choose another --out."
+        ) from error
     return len(names), size
 
 

@@ -28,8 +28,9 @@ ORT_INTEGRITY = "sha384-Uvpo3KshAzID7bmsY+Pz2/tiNWwl6Y5XeDTPpktDx73e0o/1TdssZDSc
 ORT_PLACEHOLDER = "<!-- onnxruntime-web: written by the export"
 
 
-def write_page(folder: Path, prior: dict[str, np.ndarray], attributes: dict[str, np.ndarray] | None,
-               ort_dir: str | None) -> dict:  # fmt: skip
+def write_page(
+    folder: Path, prior: dict[str, np.ndarray], attributes: dict[str, np.ndarray] | None, ort_dir: str | None
+) -> dict:
     """Write the page's files into `folder` (the export's temporary folder); return the manifest's `web` part.
     `prior` holds the arrays of prior.npz; `attributes` maps each attribute to its direction in code space."""
     header = {"name": str(prior["name"]), "latent_dim": int(prior["latent_dim"])}
@@ -61,8 +62,11 @@ def _ort_script(folder: Path, ort_dir: str | None) -> str:
     for name in ORT_FILES:
         shutil.copyfile(Path(ort_dir) / name, folder / name)
     if sri_sha384(folder / ORT_FILES[0]) != ORT_INTEGRITY:
-        log.warning("ort_dir=%s holds another build of onnxruntime-web than the %s the page is tested with.",
-                    ort_dir, ORT_VERSION)  # fmt: skip
+        log.warning(
+            "ort_dir=%s holds another build of onnxruntime-web than the %s the page is tested with.",
+            ort_dir,
+            ORT_VERSION,
+        )
     return f'<script data-ort src="{ORT_FILES[0]}"></script>'
 
 

@@ -49,7 +49,7 @@ def run(cfg: DictConfig) -> None:
     prepared_dir = prepared_data(cfg, force=cfg.force)
     crops = FaceCrops(prepared_dir, cfg.split)
     compared = min(cfg.n, len(crops))
-    reconstructed = min(cfg.n_reconstruct, len(crops)) if isinstance(vae, VAE) else 0  # a DCGAN has no encoder
+    reconstructed = min(cfg.n_reconstruct, len(crops))
     # Only sizes the model makes: a 64 px model's faces scored at 150 px would be its upsampling, not its faces.
     sizes = [size for size in cfg.fid_sizes if size <= vae.image_size] or [vae.image_size]
     # Every pass goes a batch at a time: memory stays flat however large n (FID-50k included).

@@ -31,24 +31,41 @@ def run(cfg: DictConfig) -> None:
         )
     difference = export_onnx(network, folder, page)
     files = sorted(path.name for path in folder.iterdir())
-    log.info("Wrote %s to %s (%s, %d px): the ONNX decoder matches torch's within %.2f/255 per pixel.",
-             ", ".join(files), folder, network.prior.describe(), network.image_size, difference * 255)  # fmt: skip
-    log.info("Sample without torch: pip install numpy pillow onnxruntime; python %s --n 16 --out faces",
-             shlex.quote(str(folder / SAMPLER_FILE)))  # fmt: skip
+    log.info(
+        "Wrote %s to %s (%s, %d px): the ONNX decoder matches torch's within %.2f/255 per pixel.",
+        ", ".join(files),
+        folder,
+        network.prior.describe(),
+        network.image_size,
+        difference * 255,
+    )
+    log.info(
+        "Sample without torch: pip install numpy pillow onnxruntime; python %s --n 16 --out faces",
+        shlex.quote(str(folder / SAMPLER_FILE)),
+    )
     if page:
-        log.info("The page: python -m http.server --bind 127.0.0.1 --directory %s, then open http://127.0.0.1:8000/",
-                 shlex.quote(str(folder)))  # fmt: skip
+        log.info(
+            "The page: python -m http.server --bind 127.0.0.1 --directory %s, then open http://127.0.0.1:8000/",
+            shlex.quote(str(folder)),
+        )
     if uri is not None:
         params = provenance.model_params(cfg.model_file, model_file, cfg.storage.models_dvc)
-        runs.log_stage_run(uri, cfg.tracking.experiment, params | {"format": cfg.format},
-                           {"max_pixel_difference": difference}, [folder / name for name in files])  # fmt: skip
+        runs.log_stage_run(
+            uri,
+            cfg.tracking.experiment,
+            params | {"format": cfg.format},
+            {"max_pixel_difference": difference},
+            [folder / name for name in files],
+        )
 
 
 def _attribute_directions(cfg: DictConfig, model_file: Path) -> dict | None:
     """Each attribute's direction in code space (a slider on the page), or None without a classifier."""
     if cfg.classifier_file is None or not Path(cfg.classifier_file).is_file():
-        log.info("No attribute classifier at %s: the page has no attribute sliders (train_classifier makes one).",
-                 cfg.classifier_file)  # fmt: skip
+        log.info(
+            "No attribute classifier at %s: the page has no attribute sliders (train_classifier makes one).",
+            cfg.classifier_file,
+        )
         return None
     classifier = load_classifier(Path(cfg.classifier_file), file_md5(model_file))
     return {name: classifier.shift({name: 1.0}).double().numpy() for name in classifier.attributes}

@@ -9,7 +9,7 @@ from omegaconf import DictConfig
 from face_vae import locks
 from face_vae.config import build
 from face_vae.errors import UserError
-from face_vae.models.model_file import require_encoder, save_model, training_data
+from face_vae.models.model_file import save_model, training_data
 from face_vae.models.priors import StandardNormal
 from face_vae.stages.shared import (
     fit_to_training_codes,
@@ -27,26 +27,34 @@ log = logging.getLogger(__name__)
 def run(cfg: DictConfig) -> None:
     """Encode the train split with the model's encoder, fit `cfg.prior` to the codes, save it into the model file."""
     if registry.is_registry_uri(cfg.model_file):
-        raise UserError(f"fit_prior saves the model file it fits, and {cfg.model_file} is a registered version: "
-                        "give a local model_file (train logs and registers the model again).")  # fmt: skip
+        raise UserError(
+            f"fit_prior saves the model file it fits, and {cfg.model_file} is a registered version: "
+            "give a local model_file (train logs and registers the model again)."
+        )
     uri = tracking_uri(cfg)
     runtime = inference_runtime(cfg)
     model_file = model_file_path(cfg.model_file)
     with locks.holding({"model_file": model_file}):
-        network = require_encoder(pulled_model(cfg, model_file), model_file, "fit a prior to its codes")
+        network = pulled_model(cfg, model_file)
         trained_on = training_data(model_file)
         if trained_on != cfg.data.kind:
-            raise UserError(f"{model_file} was trained on {trained_on} faces, and its prior would be fitted to "
-                            f"{cfg.data.kind} ones: use data={trained_on}. Nothing was changed.")  # fmt: skip
+            raise UserError(
+                f"{model_file} was trained on {trained_on} faces, and its prior would be fitted to "
+                f"{cfg.data.kind} ones: use data={trained_on}. Nothing was changed."
+            )
         before = network.prior.describe()
         cfg.data.image_size = network.image_size  # the crops the encoder reads, whatever data.image_size says
         prior = build(cfg.prior) if cfg.prior is not None else StandardNormal(network.latent_dim)
         prepared_dir = prepared_data(cfg)
-        network.prior = fit_to_training_codes(prior, network.encoder, prepared_dir, cfg.data.train_split, runtime,
-                                              cfg.seed)  # fmt: skip
+        network.prior = fit_to_training_codes(prior, network, prepared_dir, cfg.data.train_split, runtime, cfg.seed)
         save_model(network, model_file, trained_on=trained_on)
-    log.info("Saved %s with %s (it sampled from %s); `dvc add %s` versions it.", model_file, network.prior.describe(),
-             before, Path(model_file).parent)  # fmt: skip
+    log.info(
+        "Saved %s with %s (it sampled from %s); `dvc add %s` versions it.",
+        model_file,
+        network.prior.describe(),
+        before,
+        Path(model_file).parent,
+    )
     if uri is not None:
         params = provenance.model_params(cfg.model_file, model_file, cfg.storage.models_dvc)
         prior_params = {f"prior.{key}": value for key, value in (cfg.prior or {}).items() if key != "_target_"}

@@ -11,9 +11,9 @@ from omegaconf import DictConfig, OmegaConf
 
 from face_vae.errors import UserError
 from face_vae.models.classifier import AttributeClassifier, load_classifier
-from face_vae.models.model_file import file_md5, require_encoder
+from face_vae.models.model_file import file_md5
 from face_vae.models.sampling import decode_all, decoded_batches, latent_batches
-from face_vae.models.vae import VAE, LatentImageModel
+from face_vae.models.vae import VAE
 from face_vae.outputs import face_pictures, image_grid, write_images
 from face_vae.stages.shared import inference_runtime, model_path, pulled_model, sampling_prior, tracking_uri
 from face_vae.tracking import provenance, runs
@@ -43,14 +43,24 @@ def run(cfg: DictConfig) -> None:
         Path(cfg.result_dir), chain(face_pictures(batches), pictures.items()), replaces=REPLACED, total=cfg.n + 1
     )
     seconds = time.perf_counter() - start
-    log.info("Wrote %d faces of %dx%d to %s (%.1f faces/s).", cfg.n, network.image_size, network.image_size,
-             cfg.result_dir, cfg.n / seconds)  # fmt: skip
+    log.info(
+        "Wrote %d faces of %dx%d to %s (%.1f faces/s).",
+        cfg.n,
+        network.image_size,
+        network.image_size,
+        cfg.result_dir,
+        cfg.n / seconds,
+    )
     earlier_grid = Path(cfg.result_dir) / ATTRIBUTE_GRID_FILE
     if not pictures and earlier_grid.is_file():  # a steered run's picture is the user's result too: kept
         log.warning("%s is an earlier steered run's (kept as it was): it does not show these faces.", earlier_grid)
     if pictures:
-        log.info("%s: one row per face and attribute (%s), strengths %s from left to right.",
-                 ATTRIBUTE_GRID_FILE, ", ".join(strengths), list(cfg.attribute_sweep))  # fmt: skip
+        log.info(
+            "%s: one row per face and attribute (%s), strengths %s from left to right.",
+            ATTRIBUTE_GRID_FILE,
+            ", ".join(strengths),
+            list(cfg.attribute_sweep),
+        )
     if uri is not None:
         params = provenance.model_params(cfg.model_file, model_file, cfg.storage.models_dvc)
         params |= {"n": cfg.n, "seed": cfg.seed, "sampler": cfg.sampler, "attributes": str(strengths or "none")}
@@ -62,7 +72,7 @@ def run(cfg: DictConfig) -> None:
 
 def steered_batches(  # pylint: disable=too-many-arguments  # the run's settings, then what it steers
     cfg: DictConfig,
-    network: LatentImageModel,
+    vae: VAE,
     model_file: Path,
     latents: Iterator[torch.Tensor],
     strengths: dict[str, float],
@@ -71,7 +81,6 @@ def steered_batches(  # pylint: disable=too-many-arguments  # the run's settings
     """The faces of `latents` moved along the attributes' directions, a batch at a time (memory flat in n), and
     the attribute grid of the first faces. Once the faces are consumed, `metrics` holds the share of faces in
     which the classifier finds each attribute before and after the move."""
-    vae = require_encoder(network, model_file, "move faces along attributes")
     classifier = load_classifier(Path(cfg.classifier_file), file_md5(model_file))
     shift = classifier.shift(strengths)  # checks the names before any work
     first = next(latents)
@@ -86,8 +95,12 @@ def steered_batches(  # pylint: disable=too-many-arguments  # the run's settings
             yield moved
         for index, name in enumerate(strengths):
             share_before, share_after = float(before[index]) / cfg.n, float(after[index]) / cfg.n
-            log.info("%s: the classifier finds it in %.0f%% of the faces before the move, %.0f%% after.",
-                     name, 100 * share_before, 100 * share_after)  # fmt: skip
+            log.info(
+                "%s: the classifier finds it in %.0f%% of the faces before the move, %.0f%% after.",
+                name,
+                100 * share_before,
+                100 * share_after,
+            )
             metrics.update({f"share_{name}_before": share_before, f"share_{name}_after": share_after})
 
     return faces(), {ATTRIBUTE_GRID_FILE: grid}

@@ -8,7 +8,6 @@ from omegaconf import DictConfig
 
 from face_vae.data.photos import load_photos, photo_paths
 from face_vae.errors import UserError
-from face_vae.models.model_file import require_encoder
 from face_vae.models.sampling import decode_all
 from face_vae.outputs import image_grid, write_images
 from face_vae.stages.shared import inference_runtime, model_path, pulled_model, sampling_prior, tracking_uri
@@ -34,16 +33,15 @@ def run(cfg: DictConfig) -> None:
     model_file = model_path(cfg)
     network = runtime.place(pulled_model(cfg, model_file))
     if cfg.start is None:
-        ends = sampling_prior(network, cfg.sampler, model_file).sample(2, torch.Generator().manual_seed(cfg.seed))
+        ends = sampling_prior(network, cfg.sampler, model_file).sample(2, cfg.seed)
     else:
-        vae = require_encoder(network, model_file, "encode photos")
         paths = photo_paths(cfg.start, "start") + photo_paths(cfg.end, "end")
-        photos, kept = load_photos(paths, dict(cfg.data.crop), vae.image_size)
+        photos, kept = load_photos(paths, dict(cfg.data.crop), network.image_size)
         if len(kept) != 2:
             raise UserError(
                 f"start and end must be one readable photo each (got {len(paths)} files, {len(kept)} read)."
             )
-        ends = vae.encode(photos).cpu()
+        ends = network.encode(photos).cpu()
         if torch.equal(ends[0], ends[1]):
             log.warning("start and end are the same face: every step of the walk shows it.")
     weights = torch.linspace(0, 1, cfg.steps)[:, None]

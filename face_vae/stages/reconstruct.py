@@ -9,7 +9,6 @@ from omegaconf import DictConfig
 
 from face_vae.data.photos import load_photos, photo_paths
 from face_vae.errors import UserError
-from face_vae.models.model_file import require_encoder
 from face_vae.models.vae import VAE
 from face_vae.outputs import image_grid, write_images
 from face_vae.stages.shared import inference_runtime, model_path, pulled_model, tracking_uri
@@ -27,7 +26,7 @@ def run(cfg: DictConfig) -> None:
     uri = tracking_uri(cfg)
     runtime = inference_runtime(cfg)
     model_file = model_path(cfg)
-    vae = runtime.place(require_encoder(pulled_model(cfg, model_file), model_file, "reconstruct photos"))
+    vae = runtime.place(pulled_model(cfg, model_file))
     # Running totals, not a tensor per batch: thousands of small tensors kept between the batches' large ones
     # fragmented the heap (+10 KB per photo, measured), so memory grew with the number of photos.
     totals = {"photos": 0, "squared_error": 0.0}
@@ -38,8 +37,12 @@ def run(cfg: DictConfig) -> None:
         total=len(paths) + 1,
     )
     mean_error = totals["squared_error"] / totals["photos"]
-    log.info("Wrote %d reconstructions to %s (squared error per photo: mean %.1f).", totals["photos"],
-             cfg.result_dir, mean_error)  # fmt: skip
+    log.info(
+        "Wrote %d reconstructions to %s (squared error per photo: mean %.1f).",
+        totals["photos"],
+        cfg.result_dir,
+        mean_error,
+    )
     if uri is not None:
         params = provenance.model_params(cfg.model_file, model_file, cfg.storage.models_dvc)
         params |= {"input": str(cfg.input), "photos": totals["photos"]}

@@ -42,8 +42,10 @@ def foreign_files(checkpoints_dir: Path) -> str | None:
     if not foreign:
         return None
     shown = ", ".join(foreign[:3]) + (f" and {len(foreign) - 3} more" if len(foreign) > 3 else "")
-    return (f"checkpoints_dir={checkpoints_dir} holds files that are not a face_vae run's ({shown}), and a fresh run "
-            "sets that folder aside: choose an empty or new checkpoints_dir. Nothing was moved.")  # fmt: skip
+    return (
+        f"checkpoints_dir={checkpoints_dir} holds files that are not a face_vae run's ({shown}), and a fresh run "
+        "sets that folder aside: choose an empty or new checkpoints_dir. Nothing was moved."
+    )
 
 
 def _a_run_file(name: str) -> bool:
@@ -65,8 +67,13 @@ def set_aside_earlier_run(checkpoints_dir: Path) -> None:
             break
         aside = folder.with_name(f"{folder.name}.previous-{stamp}-{number}")
     checkpoints_dir.rename(aside)
-    log.warning("%s held an earlier run's checkpoints: moved them to %s (resume that run with checkpoints_dir=%s "
-                "resume=true).", checkpoints_dir, aside, aside)  # fmt: skip
+    log.warning(
+        "%s held an earlier run's checkpoints: moved them to %s (resume that run with checkpoints_dir=%s "
+        "resume=true).",
+        checkpoints_dir,
+        aside,
+        aside,
+    )
 
 
 def identity(checkpoints_dir: Path) -> dict[str, str]:

@@ -16,7 +16,6 @@ log = logging.getLogger(__name__)
 
 def run(cfg: DictConfig) -> None:
     """Load `cfg.model_uri` (downloaded once into the registry cache) and answer on http://host:port/invocations."""
-    # pylint: disable=import-outside-toplevel  # MLflow's server and uvicorn load only for this command
     import mlflow.pyfunc
     import uvicorn
     from mlflow.pyfunc import scoring_server
@@ -24,8 +23,14 @@ def run(cfg: DictConfig) -> None:
     _check_port_is_free(cfg.host, cfg.port)
     folder = registry.fetch_model_folder(cfg.model_uri, registry_uri(cfg))
     app = guard.BodyGuard(scoring_server.init(mlflow.pyfunc.load_model(str(folder))))
-    log.info("Serving %s on http://%s:%d/invocations (bodies up to %s bytes, JSON up to %d deep); Ctrl-C stops it.",
-             cfg.model_uri, cfg.host, cfg.port, f"{guard.MAX_BODY_BYTES:,}", guard.MAX_DEPTH)  # fmt: skip
+    log.info(
+        "Serving %s on http://%s:%d/invocations (bodies up to %s bytes, JSON up to %d deep); Ctrl-C stops it.",
+        cfg.model_uri,
+        cfg.host,
+        cfg.port,
+        f"{guard.MAX_BODY_BYTES:,}",
+        guard.MAX_DEPTH,
+    )
     uvicorn.run(app, host=cfg.host, port=cfg.port, log_level="warning")
 
 
@@ -34,5 +39,6 @@ def _check_port_is_free(host: str, port: int) -> None:
         try:
             probe.bind((host, port))
         except OSError as error:
-            raise UserError(f"Cannot listen on {host}:{port} ({error.strerror}): choose another port=, or stop what "
-                            "holds it.") from error  # fmt: skip
+            raise UserError(
+                f"Cannot listen on {host}:{port} ({error.strerror}): choose another port=, or stop what holds it."
+            ) from error

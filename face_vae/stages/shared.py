@@ -5,6 +5,7 @@ import time
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+import torch
 from omegaconf import DictConfig, OmegaConf
 
 from face_vae import hardware, storage
@@ -22,13 +23,12 @@ from face_vae.errors import UserError
 from face_vae.models.codes import encoder_means
 from face_vae.models.model_file import load_model
 from face_vae.models.priors import GaussianMixture, StandardNormal
-from face_vae.models.vae import LatentImageModel
+from face_vae.models.vae import VAE
 from face_vae.progress import is_terminal
 from face_vae.tracking import provenance, registry, server
 
 if TYPE_CHECKING:
     import lightning
-    import torch
 
     from face_vae.data.datamodule import CelebADataModule
 
@@ -60,14 +60,20 @@ def _data_source(data: DictConfig) -> CelebASource | SyntheticSource:
     """How `prepare` makes the prepared crops of the `data` group."""
     if data.kind == "synthetic":
         return SyntheticSource(dict(data.num_images), data.image_size, data.attributes_file, data.seed)
-    return CelebASource(data.source_dir, data.image_size, dict(data.crop), data.images_subdir, data.max_bad_fraction,
-                        data.prepare_workers)  # fmt: skip
+    return CelebASource(
+        data.source_dir,
+        data.image_size,
+        dict(data.crop),
+        data.images_subdir,
+        data.max_bad_fraction,
+        data.prepare_workers,
+    )
 
 
 def data_module(data: DictConfig, prepared_dir: Path) -> "CelebADataModule":
     """The train, val and test loaders over the prepared crops of the `data` group."""
     # Lightning (and torchvision under it) load only for the commands that train: infer starts seconds faster.
-    from face_vae.data.datamodule import CelebADataModule  # pylint: disable=import-outside-toplevel
+    from face_vae.data.datamodule import CelebADataModule
 
     splits = {"train_split": data.train_split, "val_split": data.val_split, "test_split": data.test_split}
     return CelebADataModule(str(prepared_dir), data.batch_size, data.num_workers, **splits)
@@ -94,14 +100,16 @@ def registry_uri(cfg: DictConfig) -> str:
     return server.tracking_uri(OmegaConf.to_object(cfg.tracking))
 
 
-def pulled_model(cfg: DictConfig, model_file: Path) -> LatentImageModel:
+def pulled_model(cfg: DictConfig, model_file: Path) -> VAE:
     """The model in `model_file`, pulled through models.dvc first when the file is missing."""
     if not model_file.is_file():
         tracked = storage.tracked_path(cfg.storage.models_dvc)
         if tracked is not None and not model_file.resolve().is_relative_to(tracked.resolve()):  # DVC cannot bring it
-            raise UserError(f"There is no model at {model_file}: check model_file, train one with `python commands.py "
-                            f"train model_file={model_file}`, or use a model under {tracked}/ that "
-                            f"{cfg.storage.models_dvc} tracks.")  # fmt: skip
+            raise UserError(
+                f"There is no model at {model_file}: check model_file, train one with `python commands.py "
+                f"train model_file={model_file}`, or use a model under {tracked}/ that "
+                f"{cfg.storage.models_dvc} tracks."
+            )
         storage.pull_model(storage_settings(cfg), model_file)
     return load_model(model_file)
 
@@ -110,10 +118,9 @@ def build_trainer(cfg: DictConfig, runtime: hardware.Runtime, callbacks: list, l
     """Lightning's Trainer from the `trainer` group, at the resolved precision. In a terminal Lightning's progress
     bar shows progress (on a GPU redrawn as often as metrics are logged: each redraw reads them on the host); in a
     log file the EpochLine callback does."""
-    # pylint: disable-next=import-outside-toplevel  # Lightning loads only for the commands that train
     from lightning.pytorch.utilities.imports import _RICH_AVAILABLE
 
-    from face_vae.callbacks.progress import RichEpochBar, TQDMEpochBar  # pylint: disable=import-outside-toplevel
+    from face_vae.callbacks.progress import RichEpochBar, TQDMEpochBar
 
     in_terminal = is_terminal()
     if in_terminal and runtime.machine.device != "cpu":
@@ -125,7 +132,7 @@ def build_trainer(cfg: DictConfig, runtime: hardware.Runtime, callbacks: list, l
     )
 
 
-def check_image_size(network: LatentImageModel, image_size: int, model_file: str) -> None:
+def check_image_size(network: VAE, image_size: int, model_file: str) -> None:
     """Refuse to compare or encode images of another size than the model's (FID, codes), naming the model."""
     if network.image_size != image_size:
         raise UserError(
@@ -134,7 +141,7 @@ def check_image_size(network: LatentImageModel, image_size: int, model_file: str
         )
 
 
-def sampling_prior(network: LatentImageModel, sampler: str, model_file: Path) -> StandardNormal:
+def sampling_prior(network: VAE, sampler: str, model_file: Path) -> StandardNormal:
     """The prior `sampler` names for the model in `model_file`: its own (auto), N(0, I) (normal), or its
     Gaussian mixture (gmm: refused in the user's words when it has none)."""
     if sampler == "normal":
@@ -178,14 +185,20 @@ def config_yaml(cfg: DictConfig) -> str:
     return OmegaConf.to_yaml(cfg)
 
 
-def fit_to_training_codes(prior: StandardNormal, encoder: "torch.nn.Module", prepared_dir: Path, split: str,
-                          runtime: hardware.Runtime, seed: int) -> StandardNormal:  # fmt: skip
+def fit_to_training_codes(
+    prior: StandardNormal,
+    network: VAE,
+    prepared_dir: Path,
+    split: str,
+    runtime: hardware.Runtime,
+    seed: int,
+) -> StandardNormal:
     """`prior` fitted to the encoder's mean codes of the `split` images (train and fit_prior); N(0, I) learns only
     the code size and is not encoded for."""
     if not prior.needs_codes:
-        return prior
+        return prior.fit(torch.empty(0, network.latent_dim))
     # On the training device (Lightning hands the model back on the CPU), in large batches there.
-    encoder = encoder.to(runtime.machine.device)
+    encoder = network.encoder.to(runtime.machine.device)
     batch_size = 1024 if runtime.machine.device == "cuda" else 128
     with runtime.autocast():
         codes = encoder_means(encoder, FaceCrops(prepared_dir, split), batch_size)

@@ -7,7 +7,6 @@ from pathlib import Path
 
 import lightning as L
 import torch
-from hydra.utils import get_class
 from lightning.pytorch.loggers import MLFlowLogger
 from omegaconf import DictConfig, OmegaConf
 
@@ -36,8 +35,6 @@ log = logging.getLogger(__name__)
 
 def run(cfg: DictConfig) -> None:
     """Train the model on the train split, validate on val, save `cfg.model_file`, log and version it."""
-    # model_file=null: models/<the model's own name>.pt, set here so that it is logged and compared as chosen.
-    cfg.model_file = cfg.model_file or f"models/{get_class(cfg.model['_target_']).file_name}.pt"
     train_checks.before_any_work(cfg)
     folder = Path(cfg.checkpoints_dir)
     # One run at a time writes a checkpoints folder and a model file (in a DDP job, rank 0 holds them for all).
@@ -50,7 +47,7 @@ def run(cfg: DictConfig) -> None:
         prepared_dir = prepared_data(cfg, force=cfg.force)
         train_checks.batch_fits(cfg, prepared_dir)
         datamodule = data_module(cfg.data, prepared_dir)
-        module = build(cfg.model, image_size=cfg.data.image_size, channels_last=runtime.channels_last)
+        module = build(cfg.model, channels_last=runtime.channels_last)
         train_checks.model_fits(cfg, module, resume_from)
         if not resume_from and _first_rank():
             run_folder.set_aside_earlier_run(folder)
@@ -80,18 +77,22 @@ def _callbacks(cfg: DictConfig, resume_from: str | None, logger: MLFlowLogger | 
 
 
 def _save_log_and_version(  # pylint: disable=too-many-arguments  # the fitted run's parts
-    cfg: DictConfig, trainer: L.Trainer, module: L.LightningModule, prepared_dir: Path,
-    runtime: hardware.Runtime, logger: training.PatientLogger | None, uri: str | None,
-) -> None:  # fmt: skip
+    cfg: DictConfig,
+    trainer: L.Trainer,
+    module: L.LightningModule,
+    prepared_dir: Path,
+    runtime: hardware.Runtime,
+    logger: training.PatientLogger | None,
+    uri: str | None,
+) -> None:
     """The best weights, the fitted prior, the saved model file, the logged and registered model, DVC; the MLflow
     run ends only then (KILLED or FAILED when stopped or broken on the way)."""
     try:
         _keep_best_weights(trainer, module)
         network = module.network
-        if getattr(module, "prior", None) is not None:  # the DCGAN has none: it samples N(0, I), as it trained
-            network.prior = fit_to_training_codes(
-                module.prior, network.encoder, prepared_dir, cfg.data.train_split, runtime, cfg.seed
-            )
+        network.prior = fit_to_training_codes(
+            module.prior, network, prepared_dir, cfg.data.train_split, runtime, cfg.seed
+        )
         model_file = Path(cfg.model_file)
         save_model(network, model_file, trained_on=cfg.data.kind)
         log.info("Saved the model to %s.", model_file)
@@ -112,8 +113,8 @@ def _fit(trainer: L.Trainer, module: L.LightningModule, datamodule: L.LightningD
         trainer.fit(module, datamodule=datamodule, ckpt_path=resume_from)
     except NonFiniteLoss as error:
         raise UserError(
-            f"{error}: lower model.lr or raise model.sigma; the last checkpoint (checkpoints_dir) keeps the last "
-            "good state and the saved model was not replaced."
+            f"{error}: lower model.optimizer.lr or raise model.sigma; the last checkpoint (checkpoints_dir) keeps the "
+            "last good state and the saved model was not replaced."
         ) from error
 
 
@@ -124,10 +125,15 @@ def _mlflow_logger(
     folder = Path(cfg.checkpoints_dir)
     params = run_params(cfg) | runtime.params()
     logger = training.training_logger(
-        cfg.tracking.experiment, uri, params, config_yaml(cfg), folder / run_folder.UNSENT_METRICS_FILE,
-        run_id=run_folder.read_run_id(folder) if resume_from else None, asynchronous=cfg.tracking.async_logging,
+        cfg.tracking.experiment,
+        uri,
+        params,
+        config_yaml(cfg),
+        folder / run_folder.UNSENT_METRICS_FILE,
+        run_id=run_folder.read_run_id(folder) if resume_from else None,
+        asynchronous=cfg.tracking.async_logging,
         parent_run_id=cfg.tracking.parent_run_id,
-    )  # fmt: skip
+    )
     if logger.run_id is not None and changed_on_resume:  # the run keeps its first params; a resume's changes: a tag
         logger.experiment.set_tag(logger.run_id, f"resumed_{run_folder.count_resume(folder)}", changed_on_resume)
     return logger
@@ -143,8 +149,9 @@ def _log_model(cfg: DictConfig, logger: training.PatientLogger, uri: str, files:
             training.register_trained_model(logger, model_uri, uri, cfg.tracking.registered_model)
 
     if not (logger.send_backlog() and logger.guarded(log_and_register, "the trained model")):
-        log.warning("The run at %s lacks the trained model (the server did not answer); it is saved in %s.", uri,
-                    files[0])  # fmt: skip
+        log.warning(
+            "The run at %s lacks the trained model (the server did not answer); it is saved in %s.", uri, files[0]
+        )
 
 
 def resolve_runtime(cfg: DictConfig) -> hardware.Runtime:
@@ -158,14 +165,15 @@ def resolve_runtime(cfg: DictConfig) -> hardware.Runtime:
     )
     runtime = hardware.resolve(cfg.runtime.precision, cfg.runtime.channels_last, cfg.runtime.threads, processes=ranks)
     cfg.runtime.precision, cfg.runtime.channels_last, cfg.runtime.threads = (
-        runtime.precision, runtime.channels_last, runtime.threads
-    )  # fmt: skip
+        runtime.precision,
+        runtime.channels_last,
+        runtime.threads,
+    )
     return runtime
 
 
 def _keep_best_weights(trainer: L.Trainer, module: L.LightningModule) -> None:
-    """Load the weights with the lowest validation loss: the last epoch is not always the best.
-    (A model with no validation loss, the DCGAN, keeps its last weights.)"""
+    """Load the weights with the lowest validation loss: the last epoch is not always the best."""
     callback = trainer.checkpoint_callback
     best = callback.best_model_path if callback and callback.monitor else ""
     if best and Path(best).is_file():

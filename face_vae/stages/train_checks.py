@@ -17,10 +17,14 @@ from face_vae.stages.shared import model_file_path
 def before_any_work(cfg: DictConfig) -> None:
     """The model file, the smoke run's target and the checkpoints folder; one UserError listing every problem."""
     problems = [
-        problem for problem in (_model_file_problem(cfg), _replaces_a_real_model(cfg),
-                                None if cfg.resume else run_folder.foreign_files(Path(cfg.checkpoints_dir)))
+        problem
+        for problem in (
+            _model_file_problem(cfg),
+            _replaces_a_real_model(cfg),
+            None if cfg.resume else run_folder.foreign_files(Path(cfg.checkpoints_dir)),
+        )
         if problem
-    ]  # fmt: skip
+    ]
     if len(problems) == 1:
         raise UserError(problems[0])
     if problems:
@@ -39,9 +43,11 @@ def _replaces_a_real_model(cfg: DictConfig) -> str | None:
     """A smoke run (data=synthetic) never replaces a model trained on real faces: those take hours."""
     existing = Path(cfg.model_file)
     if cfg.data.kind == "synthetic" and existing.is_file() and training_data(existing) not in (None, "synthetic"):
-        return (f"{existing} holds a model trained on real faces, and this run on drawn faces (data=synthetic) would "
-                "replace it: give the smoke run its own file, e.g. model_file=models/smoke.pt (and infer "
-                "model_file=models/smoke.pt), or move the real model away first. Nothing was run.")  # fmt: skip
+        return (
+            f"{existing} holds a model trained on real faces, and this run on drawn faces (data=synthetic) would "
+            "replace it: give the smoke run its own file, e.g. model_file=models/smoke.pt (and infer "
+            "model_file=models/smoke.pt), or move the real model away first. Nothing was run."
+        )
     return None
 
 
@@ -63,7 +69,8 @@ def model_fits(cfg: DictConfig, module: L.LightningModule, resume_from: str | No
     if resume_from:
         run_folder.check_same_architecture(resume_from, module)
     weights = 4 * sum(parameter.numel() for parameter in module.parameters())  # float32 on disk
-    prior = 4 * 200 * (cfg.model.get("latent_dim") or 0) ** 2  # a full-covariance mixture's Cholesky factors
+    components = (cfg.model.get("prior") or {}).get("components", 1)
+    prior = 4 * components * module.network.latent_dim**2  # a full-covariance mixture's Cholesky factors
     atomic.check_room(Path(cfg.model_file).parent, weights + prior, "model_file")
     # best.ckpt and last.ckpt, each with the weights and Adam's two moments, written beside an older copy.
     atomic.check_room(Path(cfg.checkpoints_dir), 2 * 3 * weights * 2, "checkpoints_dir")

@@ -17,7 +17,7 @@ from face_vae.evaluation.attribute_scores import attribute_report, format_report
 from face_vae.models.classifier import AttributeClassifier, save_classifier
 from face_vae.models.classifier_module import ClassifierModule, balancing_weights
 from face_vae.models.codes import encoder_means
-from face_vae.models.model_file import file_md5, require_encoder
+from face_vae.models.model_file import file_md5
 from face_vae.models.vae import VAE
 from face_vae.stages.shared import (
     build_trainer,
@@ -43,7 +43,7 @@ def run(cfg: DictConfig) -> None:
     runtime = inference_runtime(cfg)
     L.seed_everything(cfg.seed)
     model_file = model_path(cfg)
-    vae = require_encoder(pulled_model(cfg, model_file), model_file, "encode faces for a classifier")
+    vae = pulled_model(cfg, model_file)
     check_image_size(vae, cfg.data.image_size, cfg.model_file)
     vae = runtime.place(vae)
     prepared_dir = prepared_data(cfg, force=cfg.force)
@@ -53,8 +53,13 @@ def run(cfg: DictConfig) -> None:
     _, scored_codes, scored_labels = codes_and_labels(cfg, vae, prepared_dir, cfg.split)
 
     logger = (
-        training.training_logger(cfg.tracking.experiment, uri, run_params(cfg) | runtime.params(), config_yaml(cfg),
-                                 Path("unsent_classifier_metrics.jsonl"))  # fmt: skip
+        training.training_logger(
+            cfg.tracking.experiment,
+            uri,
+            run_params(cfg) | runtime.params(),
+            config_yaml(cfg),
+            Path("unsent_classifier_metrics.jsonl"),
+        )
         if uri is not None
         else None
     )

@@ -45,14 +45,14 @@ class Version:
 
 
 def _client(tracking_uri: str):
-    from mlflow import MlflowClient  # pylint: disable=import-outside-toplevel  # 4 s: only when the registry is used
+    from mlflow import MlflowClient
 
     return MlflowClient(tracking_uri=tracking_uri, registry_uri=tracking_uri)
 
 
 def resolve(uri: str, tracking_uri: str) -> Version:
     """The version `uri` names (an alias resolved now); a UserError naming the URI when there is none."""
-    from mlflow.exceptions import MlflowException  # pylint: disable=import-outside-toplevel
+    from mlflow.exceptions import MlflowException
 
     path = uri[len(SCHEME) :]
     name, alias = path.split("@", 1) if "@" in path else (path, None)
@@ -87,8 +87,8 @@ def fetch_model_file(uri: str, tracking_uri: str) -> Path:
 def fetch_model_folder(uri: str, tracking_uri: str) -> Path:
     """The folder of the registered version `uri` (a face_generator: MLmodel, code, artifacts), downloaded once into
     the cache and reused after."""
-    from mlflow.artifacts import download_artifacts  # pylint: disable=import-outside-toplevel
-    from mlflow.exceptions import MlflowException  # pylint: disable=import-outside-toplevel
+    from mlflow.artifacts import download_artifacts
+    from mlflow.exceptions import MlflowException
 
     version = resolve(uri, tracking_uri)
     # Per store: face_vae/1 of a local store and of the team's server are different models.
@@ -100,8 +100,10 @@ def fetch_model_folder(uri: str, tracking_uri: str) -> Path:
     try:
         folder.parent.mkdir(parents=True, exist_ok=True)
     except OSError as error:
-        raise UserError(f"Cannot write the registry cache {cache_dir()} ({error.strerror}): set XDG_CACHE_HOME to a "
-                        "writable folder.") from error  # fmt: skip
+        raise UserError(
+            f"Cannot write the registry cache {cache_dir()} ({error.strerror}): set XDG_CACHE_HOME to a "
+            "writable folder."
+        ) from error
     tmp = folder.with_name(f".{version.version}.tmp{os.getpid()}")
     shutil.rmtree(tmp, ignore_errors=True)
     try:
@@ -141,9 +143,9 @@ def fetched_from(model_file: Path) -> dict[str, str]:
 
 def _model_file_in(folder: Path, uri: str) -> Path:
     """The face_vae model file inside a downloaded face_generator (its MLmodel names the artifact)."""
-    import yaml  # pylint: disable=import-outside-toplevel
+    import yaml
 
-    from face_vae.serving.face_generator import MODEL_ARTIFACT  # pylint: disable=import-outside-toplevel
+    from face_vae.serving.face_generator import MODEL_ARTIFACT
 
     try:
         flavor = yaml.safe_load((folder / "MLmodel").read_text())["flavors"]["python_function"]
@@ -170,8 +172,8 @@ def cache_dir() -> Path:
 def register(tracking_uri: str, source: str, name: str, tags: dict[str, str]) -> str | None:
     """Register the logged model `source` as a new version of `name` with `tags`; its number, or None with a
     warning saying how to register it later when the registry refuses (the model file is saved already)."""
-    import mlflow  # pylint: disable=import-outside-toplevel
-    from mlflow.exceptions import MlflowException  # pylint: disable=import-outside-toplevel
+    import mlflow
+    from mlflow.exceptions import MlflowException
 
     try:
         mlflow.set_registry_uri(tracking_uri)
@@ -181,8 +183,12 @@ def register(tracking_uri: str, source: str, name: str, tags: dict[str, str]) ->
             "Could not register the model in %s (%s); the model file and the run are kept. Register it later with "
             "`poetry run python -c \"import mlflow; mlflow.set_tracking_uri('%s'); "
             "mlflow.register_model('%s', '%s')\"`.",
-            tracking_uri, _first_line(error), tracking_uri, source, name,
-        )  # fmt: skip
+            tracking_uri,
+            _first_line(error),
+            tracking_uri,
+            source,
+            name,
+        )
         return None
     log.info("Registered the model as %s%s/%s.", SCHEME, name, version)
     return str(version)
@@ -207,17 +213,37 @@ def promote(uri: str, tracking_uri: str, score_name: str, score: float) -> None:
             log.warning(
                 "Not promoted: the %s (version %s) has no %s to compare with; evaluate it with the same values and "
                 "promote=true (model_file=%s%s@%s) first.",
-                CHAMPION, champion.version, score_name, SCHEME, version.name, CHAMPION,
-            )  # fmt: skip
+                CHAMPION,
+                champion.version,
+                score_name,
+                SCHEME,
+                version.name,
+                CHAMPION,
+            )
             return
         if float(recorded) <= score:
-            log.info("Not promoted: version %s has %s %.2f, the %s (version %s) %.2f.", version.version, score_name,
-                     score, CHAMPION, champion.version, float(recorded))  # fmt: skip
+            log.info(
+                "Not promoted: version %s has %s %.2f, the %s (version %s) %.2f.",
+                version.version,
+                score_name,
+                score,
+                CHAMPION,
+                champion.version,
+                float(recorded),
+            )
             return
     client.set_registered_model_alias(version.name, CHAMPION, version.version)
     before = f" (was version {champion.version})" if champion is not None else ""
-    log.info("Promoted version %s to %s%s@%s with %s %.2f%s.", version.version, SCHEME, version.name, CHAMPION,
-             score_name, score, before)  # fmt: skip
+    log.info(
+        "Promoted version %s to %s%s@%s with %s %.2f%s.",
+        version.version,
+        SCHEME,
+        version.name,
+        CHAMPION,
+        score_name,
+        score,
+        before,
+    )
 
 
 def _first_line(error: Exception) -> str:

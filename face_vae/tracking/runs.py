@@ -11,8 +11,8 @@ def log_stage_run(  # pylint: disable=too-many-arguments  # the run's store, the
 ) -> None:
     """One MLflow run for an `infer` or `evaluate` call: params with the git commit, metrics, files; with a
     `model_id` (MLflow 3's logged model), the metrics are linked to that model too."""
-    import mlflow  # pylint: disable=import-outside-toplevel  # 4 s to import: only when a run is logged
-    from mlflow.exceptions import MlflowException  # pylint: disable=import-outside-toplevel
+    import mlflow
+    from mlflow.exceptions import MlflowException
 
     commit, dirty = git_state()
     try:

@@ -57,16 +57,19 @@ def tracking_uri(settings: TrackingSettings) -> str:
         return uri
     except urllib.error.HTTPError as error:
         if error.code not in (401, 403):
-            raise UserError(f"The MLflow server {shown} answered /health with {error.code} {error.reason}: check "
-                            "that tracking.uri is an `mlflow server`.") from error  # fmt: skip
+            raise UserError(
+                f"The MLflow server {shown} answered /health with {error.code} {error.reason}: check "
+                "that tracking.uri is an `mlflow server`."
+            ) from error
         raise UserError(
             f"The MLflow server {shown} refused the credentials ({error.code} {error.reason}): give them in "
             "tracking.uri (http://USER:PASSWORD@HOST:PORT) or in MLFLOW_TRACKING_USERNAME and MLFLOW_TRACKING_PASSWORD."
         ) from error
     except (urllib.error.URLError, OSError) as error:
         if settings.fallback_local:
-            log.warning("MLflow server %s does not answer (%s); logging to %s instead.", shown, error,
-                        settings.local_uri)  # fmt: skip
+            log.warning(
+                "MLflow server %s does not answer (%s); logging to %s instead.", shown, error, settings.local_uri
+            )
             return _absolute(credentials.without_credentials(settings.local_uri))
         raise UserError(
             f"The MLflow server {shown} does not answer ({getattr(error, 'reason', error)}): start one with "
@@ -119,7 +122,7 @@ def _absolute(uri: str) -> str:
     # Two commands started together on a new store would both create its tables (an alembic traceback):
     # the first creates them while the second waits.
     with locks.waiting(path):
-        from mlflow import MlflowClient  # pylint: disable=import-outside-toplevel  # 4 s: only for a local store
+        from mlflow import MlflowClient
 
         MlflowClient(tracking_uri=uri).search_experiments(max_results=1)
     return uri

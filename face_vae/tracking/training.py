@@ -56,13 +56,15 @@ class PatientLogger(MLFlowLogger):
             self.down_since, self.last_try = time.time(), time.monotonic()
             log.warning(
                 "The MLflow server stopped answering while logging %s (%s): training goes on; its metrics are "
-                "kept in %s and sent when the server answers again.", what, _first_line(error), self.backlog,
-            )  # fmt: skip
+                "kept in %s and sent when the server answers again.",
+                what,
+                _first_line(error),
+                self.backlog,
+            )
             return False
 
     def send_backlog(self) -> bool:
         """Send the kept metrics and tag the run; True when the server answers (nothing is kept any more)."""
-        # pylint: disable-next=import-outside-toplevel
         from mlflow.entities import Metric
 
         self.last_try = time.monotonic()
@@ -96,8 +98,11 @@ class PatientLogger(MLFlowLogger):
         if status == "success" and not self.ended:
             return  # the stage calls end() once the model is saved and logged
         if self.down_since is not None and not self.send_backlog():
-            log.warning("The MLflow server still does not answer: the run's last metrics stay in %s, and the run is "
-                        "not marked finished.", self.backlog)  # fmt: skip
+            log.warning(
+                "The MLflow server still does not answer: the run's last metrics stay in %s, and the run is "
+                "not marked finished.",
+                self.backlog,
+            )
             return
         end = super().finalize
         self.guarded(lambda: end(status), "the end of the run")
@@ -128,8 +133,14 @@ def training_logger(  # pylint: disable=too-many-arguments  # the run's identity
     own background logging), so a fast GPU step never waits on them."""
     mlflow.set_tracking_uri(uri)
     tags = {"mlflow.parentRunId": parent_run_id} if parent_run_id else None  # a sweep's child run
-    logger = PatientLogger(experiment_name=experiment, tracking_uri=uri, run_id=run_id, synchronous=not asynchronous,
-                           backlog=backlog, tags=tags)  # fmt: skip
+    logger = PatientLogger(
+        experiment_name=experiment,
+        tracking_uri=uri,
+        run_id=run_id,
+        synchronous=not asynchronous,
+        backlog=backlog,
+        tags=tags,
+    )
     if run_id is None:
         logger.log_hyperparams(params)
         commit, _ = git_state()

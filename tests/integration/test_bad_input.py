@@ -11,12 +11,13 @@ import pytest
 import torch
 from omegaconf import DictConfig, OmegaConf
 
-from face_vae import cli, settings
+from face_vae import cli
 from face_vae.config import compose, flat_values
 from face_vae.errors import UserError
 from face_vae.models.model_file import save_model
 from face_vae.models.vae import VAE
 from face_vae.outputs import LOCK_FILE, face_pictures
+from face_vae.stages import settings
 from tests.conftest import FAST_TRAIN, error_line, subprocess_env
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -41,7 +42,7 @@ def tiny_model(workdir) -> Path:
         ),
         ("infer", ["seed=abc"], "error: seed must be an int, not 'abc'."),
         ("infer", ["n=1.5"], "error: n must be an int, not 1.5."),
-        ("train", ["model.lr=-1"], "error: model.lr must be a positive learning rate, not -1.0."),
+        ("train", ["model.optimizer.lr=-1"], "error: model.optimizer.lr must be a positive learning rate, not -1.0."),
         ("train", ["trainer.max_epochs=0"], "error: trainer.max_epochs must be a positive number of epochs, not 0."),
         ("train", ["trainer.max_epochs=-1"], "error: trainer.max_epochs must be a positive number of epochs, not -1."),
         ("train", ["data.batch_size=0"], "error: data.batch_size must be a positive number, not 0."),
@@ -130,7 +131,7 @@ def test_infer_writes_faces_batch_by_batch_without_holding_them_all():
 def test_infer_n_is_streamed_with_a_grid_of_the_first_64(workdir, tiny_model):
     cli.run("infer", ["n=100", "batch_size=16", f"model_file={tiny_model}", "tracking.enabled=false"])
     assert len(list((workdir / "result").glob("face_*.jpg"))) == 100
-    from PIL import Image  # pylint: disable=import-outside-toplevel
+    from PIL import Image
 
     with Image.open(workdir / "result" / "grid.jpg") as grid:
         assert grid.size == (8 * 34 + 2, 8 * 34 + 2), "an 8 x 8 grid of the first 64 faces"
@@ -165,7 +166,7 @@ def test_resume_refuses_other_model_or_data_values_and_tags_what_may_change(work
     line = error_line(capsys, "train", [*FAST_TRAIN, "resume=true", "data.batch_size=8"])
     assert "resume=true continues a run trained with data.batch_size=16 (now 8)" in line
     cli.run("train", [*FAST_TRAIN, "resume=true", "trainer.max_epochs=2"])
-    from mlflow.tracking import MlflowClient  # pylint: disable=import-outside-toplevel
+    from mlflow.tracking import MlflowClient
 
     client = MlflowClient(tracking_uri=f"sqlite:///{workdir}/mlflow.db")
     (run,) = client.search_runs([client.get_experiment_by_name("train_VAE").experiment_id])
@@ -180,7 +181,7 @@ def test_help_lists_the_keys_with_defaults_and_comments_and_the_groups_with_choi
     )  # fmt: skip
     text = result.stdout + result.stderr
     assert "resume: false # true: continue from <checkpoints_dir>/last.ckpt" in text
-    assert "Group model (default vae; choose with model=dcgan|vae" in text
+    assert "Group model (default vae; choose with model=vae" in text
     assert "max_epochs: 10" in text and "precision: auto" in text
 
 

@@ -166,8 +166,8 @@ def test_a_short_file_or_a_wrong_checksum_is_one_line_and_is_deleted(workdir, ca
 
 
 def test_no_network_is_said_as_such_not_as_a_download_to_resume(workdir, capsys, monkeypatch):
-    import gdown  # pylint: disable=import-outside-toplevel
-    import requests  # pylint: disable=import-outside-toplevel
+    import gdown
+    import requests
 
     def no_dns(*args, **kwargs):
         try:

@@ -23,7 +23,7 @@ SMALL = {
         "latent_dim": 8,
         "lr": 0.001,
         "max_epochs": 1,
-        "extra": "model.channels=[8,16,32] tracking.enabled=false",
+        "extra": "model.net.channels=[8,16,32] tracking.enabled=false",
     },
     "evaluate": {"split": "val", "n": 16},
 }

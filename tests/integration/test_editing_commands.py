@@ -29,7 +29,7 @@ def project(tmp_path_factory: pytest.TempPathFactory) -> Path:
     try:
         cli.run(
             "train",
-            [*DATA, "data.batch_size=32", "model.channels=[16,32,64,128,256]", "model.latent_dim=32"]
+            [*DATA, "data.batch_size=32", "model.net.channels=[16,32,64,128,256]", "model.net.latent_dim=32"]
             + ["trainer.max_epochs=8", "trainer.enable_model_summary=false", "tracking.enabled=false"],
         )
         cli.run("train_classifier", [*DATA, "classifier.batch_size=64", "split=test"])

@@ -92,7 +92,7 @@ def test_the_sampler_refuses_a_changed_mismatched_or_non_finite_file_before_draw
     assert not (folder.parent / "faces").exists()
 
     manifest = json.loads((folder / "manifest.json").read_text())  # the checksum made to match: NaN still refused
-    from face_vae.serving.sample_faces import sha256  # pylint: disable=import-outside-toplevel
+    from face_vae.serving.sample_faces import sha256
 
     manifest["files"]["prior.npz"]["sha256"] = sha256(folder / "prior.npz")
     (folder / "manifest.json").write_text(json.dumps(manifest))
@@ -144,3 +144,21 @@ def test_the_sampler_says_when_out_cannot_be_written(model):
     done = _sampler(model.parent.parent / "export", "--out", "taken/faces")
     assert done.returncode == 1 and "cannot create the folder taken/faces" in done.stderr, done.stderr
     assert "Traceback" not in done.stderr
+
+
+def test_infer_and_the_exported_sampler_draw_the_same_faces_for_a_seed(model):
+    from PIL import Image  # pylint: disable=import-outside-toplevel
+
+    cli.run("export", EXPORT)
+    folder = model.parent.parent
+    cli.run("infer", [*EXPORT, "n=20", "seed=7", "runtime.precision=32-true", "batch_size=3"])
+    assert _sampler(folder / "export", "--n", "20", "--seed", "7", "--out", "faces").returncode == 0
+    assert _sampler(folder / "export", "--n", "20", "--seed", "8", "--out", "other").returncode == 0
+
+    def pixels(path: Path) -> np.ndarray:
+        return np.asarray(Image.open(path), dtype=np.int16)
+
+    for index in (1, 20):  # infer decodes in batches of 3, the sampler of 16: face i depends on seed and i only
+        name = f"face_{index:04d}.jpg"
+        assert np.abs(pixels(folder / "result" / name) - pixels(folder / "faces" / name)).max() <= 4
+        assert np.abs(pixels(folder / "result" / name) - pixels(folder / "other" / name)).max() > 40

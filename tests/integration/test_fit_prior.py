@@ -29,7 +29,7 @@ def test_the_prior_is_fitted_again_and_the_weights_are_kept(trained):
     assert len(before.prior.weights) != 3
     assert all(torch.equal(before.state_dict()[key], value) for key, value in after.state_dict().items())
     cli.run("infer", [*NO_TRACKING, "n=2"])  # samples from the new prior
-    cli.run("fit_prior", [*DATA, *NO_TRACKING, "prior=null"])
+    cli.run("fit_prior", [*DATA, *NO_TRACKING, "prior=normal"])
     assert isinstance(load_model(trained).prior, StandardNormal)
 
 

@@ -35,7 +35,7 @@ def test_the_wheel_holds_the_configs_and_the_entry_point(installed):
     with zipfile.ZipFile(wheel) as archive:
         names = set(archive.namelist())
         entry_points = archive.read(next(name for name in names if name.endswith("entry_points.txt"))).decode()
-    assert {"face_vae/configs/train.yaml", "face_vae/configs/infer.yaml", "face_vae/configs/trainer/gpu.yaml"} <= names
+    assert {"face_vae/configs/callbacks/default.yaml", "face_vae/configs/trainer/gpu.yaml"} <= names
     assert "face-vae=face_vae.cli:main" in entry_points.replace(" ", "")
 
 

@@ -34,7 +34,7 @@ def test_train_and_infer_runs_on_a_server_hold_params_curves_grids_and_model(wor
     params = train_run.data.params
     assert params["git_commit"] == commit and params["git_dirty"] in {"True", "False"}
     assert (
-        params["model.latent_dim"] == "16"
+        params["model.net.latent_dim"] == "16"
         and params["trainer.max_epochs"] == "2"
         and params["data.kind"] == "synthetic"
     )
@@ -90,11 +90,11 @@ def test_fallback_local_logs_to_the_embedded_store_when_the_server_is_down(workd
 
 
 def test_lightning_loads_a_checkpoint_and_the_served_requirements_have_no_local_labels(workdir):
-    from face_vae.models.vae_module import VAEModule  # pylint: disable=import-outside-toplevel
+    from face_vae.models.vae_module import VAEModule
 
     cli.run("train", FAST_TRAIN)
     module = VAEModule.load_from_checkpoint(workdir / "checkpoints" / "last.ckpt", map_location="cpu")
-    assert module.hparams.latent_dim == 16 and module.network.latent_dim == 16
+    assert module.hparams.net["latent_dim"] == 16 and module.network.latent_dim == 16
     client = MlflowClient(tracking_uri=f"sqlite:///{workdir}/mlflow.db")
     (model,) = client.search_logged_models([client.get_experiment_by_name("train_VAE").experiment_id])
     folder = mlflow.artifacts.download_artifacts(artifact_uri=model.artifact_location, dst_path=str(workdir / "m"))

@@ -39,7 +39,7 @@ def _commands(workdir: Path, *words: str, timeout: int = 120) -> subprocess.Comp
     ],
 )
 def test_a_word_the_cli_does_not_understand_is_refused_before_any_work(workdir, command, flag):
-    result = _commands(workdir, command, flag, "model.lr=0.001", *NO_TRACKING)
+    result = _commands(workdir, command, flag, "model.optimizer.lr=0.001", *NO_TRACKING)
     assert result.returncode == 1, result.stderr[-2000:]
     assert f"{command} does not take '{flag}'" in result.stderr and "Nothing was run." in result.stderr
     assert "Traceback" not in result.stderr
@@ -55,15 +55,15 @@ def test_help_after_overrides_shows_the_commands_help_and_runs_nothing(workdir, 
 
 
 def test_help_with_a_group_choice_shows_that_choices_keys(workdir):
-    result = _commands(workdir, "train", "model=dcgan", "--help")
+    result = _commands(workdir, "train", "model/prior=normal", "--help")
     assert result.returncode == 0, result.stderr[-2000:]
-    assert "Group model (chosen dcgan;" in result.stdout
-    assert "Group model (default vae;" in _commands(workdir, "train", "--help").stdout
+    assert "Group model/prior (chosen normal;" in result.stdout and "components:" not in result.stdout
+    assert "Group model/prior (default gmm;" in _commands(workdir, "train", "--help").stdout
     assert not any(workdir.iterdir())
 
 
 def test_cfg_job_prints_the_composed_config_and_trains_nothing(workdir):
-    result = _commands(workdir, "train", "--cfg", "job", "data=synthetic", "model.latent_dim=24")
+    result = _commands(workdir, "train", "--cfg", "job", "data=synthetic", "model.net.latent_dim=24")
     assert result.returncode == 0, result.stderr[-2000:]
     assert "latent_dim: 24" in result.stdout and "kind: synthetic" in result.stdout
     assert not any(workdir.iterdir())

@@ -75,7 +75,7 @@ def test_commands_started_together_on_a_new_store_all_create_it(workdir):
 def test_a_fresh_run_sets_an_older_runs_checkpoints_aside_and_resume_continues_only_its_own(workdir, capsys):
     cli.run("train", [*NO_TRACKING, "seed=1", "trainer.max_epochs=2"])
     seed_one = torch.load(workdir / "checkpoints" / "last.ckpt", map_location="cpu", weights_only=True)
-    error_line(capsys, "train", [*NO_TRACKING, "seed=2", "model.lr=1e9"])  # stops on a NaN loss
+    error_line(capsys, "train", [*NO_TRACKING, "seed=2", "model.optimizer.lr=1e9"])  # stops on a NaN loss
     aside = [path for path in workdir.iterdir() if path.name.startswith("checkpoints.previous-")]
     assert len(aside) == 1 and (aside[0] / "last.ckpt").is_file(), "seed 1's checkpoints were moved, not lost"
     own = workdir / "checkpoints" / "last.ckpt"

@@ -34,7 +34,7 @@ def test_train_then_infer_writes_n_jpgs_of_150px_the_same_for_the_same_seed(work
 
     client = MlflowClient(tracking_uri=f"sqlite:///{workdir}/mlflow.db")
     train_run = client.search_runs([client.get_experiment_by_name("train_VAE").experiment_id])[0]
-    assert train_run.data.params["model.latent_dim"] == "16"
+    assert train_run.data.params["model.net.latent_dim"] == "16"
     assert "git_commit" in train_run.data.params
     infer_runs = client.search_runs([client.get_experiment_by_name("infer_VAE").experiment_id])
     assert len(infer_runs) == 3 and infer_runs[0].data.params["n"] in {"3", "5"}

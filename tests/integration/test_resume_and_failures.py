@@ -24,7 +24,7 @@ NO_TRACKING = [*FAST_TRAIN, "tracking.enabled=false"]
 def test_a_non_finite_loss_stops_training_naming_the_step_and_keeps_the_saved_model(workdir, capsys):
     cli.run("train", NO_TRACKING)
     saved = (workdir / "models" / "vae.pt").read_bytes()
-    line = error_line(capsys, "train", [*NO_TRACKING, "model.lr=1e8", "trainer.max_epochs=3"])
+    line = error_line(capsys, "train", [*NO_TRACKING, "model.optimizer.lr=1e8", "trainer.max_epochs=3"])
     assert re.search(r"The training loss became (nan|inf|-inf) at step \d+", line)
     assert (workdir / "models" / "vae.pt").read_bytes() == saved
 
@@ -66,12 +66,12 @@ def test_resume_without_a_checkpoint_says_so(workdir, capsys):
 
 def test_resume_from_another_architecture_names_the_weights_that_differ(workdir, capsys):
     cli.run("train", NO_TRACKING)
-    line = error_line(capsys, "train", [*NO_TRACKING, "resume=true", "model.latent_dim=8"])
-    assert "resume=true continues a run trained with model.latent_dim=16 (now 8)" in line
+    line = error_line(capsys, "train", [*NO_TRACKING, "resume=true", "model.net.latent_dim=8"])
+    assert "resume=true continues a run trained with model.net.latent_dim=16 (now 8)" in line
     # The weights are checked too: a run config edited by hand (or out of step with its checkpoint) is caught there.
     saved = workdir / "checkpoints" / "run_config.yaml"
     saved.write_text(saved.read_text().replace("latent_dim: 16", "latent_dim: 8"))
-    line = error_line(capsys, "train", [*NO_TRACKING, "resume=true", "model.latent_dim=8"])
+    line = error_line(capsys, "train", [*NO_TRACKING, "resume=true", "model.net.latent_dim=8"])
     assert "was trained with another model config" in line and "vae.decoder.project.weight" in line
 
 

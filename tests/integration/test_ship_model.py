@@ -233,7 +233,7 @@ def test_onnx_export_matches_torch_and_its_sampler_runs_without_torch(trained: P
         "prior.npz",
         "sample_faces.py",
     ]
-    import onnxruntime  # pylint: disable=import-outside-toplevel
+    import onnxruntime
 
     network = load_model(trained / "models" / "vae.pt")
     latents = torch.randn(5, network.latent_dim, generator=torch.Generator().manual_seed(7)) * 1.5

@@ -30,7 +30,7 @@ def test_calibrated_likelihood_with_ema_and_warm_up_trains_and_samples_its_mixtu
 
 
 def test_a_vae_trained_with_no_fitted_prior_samples_n01_and_refuses_sampler_gmm(workdir, capsys):
-    cli.run("train", [*FAST_TRAIN, "model.prior=null", "tracking.enabled=false"])
+    cli.run("train", [*FAST_TRAIN, "model/prior=normal", "tracking.enabled=false"])
     assert isinstance(load_model(workdir / "models" / "vae.pt").prior, StandardNormal)
     with pytest.raises(SystemExit):
         cli.run("infer", ["n=2", "tracking.enabled=false", "sampler=gmm"])

@@ -65,7 +65,7 @@ def test_the_page_draws_the_faces_sample_faces_draws_for_a_seed(page_dir, browse
 
 @needs_browser
 def test_moving_a_slider_changes_the_faces_and_back_restores_them(page_dir, browser):
-    from selenium.webdriver.common.keys import Keys  # pylint: disable=import-outside-toplevel
+    from selenium.webdriver.common.keys import Keys
 
     with web_page.served(page_dir) as url:
         assert web_page.open_page(browser, url) == ""
@@ -146,7 +146,7 @@ def test_the_page_loads_onnxruntime_web_from_the_pinned_url_with_the_npm_package
 
 
 def test_an_ort_dir_without_onnxruntime_web_is_refused_in_one_sentence(tmp_path):
-    from face_vae.errors import UserError  # pylint: disable=import-outside-toplevel
+    from face_vae.errors import UserError
 
     prior = {"name": np.array("standard_normal"), "latent_dim": np.array(4)}
     with pytest.raises(UserError, match=r"^ort_dir=\S+ lacks ort.wasm.min.js, ort-wasm-simd-threaded.mjs, "):

@@ -7,14 +7,16 @@ import shutil
 import pytest
 from omegaconf import OmegaConf
 
-from face_vae import cli, config, settings
-from face_vae.config import CONFIG_DIR, command_names, compose, config_help
+from face_vae import cli, config
+from face_vae.config import CONFIG_DIR, command_names, command_summary, compose, config_help
 from face_vae.errors import UserError
+from face_vae.models.settings import VAEModel
+from face_vae.stages import settings
 
 
 def test_train_config_composes_groups_and_applies_overrides():
-    cfg = compose("train", ["model.latent_dim=256", "trainer.max_epochs=3", "data.batch_size=8"])
-    assert cfg.model.latent_dim == 256 and cfg.model["_target_"].endswith("VAEModule")
+    cfg = compose("train", ["model.net.latent_dim=256", "trainer.max_epochs=3", "data.batch_size=8"])
+    assert cfg.model.net.latent_dim == 256 and cfg.model["_target_"].endswith("VAEModule")
     assert cfg.trainer.max_epochs == 3
     assert cfg.data.batch_size == 8
     assert cfg.data.kind == "celeba" and cfg.tracking.experiment == "train_VAE"
@@ -88,16 +90,35 @@ def test_a_preset_holds_only_values_that_differ_from_the_declared_defaults():
 def test_help_lists_every_key_with_its_default_and_comment():
     text = config_help("train")
     assert "  latent_dim: 128 # size of the latent code" in text
-    assert "Group model (default vae; choose with model=dcgan|vae" in text
+    assert "Group model (default vae; choose with model=vae" in text
     assert "Group callbacks (default default; choose with callbacks=default|ema" in text
-    for key in _declared_keys(settings.VAEModel) + _declared_keys(settings.Trainer) + _declared_keys(settings.Train):
-        if key not in settings.GROUP_FIELDS:
+    assert "Group model/prior (default gmm; choose with model/prior=gmm|normal; override as model.prior.KEY" in text
+    for key in _declared_keys(VAEModel) + _declared_keys(settings.Trainer) + _declared_keys(settings.Train):
+        if key not in (*settings.GROUP_FIELDS, "defaults"):
             assert f"  {key}:" in text, key
 
 
-def test_each_registered_command_has_its_config_and_its_stage():
+def test_each_registered_command_has_its_stage_and_summary_and_a_stray_yaml_adds_none(tmp_path, monkeypatch):
     """One registry (settings.COMMANDS) names the commands; a stray YAML file in configs/ adds none."""
-    assert command_names() == sorted(settings.COMMANDS)
+    configs = tmp_path / "configs"
+    shutil.copytree(CONFIG_DIR, configs)
+    (configs / "stray.yaml").write_text("speed: fast\n")
+    monkeypatch.setattr(config, "CONFIG_DIR", configs)
+    assert command_names() == sorted(settings.COMMANDS) and "stray" not in command_names()
+    assert compose("infer", ["n=3"]).n == 3
     for name in command_names():
-        assert (CONFIG_DIR / f"{name}.yaml").is_file(), name
         assert importlib.util.find_spec(f"face_vae.stages.{name}") is not None, name
+        assert command_summary(name).endswith(".") and "configs/" not in command_summary(name), name
+
+
+def test_the_model_is_built_from_its_injected_net_optimizer_and_prior():
+    import torch
+
+    from face_vae.models.priors import StandardNormal
+
+    words = ["data=synthetic", "data.image_size=32", "model.net.channels=[8,16]", "model.net.latent_dim=4"]
+    cfg = compose("train", [*words, "model.optimizer._target_=torch.optim.SGD", "model/prior=normal"])
+    module = config.build(cfg.model)
+    assert module.network.image_size == 32 and module.network.latent_dim == 4
+    assert isinstance(module.configure_optimizers(), torch.optim.SGD)
+    assert isinstance(module.prior, StandardNormal) and module.prior.latent_dim == 4

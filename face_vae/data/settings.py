@@ -1,0 +1,120 @@
+"""The settings of the `data` group (data=celeba|synthetic) and of `download`: defaults, rules, `--help` comments.
+Torch-free: the command line reads them before anything heavy loads."""
+
+from dataclasses import dataclass
+from typing import Any, Optional
+
+from face_vae.rules import AT_LEAST_0, AUTO_OR_POSITIVE, FRACTION, POSITIVE, SECONDS, SEED_RANGE, at_least, setting
+
+
+@dataclass
+class Crop:
+    """The crop box inside CelebA's 178x218 aligned image; (14, 34) centres it and needs no resampling."""
+
+    left: int = setting(14, "", AT_LEAST_0)
+    top: int = setting(34, "", AT_LEAST_0)
+    size: int = setting(150, "", at_least(1, "a positive number of pixels"))
+
+
+@dataclass
+class Data:
+    """What both data options share: the prepared folder, the loaders and the split names."""
+
+    kind: str = setting("celeba")
+    image_size: int = setting(
+        150, "the crop is resized to this when it differs (64 works too)", at_least(8, "at least 8 pixels")
+    )
+    prepared_dir: str = setting(
+        "prepared/celeba_${data.image_size}", "where `prepare` writes the crops (a subfolder per recipe)"
+    )
+    batch_size: int = setting(32, "", POSITIVE)
+    num_workers: int = setting(
+        0,
+        "loader processes; measured on a CPU: workers hand batches over slower (~4k img/s) than the main "
+        "process reads them (~10k); use 2-8 on a GPU machine",
+        AT_LEAST_0,
+    )
+    attributes_file: str = setting(
+        "${data.source_dir}/list_attr_celeba.txt", "CelebA's 40 attributes (train_classifier)"
+    )
+    train_split: str = setting("train")
+    val_split: str = setting("val")
+    test_split: str = setting("test")
+
+
+@dataclass
+class CelebAData(Data):
+    """CelebA in its official layout: <source_dir>/img_align_celeba/*.jpg (178x218) or the official
+    img_align_celeba.zip (read as it is), and <source_dir>/list_eval_partition.txt. data.dvc tracks data/,
+    so `train` pulls it when missing; `python commands.py download` fetches it from the official files."""
+
+    source_dir: str = setting("data/celeba")
+    images_subdir: Optional[str] = setting(None, "null: img_align_celeba/, or images/ when that is what the folder has")
+    crop: Crop = setting(Crop())
+    max_bad_fraction: float = setting(0.01, "prepare fails when more images than this are missing or corrupt", FRACTION)
+    prepare_workers: Any = setting("auto", "processes decoding JPEGs in prepare; auto: one per core", AUTO_OR_POSITIVE)
+
+
+@dataclass
+class NumImages:
+    """Drawn images per split."""
+
+    train: int = setting(256, "", POSITIVE)
+    val: int = setting(64, "", POSITIVE)
+    test: int = setting(64, "", POSITIVE)
+
+
+@dataclass
+class SyntheticData(Data):
+    """Face-like images drawn by face_vae/data/synthetic.py: the whole pipeline offline, in seconds."""
+
+    kind: str = setting("synthetic")
+    prepared_dir: str = setting("prepared/synthetic_${data.image_size}", "where `prepare` draws the faces")
+    attributes_file: str = setting(
+        "${data.prepared_dir}/list_attr_synthetic.txt",
+        "written by prepare: hair colour, pale skin, wide mouth, a coin flip",
+    )
+    num_images: NumImages = setting(NumImages())
+    seed: int = setting(0, "", SEED_RANGE)
+
+
+@dataclass
+class OfficialFile:
+    """One of CelebA's official files: its name, Google Drive id and published MD5."""
+
+    name: str = setting("")
+    id: str = setting("")
+    md5: str = setting("")
+
+
+@dataclass
+class OfficialFiles:
+    """CelebA's official Google Drive files and their MD5s (the list torchvision's CelebA uses)."""
+
+    images: OfficialFile = setting(
+        OfficialFile("img_align_celeba.zip", "0B7EVK8r0v71pZjFTYXZWM3FlRnM", "00d2c5bc6d35e252742224ab0c1e8fcb"),
+        "1.4 GB: the 202,599 aligned JPEGs; prepare reads the zip as it is",
+    )
+    partition: OfficialFile = setting(
+        OfficialFile("list_eval_partition.txt", "0B7EVK8r0v71pY0NSMzRuSXJEVkk", "d32c9cbf5e040fd4025c592c306e6668")
+    )
+    attributes: OfficialFile = setting(
+        OfficialFile("list_attr_celeba.txt", "0B7EVK8r0v71pblRyaVFSWGxPY0U", "75e246fa4810816ffd6ee81facbd244c")
+    )
+
+
+@dataclass
+class DownloadSettings:
+    """Where CelebA's official files come from and how they are fetched."""
+
+    drive_url: str = setting("https://drive.google.com/uc?id=", "+ each file's id")
+    mirror: Optional[str] = setting(
+        None, "a team's own copy, e.g. download.mirror=https://files.example.org/celeba/ : mirror + each file's name"
+    )
+    files: OfficialFiles = setting(OfficialFiles())
+    timeout_s: float = setting(60.0, "seconds without an answer before a connection is given up", SECONDS)
+    retries: int = setting(3, "a dropped connection is resumed this many times before the command stops", AT_LEAST_0)
+    manual_page: str = setting("https://mmlab.ie.cuhk.edu.hk/projects/CelebA.html")
+
+
+OPTIONS = {"celeba": CelebAData, "synthetic": SyntheticData}

@@ -1,0 +1,88 @@
+"""The settings of the `model` group (the VAE: its net, optimizer and loss), the priors (model/prior=gmm|normal) and
+the attribute classifier: defaults, rules, `--help` comments. Torch-free: the command line reads them first."""
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from face_vae.rules import AT_LEAST_0, POSITIVE, WIDTHS, one_of, positive, setting
+
+
+@dataclass
+class MixturePrior:
+    """prior=gmm: a Gaussian mixture fitted to the training codes (face_vae/models/priors.py)."""
+
+    _target_: str = "face_vae.models.priors.GaussianMixture"
+    components: int = setting(200, "200 beat 10 (FID 74.6 vs 78.6, docs/RESULTS.md)", POSITIVE)
+    max_codes: int = setting(
+        20000, "fitted to at most this many codes, drawn at random (benchmarks/prior_fit.py)", POSITIVE
+    )
+
+
+@dataclass
+class NormalPrior:
+    """prior=normal: N(0, I), the prior the VAE is trained with; nothing to fit."""
+
+    _target_: str = "face_vae.models.priors.StandardNormal"
+
+
+@dataclass
+class VAENet:
+    """The network (face_vae/models/vae.py VAE): residual encoder and decoder."""
+
+    _target_: str = "face_vae.models.vae.VAE"
+    image_size: Any = setting("${data.image_size}", "the data's")
+    latent_dim: int = setting(128, "size of the latent code", POSITIVE)
+    channels: list[int] = setting(
+        [16, 32, 64, 128, 256], "one stride-2 level per entry in the residual encoder, mirrored in the decoder", WIDTHS
+    )
+
+
+@dataclass
+class Optimizer:
+    """Any torch.optim class, given the parameters by the module (`_partial_`): model.optimizer._target_=..."""
+
+    _target_: str = setting("torch.optim.Adam")
+    _partial_: bool = True
+    lr: float = setting(0.001, "the learning rate", positive("a positive learning rate"))
+
+
+@dataclass
+class VAEModel:
+    """The VAE and its training loss (face_vae/models/vae_module.py); net, optimizer and prior are built here and
+    handed to it."""
+
+    # The prior is a group of its own inside the model: model/prior=gmm|normal, model.prior.KEY=VALUE.
+    defaults: list[Any] = field(default_factory=lambda: ["_self_", {"prior": "gmm"}])
+    _target_: str = "face_vae.models.vae_module.VAEModule"
+    net: VAENet = setting(VAENet())
+    optimizer: Optimizer = setting(Optimizer())
+    likelihood: str = setting(
+        "calibrated",
+        "calibrated: sigma = the batch's RMSE each step (sigma-VAE; the winner in docs/RESULTS.md); fixed: sigma below",
+        one_of("calibrated", "fixed"),
+    )
+    sigma: float = setting(
+        0.1,
+        "decoder std of the Gaussian likelihood with likelihood=fixed: balances reconstruction against KL",
+        positive("positive (it is the decoder's standard deviation)"),
+    )
+    kl_warmup_steps: int = setting(0, "KL weight ramps 0 -> 1 over these steps (0: none)", AT_LEAST_0)
+    prior: Any = setting(None, "fitted to the training codes after training, sampled by infer: model/prior=gmm|normal")
+    compile: bool = setting(False, "torch.compile the VAE's forward (minutes of compilation first)")
+
+
+@dataclass
+class Classifier:
+    """The attribute classifier of `train_classifier`."""
+
+    hidden: int = setting(256, "one hidden layer: latent code -> hidden -> one logit per attribute", POSITIVE)
+    dropout: float = setting(0.2, "", (lambda value: 0 <= value < 1, "between 0 and 1"))
+    balanced: bool = setting(
+        True, "weigh positives by negatives/positives: best balanced accuracy; false: best plain accuracy"
+    )
+    lr: float = setting(0.001, "", positive("a positive learning rate"))
+    weight_decay: float = setting(0.0001, "", AT_LEAST_0)
+    batch_size: int = setting(256, "", POSITIVE)
+
+
+PRIORS = {"gmm": MixturePrior, "normal": NormalPrior}

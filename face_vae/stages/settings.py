@@ -1,0 +1,365 @@
+"""Every command: its settings (defaults, rules, `--help` comments), the config groups it composes, and the one
+registry of commands (name -> settings -> face_vae/stages/<name>.py). A group's own settings live beside its code
+(face_vae/data/settings.py, models/settings.py, hardware.py, storage.py, tracking/server.py); a YAML file in configs/
+holds only a preset (configs/trainer/gpu.yaml) or a library class's arguments (configs/callbacks/).
+Torch-free: the command line checks a config in a second, before anything heavy loads.
+"""
+
+# A settings class has one field per key, however many that is.
+# pylint: disable=too-many-instance-attributes
+from dataclasses import dataclass
+from typing import Any, Optional
+
+from hydra.core.config_store import ConfigStore
+
+from face_vae import hardware, storage
+from face_vae.data import settings as data_settings
+from face_vae.data.settings import DownloadSettings
+from face_vae.models import settings as model_settings
+from face_vae.models.settings import Classifier
+from face_vae.rules import AT_LEAST_0, AUTO_OR_POSITIVE, PATH, POSITIVE, SEED_RANGE, at_least, one_of, positive, setting
+from face_vae.tracking.server import TrackingSettings
+
+SAMPLER = setting(
+    "auto",
+    "auto: the prior the model was trained with (a Gaussian mixture fitted to the training codes, "
+    "docs/RESULTS.md); normal: N(0, I); gmm: the mixture, refused when the model has none",
+    one_of("auto", "gmm", "normal"),
+)
+SEED = setting(0, "the same seed gives the same faces", SEED_RANGE)
+BATCH_SIZE = setting(64, "images through the network at a time", POSITIVE)
+MODEL_FILE = setting(
+    "models/vae.pt",
+    "the model `train` saved (pulled through models.dvc when missing), or a registered version: "
+    "models:/face_vae/3, models:/face_vae@champion",
+)
+DEBUG = setting(False, "true: show the traceback of an error instead of one sentence")
+FORCE = setting(False, "prepare the data again even when it is up to date")
+# The option each group starts from; `group=option` on the command line picks another.
+DEFAULT_OPTIONS = {
+    "prior": "gmm",
+    "data": "celeba",
+    "model": "vae",
+    "callbacks": "default",
+    "tracking": "mlflow",
+    "storage": "default",
+    "runtime": "default",
+    "trainer": "default",
+}
+
+
+def group() -> Any:
+    """A group's slot in a command: filled by the option its defaults list names."""
+    return setting({})
+
+
+def groups(*names: str) -> Any:
+    """A command's defaults list: each group's default option, in this order, then the command's own values."""
+    return setting([{name: DEFAULT_OPTIONS[name]} for name in names] + ["_self_"])
+
+
+def own(**values: Any) -> Any:
+    """Values a command sets in one of its groups (over the group's defaults, under the user's overrides)."""
+    return setting(dict(values))
+
+
+@dataclass
+class Trainer:
+    """Lightning's Trainer (more of its arguments can be added: `+trainer.KEY=VALUE`); the precision is
+    runtime.precision."""
+
+    _target_: str = "lightning.Trainer"
+    accelerator: str = setting("auto", "auto: CUDA when present, else the CPU")
+    strategy: str = setting("auto", "ddp: see trainer=ddp")
+    devices: Any = setting(1, "", AUTO_OR_POSITIVE)
+    num_nodes: int = setting(1, "", POSITIVE)
+    max_epochs: int = setting(10, "", at_least(1, "a positive number of epochs"))
+    max_time: Optional[str] = setting(
+        None, "a wall-clock budget, DD:HH:MM:SS (e.g. 00:00:20:00); training stops at whichever comes first"
+    )
+    log_every_n_steps: int = setting(10, "", POSITIVE)
+    limit_train_batches: Any = setting(
+        1.0, "a fraction, or a number of batches", positive("a positive fraction or number of batches")
+    )
+    limit_val_batches: Any = setting(1.0, "", AT_LEAST_0)
+    enable_checkpointing: bool = setting(True)
+    enable_model_summary: bool = setting(True)
+
+
+@dataclass
+class Command:
+    """What every command has. Its groups are `Any` here: each is typed by its own settings class."""
+
+    debug: bool = DEBUG
+
+
+@dataclass
+class RunsTheNetwork(Command):
+    """A command that loads a model: where it logs, how it pulls, how the network runs."""
+
+    tracking: Any = group()
+    storage: Any = group()
+    runtime: Any = group()
+
+
+@dataclass
+class ReadsFaces(RunsTheNetwork):
+    """A command that also reads face images (prepared crops, or photos cropped like them)."""
+
+    data: Any = group()
+
+
+@dataclass
+class Trains(ReadsFaces):
+    """A command that trains with Lightning."""
+
+    trainer: Any = group()
+
+
+@dataclass
+class Prepare(Command):
+    """Decode, crop and store the dataset once in a training-ready form (raw uint8 crops; reads the image folder
+    or the zip)."""
+
+    defaults: list[Any] = groups("data", "storage")
+    data: Any = group()
+    storage: Any = group()
+    force: bool = FORCE
+
+
+@dataclass
+class Download(Command):
+    """Fetch CelebA's official files (aligned images zip, partition, attributes) into data.source_dir, MD5-checked."""
+
+    defaults: list[Any] = groups("data")
+    data: Any = group()
+    download: DownloadSettings = setting(DownloadSettings())
+
+
+@dataclass
+class Train(Trains):
+    """Train the VAE on the train split, validate on val, save models/vae.pt, log to MLflow."""
+
+    defaults: list[Any] = groups("data", "model", "callbacks", "tracking", "storage", "runtime", "trainer")
+    tracking: Any = own(experiment="train_VAE")
+    model: Any = group()
+    callbacks: Any = group()
+    seed: int = setting(42, "", SEED_RANGE)
+    force: bool = FORCE
+    resume: bool = setting(False, "true: continue from <checkpoints_dir>/last.ckpt")
+    model_file: str = setting("models/vae.pt", "where the trained model is saved")
+    checkpoints_dir: str = setting("checkpoints", "", PATH)
+    history_file: Optional[str] = setting(
+        None, "a JSON file of the losses per epoch (the DVC pipeline's plot); null: none"
+    )
+
+
+@dataclass
+class Infer(RunsTheNetwork):
+    """Sample n faces from the trained model and write them as JPGs to result/ (attributes= steers them)."""
+
+    defaults: list[Any] = groups("tracking", "storage", "runtime")
+    tracking: Any = own(experiment="infer_VAE")
+    n: int = setting(16, "faces to generate", at_least(1, "a positive number of faces"))
+    seed: int = SEED
+    sampler: str = SAMPLER
+    batch_size: int = setting(
+        16, "faces decoded at a time: measured fastest on a 2-core CPU (benchmarks/infer.py)", POSITIVE
+    )
+    attributes: Any = setting(
+        None,
+        'steering: attributes="{Smiling: 1.5, Eyeglasses: 1}" moves every face along each attribute\'s direction '
+        "(1 = the average code difference between faces with and without it); needs `train_classifier` first",
+    )
+    classifier_file: str = setting("models/attributes.pt")
+    attribute_sweep: Any = setting(
+        [-2, -1, 0, 1, 2],
+        "the strengths shown left to right in attribute_grid.jpg",
+        (lambda sweep: bool(sweep) and all(isinstance(x, (int, float)) for x in sweep), "a list of numbers"),
+    )
+    grid_faces: int = setting(2, "faces per attribute in attribute_grid.jpg", POSITIVE)
+    model_file: str = MODEL_FILE
+    result_dir: str = setting("result", "", PATH)
+
+
+@dataclass
+class Evaluate(ReadsFaces):
+    """Score a trained model: FID, KID, face-detection rate of samples; reconstruction error of real faces."""
+
+    defaults: list[Any] = groups("data", "tracking", "storage", "runtime")
+    tracking: Any = own(experiment="evaluate_VAE")
+    split: str = setting("test", "official split to compare with (the shared sample has no test images: split=val)")
+    metrics_file: Optional[str] = setting(None, "also write the scores as JSON here (the DVC pipeline's metrics)")
+    stats_dir: Optional[str] = setting(
+        None, "where the real images' Inception statistics are cached; null: beside the prepared data"
+    )
+    n: int = setting(
+        1000,
+        "generated faces for FID, KID and face detection (and at most this many real ones)",
+        at_least(2, "at least 2 (FID compares two sets of faces)"),
+    )
+    n_reconstruct: int = setting(
+        1000, "real images reconstructed for MSE, log-cosh and SSIM", at_least(1, "a positive number of images")
+    )
+    fid_sizes: list[int] = setting(
+        [64, 150],
+        "resolutions of the comparison (64 px is the usual one); those above the model's own are left out",
+        (lambda sizes: bool(sizes) and all(size >= 8 for size in sizes), "a list of sizes >= 8"),
+    )
+    sampler: str = SAMPLER
+    seed: int = SEED
+    batch_size: int = BATCH_SIZE
+    model_file: str = MODEL_FILE
+    force: bool = FORCE
+    promote: bool = setting(
+        False,
+        "true (model_file=models:/NAME/N): record the FID on the version and make it NAME@champion when it beats "
+        "the champion's FID of the same size, split and n",
+    )
+
+
+@dataclass
+class Pull(Command):
+    """Pull data.dvc and models.dvc from the DVC remote, failing in seconds (not waiting for a browser sign-in)."""
+
+    defaults: list[Any] = groups("storage")
+    storage: Any = group()
+    targets: list[str] = setting(["data.dvc", "models.dvc"], "the .dvc files whose data is pulled")
+    force: bool = setting(
+        False, "true: replace local files that differ from the .dvc record when DVC's cache holds a copy"
+    )
+
+
+@dataclass
+class Export(RunsTheNetwork):
+    """Export the trained model to run without torch: format=onnx writes decoder.onnx, prior.npz, sample_faces.py;
+    format=web adds index.html, a page that draws faces in the browser (docs/SERVING.md)."""
+
+    defaults: list[Any] = groups("tracking", "storage", "runtime")
+    tracking: Any = own(experiment="export_VAE")
+    format: str = setting(
+        "onnx",
+        "onnx: decoder.onnx, prior.npz and sample_faces.py (numpy + onnxruntime); web: "
+        "those and index.html, a page that draws faces in the browser",
+        one_of("onnx", "web"),
+    )
+    model_file: str = MODEL_FILE
+    export_dir: str = setting("export", "where the files go (replaced when they are face_vae's)", PATH)
+    ort_dir: Optional[str] = setting(
+        None,
+        "web: onnxruntime-web's dist folder, copied beside the page for use "
+        "offline; null: the page loads it from a pinned CDN URL",
+    )
+    classifier_file: Optional[str] = setting(
+        "models/attributes.pt", "web: attribute sliders from this classifier (none when the file is absent, or null)"
+    )
+
+
+@dataclass
+class FitPrior(ReadsFaces):
+    """Fit the prior of a trained VAE again (e.g. prior.components=500, or prior=normal for N(0, I)) without
+    retraining it."""
+
+    defaults: list[Any] = groups("prior", "data", "tracking", "storage", "runtime")
+    tracking: Any = own(experiment="fit_prior_VAE")
+    model_file: str = setting("models/vae.pt", "the VAE whose prior is fitted again, and saved back into it")
+    prior: Any = group()
+    seed: int = SEED
+
+
+@dataclass
+class Serve(Command):
+    """Serve a registered version over REST: MLflow's scoring server, behind limits on body size and JSON nesting."""
+
+    defaults: list[Any] = groups("tracking")
+    tracking: Any = group()
+    model_uri: str = setting("models:/face_vae@champion", "the registered version served (models:/NAME/N or @ALIAS)")
+    host: str = setting("127.0.0.1", "the address to listen on (0.0.0.0: every interface of this machine)")
+    port: int = setting(5001, "the port to listen on", ((lambda value: 1 <= value <= 65535), "a port from 1 to 65535"))
+
+
+@dataclass
+class Interpolate(ReadsFaces):
+    """Walk the latent space between two photos (start=, end=) or two samples: a strip JPG and a GIF."""
+
+    defaults: list[Any] = groups("data", "tracking", "storage", "runtime")
+    tracking: Any = own(experiment="interpolate_VAE")
+    start: Optional[str] = setting(None, "a photo to start from; null (with end null): two faces sampled with `seed`")
+    end: Optional[str] = setting(None, "the photo to end at")
+    steps: int = setting(8, "faces in the strip, both ends included", at_least(2, "at least 2 (the two ends)"))
+    seed: int = SEED
+    sampler: str = SAMPLER
+    model_file: str = MODEL_FILE
+    result_dir: str = setting("result", "interpolation.jpg (the strip) and interpolation.gif", PATH)
+    batch_size: int = BATCH_SIZE
+
+
+@dataclass
+class Reconstruct(ReadsFaces):
+    """Encode real photos (input=FOLDER or FILE) and write original | reconstruction JPGs to result/."""
+
+    defaults: list[Any] = groups("data", "tracking", "storage", "runtime")
+    tracking: Any = own(experiment="reconstruct_VAE")
+    input: Any = setting(None, "a folder of photos, one photo, or a list: input=[a.jpg,b.jpg]")
+    model_file: str = MODEL_FILE
+    result_dir: str = setting(
+        "result", "<photo>_reconstruction.jpg (original | reconstruction) and reconstructions.jpg", PATH
+    )
+    batch_size: int = BATCH_SIZE
+
+
+@dataclass
+class TrainClassifier(Trains):
+    """Train a classifier of CelebA's 40 attributes on the VAE's codes; print its per-attribute scores."""
+
+    defaults: list[Any] = groups("data", "tracking", "storage", "runtime", "trainer")
+    tracking: Any = own(experiment="train_classifier_VAE")
+    split: str = setting(
+        "test", "the split the classifier is scored on (the shared sample has no test images: split=val)"
+    )
+    model_file: str = setting("models/vae.pt", "the VAE whose codes are classified")
+    classifier_file: str = setting("models/attributes.pt", "saved beside the VAE: models.dvc versions both")
+    seed: int = SEED
+    force: bool = FORCE
+    classifier: Classifier = setting(Classifier())
+    trainer: Any = own(max_epochs=30, log_every_n_steps=5, enable_checkpointing=False, enable_model_summary=False)
+
+
+# The fields of a command that are config groups, each typed by its own settings class (or YAML files).
+GROUP_FIELDS = tuple(DEFAULT_OPTIONS)
+COMMANDS: dict[str, type[Command]] = {
+    "download": Download,
+    "prepare": Prepare,
+    "train": Train,
+    "train_classifier": TrainClassifier,
+    "fit_prior": FitPrior,
+    "infer": Infer,
+    "evaluate": Evaluate,
+    "interpolate": Interpolate,
+    "reconstruct": Reconstruct,
+    "export": Export,
+    "serve": Serve,
+    "pull": Pull,
+}
+# The options of each group that are settings classes (YAML presets live in configs/<group>/).
+GROUPS: dict[str, dict[str, type]] = {
+    "data": data_settings.OPTIONS,
+    "model": {"vae": model_settings.VAEModel},
+    "model/prior": model_settings.PRIORS,  # inside model=vae
+    "prior": model_settings.PRIORS,  # fit_prior's
+    "trainer": {"default": Trainer},
+    "tracking": {"mlflow": TrackingSettings},
+    "storage": {"default": storage.StorageSettings},
+    "runtime": {"default": hardware.RuntimeSettings},
+}
+
+
+def register() -> None:
+    """Store every settings class where Hydra looks for it: a command under its name, a group's option as
+    `<group>/<option>`."""
+    store = ConfigStore.instance()
+    for command, settings in COMMANDS.items():
+        store.store(name=command, node=settings)
+    for name, options in GROUPS.items():
+        for option, settings in options.items():
+            store.store(group=name, name=option, node=settings)
