@@ -158,7 +158,7 @@ def nyquist_energy(images: torch.Tensor) -> tuple[float, float]:
     """(energy at the highest frequency, all energy) of a batch: sums over batches give `nyquist_share` of all."""
     grey = images.float().mean(dim=1)
     grey = grey - grey.mean(dim=(1, 2), keepdim=True)
-    energy = torch.fft.fft2(grey).abs().square()  # pylint: disable=not-callable
+    energy = torch.fft.fft2(grey).abs().square()  # pylint: disable=not-callable  # torch builds fft2 in C
     height, width = grey.shape[1:]
     if height % 2 or width % 2:
         return float("nan"), 1.0  # odd sizes have no frequency of period exactly 2

@@ -14,7 +14,8 @@ from face_vae.models.priors import StandardNormal, prior_from_state
 from face_vae.models.vae import VAE
 
 log = logging.getLogger(__name__)
-FIRST_VAE_FORMAT = "face_vae.VAE/1"  # up to commit 1651096: `latent_density`/`latent_flow` dicts, an `architecture`
+# The format of the model models.dvc holds: `latent_density`/`latent_flow` dicts and an `architecture` key.
+FIRST_VAE_FORMAT = "face_vae.VAE/1"
 LAST_COMMIT_WITH_REMOVED_CODE = "1651096"
 
 
@@ -59,9 +60,10 @@ def load_model(path: Path) -> VAE:
         if saved["format"] == FIRST_VAE_FORMAT:
             saved = _from_first_format(saved, path)
         _check_weights(saved, path)
-        if saved["format"] != VAE.FORMAT:  # the DCGAN baseline left the code after commit beae108
+        if saved["format"] != VAE.FORMAT:
             raise UserError(
-                f"{path} holds a {saved['format']} model, which face_vae no longer reads: use a VAE's file."
+                f"{path} holds a {saved['format']} model, which face_vae no longer reads (its code is at commit "
+                "beae108): use a VAE's model file."
             )
         network = VAE(**saved["hparams"])
         network.load_state_dict(saved["state_dict"])
@@ -103,7 +105,7 @@ def _check_weights(saved: dict, path: Path) -> None:
 def _prior(saved: dict, latent_dim: int) -> StandardNormal:
     if saved.get("prior"):
         return prior_from_state(saved["prior"])
-    if saved.get("latent_density"):  # the name up to commit 1651096
+    if saved.get("latent_density"):  # the first format's name for the prior
         return prior_from_state(saved["latent_density"])
     return StandardNormal(latent_dim)
 

@@ -7,6 +7,7 @@ from functools import partial
 import lightning as L
 import torch
 
+from face_vae.errors import UserError
 from face_vae.models.priors import StandardNormal
 from face_vae.models.vae import VAE
 
@@ -14,10 +15,6 @@ LIKELIHOODS = ("calibrated", "fixed")
 # Reading a GPU's loss on the host stalls it until the step is done: there the loss is checked every this
 # many steps (a NaN still stops the run before the model is saved); on a CPU every step costs nothing.
 FINITE_CHECK_EVERY = 50
-
-
-class NonFiniteLoss(ValueError):
-    """The training loss became NaN or infinite (the stage says which settings to change)."""
 
 
 def kl_divergence(mean: torch.Tensor, log_var: torch.Tensor) -> torch.Tensor:
@@ -51,7 +48,7 @@ class VAEModule(L.LightningModule):
     `infer` samples from. The defaults are the config's (face_vae/models/settings.py VAEModel).
     """
 
-    def __init__(  # pylint: disable=too-many-arguments
+    def __init__(  # pylint: disable=too-many-arguments  # the config keys, each a named argument
         self,
         net: VAE | dict,
         *,
@@ -64,11 +61,11 @@ class VAEModule(L.LightningModule):
         channels_last: bool = False,
     ):
         super().__init__()
-        # Lightning's own VAEModule.load_from_checkpoint(path) rebuilds the module from these: the net as its sizes
-        # (a dict); the prior, fitted after training, is left out (a checkpoint's module samples N(0, I)).
+        # Lightning's own VAEModule.load_from_checkpoint(path) rebuilds the module from the saved arguments: the net as
+        # its sizes (a dict); the prior, fitted after training, is left out (a checkpoint's module samples N(0, I)).
         net = VAE(**net) if isinstance(net, dict) else net
-        kept = {"likelihood": likelihood, "sigma": sigma, "kl_warmup_steps": kl_warmup_steps, "compile": compile}
-        self.save_hyperparameters({"net": net.hparams} | kept)
+        self.save_hyperparameters(ignore=["net", "optimizer", "prior"])
+        self.hparams["net"] = net.hparams
         if likelihood not in LIKELIHOODS:
             raise ValueError(f"likelihood must be {' or '.join(LIKELIHOODS)}, not {likelihood!r}")
         self.vae = net.to(memory_format=torch.channels_last) if channels_last else net
@@ -122,7 +119,11 @@ class VAEModule(L.LightningModule):
         checked = loss.device.type == "cpu" or self.global_step % FINITE_CHECK_EVERY == 0
         if checked and not torch.isfinite(loss):
             # Stop before the optimiser spreads it into the weights; checkpoints hold the last good state.
-            raise NonFiniteLoss(f"The training loss became {loss.item()} at step {self.global_step}")
+            raise UserError(
+                f"The training loss became {loss.item()} at step {self.global_step}: lower model.optimizer.lr or raise "
+                "model.sigma; the last checkpoint (checkpoints_dir) keeps the last good state and the saved model was "
+                "not replaced."
+            )
         self._log_elbo("train", loss, reconstruction, kl)
         return loss
 

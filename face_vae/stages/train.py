@@ -14,9 +14,7 @@ from face_vae import hardware, locks, storage
 from face_vae.callbacks.checkpoints import RunFiles, RunIdentity
 from face_vae.callbacks.progress import EpochHistory
 from face_vae.config import build
-from face_vae.errors import UserError
 from face_vae.models.model_file import save_model
-from face_vae.models.vae_module import NonFiniteLoss
 from face_vae.stages import run_folder, train_checks
 from face_vae.stages.shared import (
     build_trainer,
@@ -53,7 +51,7 @@ def run(cfg: DictConfig) -> None:
             run_folder.set_aside_earlier_run(folder)
         logger = _mlflow_logger(cfg, uri, runtime, resume_from, changed_on_resume) if uri is not None else None
         trainer = build_trainer(cfg, runtime, _callbacks(cfg, resume_from, logger), logger or False)
-        _fit(trainer, module, datamodule, resume_from)
+        trainer.fit(module, datamodule=datamodule, ckpt_path=resume_from)  # a NaN loss stops it with a UserError
         if trainer.is_global_zero:  # with DDP, one process writes the model, logs it and versions it
             _save_log_and_version(cfg, trainer, module, prepared_dir, runtime, logger, uri)
 
@@ -105,17 +103,6 @@ def _save_log_and_version(  # pylint: disable=too-many-arguments  # the fitted r
         raise
     if logger is not None:
         logger.end("success")
-
-
-def _fit(trainer: L.Trainer, module: L.LightningModule, datamodule: L.LightningDataModule, resume_from: str | None):
-    """trainer.fit, with a loss that became NaN or infinite said in the user's words."""
-    try:
-        trainer.fit(module, datamodule=datamodule, ckpt_path=resume_from)
-    except NonFiniteLoss as error:
-        raise UserError(
-            f"{error}: lower model.optimizer.lr or raise model.sigma; the last checkpoint (checkpoints_dir) keeps the "
-            "last good state and the saved model was not replaced."
-        ) from error
 
 
 def _mlflow_logger(

@@ -122,3 +122,16 @@ def test_the_model_is_built_from_its_injected_net_optimizer_and_prior():
     assert module.network.image_size == 32 and module.network.latent_dim == 4
     assert isinstance(module.configure_optimizers(), torch.optim.SGD)
     assert isinstance(module.prior, StandardNormal) and module.prior.latent_dim == 4
+
+
+def test_a_prior_added_as_a_yaml_file_is_offered_and_built(tmp_path, monkeypatch):
+    configs = tmp_path / "configs"
+    shutil.copytree(CONFIG_DIR, configs)
+    (configs / "model" / "prior").mkdir(parents=True)
+    (configs / "model" / "prior" / "one.yaml").write_text(
+        "_target_: face_vae.models.priors.GaussianMixture\ncomponents: 1\n"
+    )
+    monkeypatch.setattr(config, "CONFIG_DIR", configs)
+    assert "choose with model/prior=gmm|normal|one;" in config_help("train")
+    cfg = compose("train", ["data.image_size=32", "model.net.channels=[8,16]", "model/prior=one"])
+    assert config.build(cfg.model).prior.components == 1

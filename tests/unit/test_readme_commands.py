@@ -30,15 +30,17 @@ LINES = _shell_lines()
 COMMAND_LINES = [line for line in LINES if "commands.py " in line]
 
 
-def test_the_readme_has_commands_to_check():
-    assert len(COMMAND_LINES) >= 15
+def test_the_commands_checked_are_read_from_the_readme_and_docs():
+    """The parser finds the quick start's and docs/'s lines, so the checks below are not run over nothing."""
+    assert "poetry run python commands.py train data=synthetic trainer.max_epochs=2" in COMMAND_LINES
+    assert "poetry run python commands.py pull storage.remote=local targets=[models.dvc]" in COMMAND_LINES
+    assert any(line.startswith("poetry run dvc ") for line in LINES)
 
 
 def test_every_tool_of_the_project_runs_through_poetry():
     """mlflow, dvc and the project's python are in Poetry's venv, not on a fresh machine's PATH."""
     bare = [line for line in LINES if line.split()[0] in NEEDS_THE_VENV]
     assert not bare, f"these need `poetry run` in front: {bare}"
-    assert sum(line.startswith("poetry run ") for line in LINES) >= 30
 
 
 @pytest.mark.parametrize("line", COMMAND_LINES)
