@@ -145,8 +145,9 @@ def export_tiny(folder: Path) -> Path:
     import torch
 
     from face_vae import cli
+    from face_vae.atomic import file_md5
     from face_vae.models.classifier import AttributeClassifier, save_classifier
-    from face_vae.models.model_file import file_md5, save_model
+    from face_vae.models.model_file import save_model
     from face_vae.models.priors import GaussianMixture
     from face_vae.models.vae import VAE
 

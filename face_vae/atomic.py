@@ -1,6 +1,8 @@
-"""Write files under a temporary name and rename them, so a crash never leaves a truncated file."""
+"""Files on disk: written under a temporary name and renamed, so a crash never leaves a truncated file; folders
+checked for room before work; a file's md5."""
 
 import errno
+import hashlib
 import json
 import os
 import shutil
@@ -9,7 +11,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-from face_vae.errors import UserError
+from face_vae.errors import UserError, listed
 
 
 @contextmanager
@@ -34,6 +36,13 @@ def atomic_path(path: Path) -> Iterator[Path]:
             tmp_path.unlink(missing_ok=True)
         except OSError:  # e.g. a read-only folder: the first error is the one to tell
             pass
+
+
+def file_md5(path: Path) -> str:
+    """The md5 of a file's bytes, read in blocks: as DVC records it, as CelebA's sums are published, and as a
+    classifier records the model whose codes it reads."""
+    with open(path, "rb") as file:
+        return hashlib.file_digest(file, "md5").hexdigest()
 
 
 def write_bytes(path: Path, content: bytes) -> None:
@@ -125,15 +134,14 @@ def refuse_foreign_folder(folder: Path, manifest: str, key: str) -> None:
         return
     present = {path.name for path in folder.iterdir()}
     try:
-        listed = set(json.loads((folder / manifest).read_text(encoding="utf-8"))["files"]) | {manifest}
+        recorded = set(json.loads((folder / manifest).read_text(encoding="utf-8"))["files"]) | {manifest}
     except (OSError, ValueError, KeyError, TypeError):
-        listed = set()
-    foreign = sorted(present - listed) if listed else sorted(present)
+        recorded = set()
+    foreign = sorted(present - recorded) if recorded else sorted(present)
     if foreign:
-        shown = ", ".join(foreign[:3]) + (f" and {len(foreign) - 3} more" if len(foreign) > 3 else "")
         raise UserError(
-            f"{key}={folder} holds files face_vae did not write there ({shown}), and the run would replace the "
-            f"folder: choose another {key} or move them away. Nothing was written."
+            f"{key}={folder} holds files face_vae did not write there ({listed(foreign)}), and the run would replace "
+            f"the folder: choose another {key} or move them away. Nothing was written."
         )
 
 

@@ -164,14 +164,17 @@ def config_help(command: str, overrides: Iterable[str] = ()) -> str:
     classes and the YAML files (no compose: `--help` stays instant). A `group=choice` among `overrides` shows
     that choice's keys (`train model/prior=normal --help`)."""
     chosen = dict(word.split("=", 1) for word in overrides if "=" in word and "." not in word.split("=", 1)[0])
-    groups = _groups(settings.COMMANDS[command])
-    sections = [f"Keys of {command} (override as KEY=VALUE):\n" + "\n".join(_field_lines(settings.COMMANDS[command]))]
-    for group, default in groups:
+    keys = "\n".join(_field_lines(settings.COMMANDS[command]))
+    sections = [f"Keys of {command} (override as KEY=VALUE):\n{keys}"]
+    return "\n\n".join(sections + _group_sections(_groups(settings.COMMANDS[command]), chosen))
+
+
+def _group_sections(groups: list[tuple[str, str]], chosen: dict[str, str], parent: str = "") -> list[str]:
+    """A section per group, each followed by the groups inside its chosen option (model=vae has model/prior)."""
+    sections = []
+    for name, default in groups:
+        group = parent + name
         choice = chosen.get(group, default)
-        # A group inside the chosen option (model=vae has model/prior): listed after it.
-        groups += [
-            (f"{group}/{inner}", option) for inner, option in _groups(settings.GROUPS.get(group, {}).get(choice))
-        ]
         classes = settings.GROUPS.get(group, {})
         files = {path.stem: path for path in (CONFIG_DIR / group).glob("*.yaml")}
         if choice in classes:
@@ -185,7 +188,8 @@ def config_help(command: str, overrides: Iterable[str] = ()) -> str:
             f"{group}={'|'.join(sorted(classes.keys() | files.keys()))}; "
             f"override as {group.replace('/', '.')}.KEY=VALUE):\n" + "\n".join(lines)
         )
-    return "\n\n".join(sections)
+        sections += _group_sections(_groups(classes.get(choice)), chosen, f"{group}/")
+    return sections
 
 
 def _field_lines(settings_class: type, indent: str = "  ") -> list[str]:

@@ -1,4 +1,4 @@
-"""The one exception type for problems a user can cause and fix."""
+"""The one exception type for problems a user can cause and fix, and the helpers its messages share."""
 
 
 class UserError(Exception):
@@ -6,3 +6,14 @@ class UserError(Exception):
 
     The CLI prints it as one line and exits with code 1; everything else stays a traceback.
     """
+
+
+def first_line(error: BaseException) -> str:
+    """The first line of a library's error (its traceback-like rest tells a user nothing), or its type's name."""
+    text = str(getattr(error, "message", "") or error).strip()
+    return text.splitlines()[0] if text else type(error).__name__
+
+
+def listed(names: list, most: int = 3) -> str:
+    """'a, b, c and 4 more': the first `most` of `names`, and how many are left out."""
+    return ", ".join(str(name) for name in names[:most]) + (f" and {len(names) - most} more" if names[most:] else "")

@@ -1,6 +1,5 @@
 """DVC: pull the data or the model when missing, add and push a newly trained model (Python API)."""
 
-import hashlib
 import json
 import logging
 import os
@@ -14,7 +13,8 @@ from typing import Any, Optional
 import yaml
 
 from face_vae import credentials
-from face_vae.errors import UserError
+from face_vae.atomic import file_md5
+from face_vae.errors import UserError, first_line, listed
 from face_vae.rules import AUTO_OR_BOOL, setting
 
 log = logging.getLogger(__name__)
@@ -153,7 +153,7 @@ def _refuse_unsaved_files(repo, dvc_file: str, replace_cached: bool) -> None:
             differ.append((file, Path(cache.oid_to_path(md5)) if Path(cache.oid_to_path(md5)).is_file() else None))
     unsaved = [file for file, copy in differ if copy is None]
     if unsaved:
-        shown = ", ".join(str(file) for file in unsaved[:3]) + (f" and {len(unsaved) - 3} more" if unsaved[3:] else "")
+        shown = listed(unsaved)
         raise UserError(
             f"{shown} {'is' if len(unsaved) == 1 else 'are'} not what {dvc_file} records and nothing else holds a "
             f"copy, so pulling {dvc_file} would lose {'it' if len(unsaved) == 1 else 'them'}: keep "
@@ -161,7 +161,7 @@ def _refuse_unsaved_files(repo, dvc_file: str, replace_cached: bool) -> None:
             f"{'it' if len(unsaved) == 1 else 'them'} out of {output}, and pull again. Nothing was pulled."
         )
     if differ and not replace_cached:
-        shown = ", ".join(str(file) for file, _ in differ[:3]) + (f" and {len(differ) - 3} more" if differ[3:] else "")
+        shown = listed([file for file, _ in differ])
         raise UserError(
             f"{shown} differ{'s' if len(differ) == 1 else ''} from what {dvc_file} records (DVC's cache holds a copy): "
             f"move {'it' if len(differ) == 1 else 'them'} away to keep {'it' if len(differ) == 1 else 'them'} where "
@@ -182,15 +182,6 @@ def _recorded_md5s(repo, dvc_file: str) -> dict[str, str]:
         return {entry["relpath"]: entry["md5"] for entry in json.loads(listing.read_text(encoding="utf-8"))}
     except (OSError, ValueError, KeyError, TypeError):
         return {}
-
-
-def file_md5(path: Path) -> str:
-    """The md5 of a file's bytes, as DVC records it."""
-    digest = hashlib.md5()
-    with open(path, "rb") as file:
-        for block in iter(lambda: file.read(2**20), b""):
-            digest.update(block)
-    return digest.hexdigest()
 
 
 def _remote_location(repo, remote: str) -> str:
@@ -294,4 +285,4 @@ def _remote_advice() -> str:
 
 
 def _first_line(error: Exception) -> str:
-    return credentials.mask_text((str(error).strip().splitlines() or [type(error).__name__])[0])
+    return credentials.mask_text(first_line(error))

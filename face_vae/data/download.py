@@ -4,14 +4,14 @@ gdown handles Drive's confirmation pages and resumes a partial download with a R
 gets its real name only once its MD5 matches, so a half, an HTML page or a wrong file never sits under it.
 """
 
-import hashlib
 import logging
 import socket
 import sys
 from dataclasses import dataclass
 from pathlib import Path
 
-from face_vae.errors import UserError
+from face_vae.atomic import file_md5
+from face_vae.errors import UserError, first_line
 
 log = logging.getLogger(__name__)
 HTML_STARTS = (b"<!doctype html", b"<html", b"<head", b"<!--")
@@ -35,7 +35,7 @@ def fetch(
     target = target_dir / source.name
     by_hand = f"or download {', '.join(every_file)} by hand from {manual_page} and put them in {target_dir}"
     if target.is_file():
-        if md5_of(target) == source.md5:
+        if file_md5(target) == source.md5:
             log.info("%s is already there (MD5 checked).", target)
             return target
         raise UserError(
@@ -56,12 +56,6 @@ def fetch(
     return target
 
 
-def md5_of(path: Path) -> str:
-    """The MD5 of a file, read in blocks."""
-    with open(path, "rb") as file:
-        return hashlib.file_digest(file, "md5").hexdigest()
-
-
 def _download(source: FileSource, staging: Path, timeout_s: float, retries: int, by_hand: str) -> None:
     import gdown
     from gdown.exceptions import DownloadError, FileURLRetrievalError
@@ -75,16 +69,16 @@ def _download(source: FileSource, staging: Path, timeout_s: float, retries: int,
     except FileURLRetrievalError as error:
         raise UserError(
             f"Google Drive would not hand out {source.name} (its download quota for the day is used up, or the "
-            f"file is no longer shared: {_first_line(error)}): try again later, {by_hand}."
+            f"file is no longer shared: {first_line(error)}): try again later, {by_hand}."
         ) from error
     except (DownloadError, RequestException, OSError) as error:
         if _no_network(error):
             raise UserError(
-                f"There is no network: the host of {source.url} cannot be found ({_first_line(error)}); connect and "
+                f"There is no network: the host of {source.url} cannot be found ({first_line(error)}); connect and "
                 f"run `python commands.py download` again, {by_hand}."
             ) from error
         raise UserError(
-            f"The download of {source.name} from {source.url} stopped ({_first_line(error)}): run "
+            f"The download of {source.name} from {source.url} stopped ({first_line(error)}): run "
             f"`python commands.py download` again to resume it, {by_hand}."
         ) from error
 
@@ -99,7 +93,7 @@ def _check(source: FileSource, staging: Path, by_hand: str) -> None:
             f"{source.url} sent a web page instead of {source.name} (Google Drive does that when its download "
             f"quota is used up or the file needs a sign-in): try again later, {by_hand}."
         )
-    found = md5_of(staging)
+    found = file_md5(staging)
     if found != source.md5:
         size = staging.stat().st_size
         staging.unlink()
@@ -119,7 +113,3 @@ def _no_network(error: BaseException) -> bool:
             return True
         seen = seen.__cause__ or seen.__context__
     return False
-
-
-def _first_line(error: Exception) -> str:
-    return (str(error).strip().splitlines() or [type(error).__name__])[0]

@@ -127,9 +127,3 @@ def _from_first_format(saved: dict, path: Path) -> dict:
             instead,
         )
     return saved | {"format": VAE.FORMAT, "hparams": hparams}
-
-
-def file_md5(path: Path) -> str:
-    """The md5 of a model file: what a classifier of its codes records, to refuse another model's."""
-    with open(path, "rb") as file:
-        return hashlib.file_digest(file, "md5").hexdigest()

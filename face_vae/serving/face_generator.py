@@ -50,8 +50,9 @@ class FaceGenerator(mlflow.pyfunc.PythonModel):  # pylint: disable=abstract-meth
     def load_context(self, context) -> None:
         # pylint: disable=attribute-defined-outside-init  # MLflow loads, then calls this
         from face_vae import hardware
+        from face_vae.atomic import file_md5
         from face_vae.models.classifier import load_classifier
-        from face_vae.models.model_file import file_md5, load_model
+        from face_vae.models.model_file import load_model
 
         model_file = Path(context.artifacts[MODEL_ARTIFACT])
         # The precision and layout `infer` chooses on this machine by default (runtime.*=auto): the same pixels.

@@ -33,14 +33,15 @@ def export_onnx(network: VAE, folder: Path, page: Optional[Callable[[Path, dict]
         ) from error
     from face_vae.serving.sample_faces import sha256
 
-    if not all(np.isfinite(array).all() for array in prior_arrays(network).values() if array.dtype.kind == "f"):
+    prior = network.prior.arrays()
+    if not all(np.isfinite(array).all() for array in prior.values() if array.dtype.kind == "f"):
         raise UserError("The model's prior holds values that are not finite: fit it again (train) before exporting.")
     with atomic.new_folder(folder, MANIFEST_FILE, "export_dir") as tmp:
         difference = _write_decoder(network, tmp / DECODER_FILE, onnxruntime)
         with open(tmp / PRIOR_FILE, "wb") as file:
-            np.savez(file, **prior_arrays(network))
+            np.savez(file, **prior)
         shutil.copyfile(Path(__file__).with_name(SAMPLER_FILE), tmp / SAMPLER_FILE)
-        web = {"web": page(tmp, prior_arrays(network))} if page else {}
+        web = {"web": page(tmp, prior)} if page else {}
         files = {path.name: {"sha256": sha256(path)} for path in sorted(tmp.iterdir())}
         manifest = {
             "written_by": "face_vae export",
@@ -76,8 +77,3 @@ def _write_decoder(network: VAE, path: Path, onnxruntime) -> float:
     if difference > TOLERANCE:
         raise UserError(f"The ONNX decoder differs from torch's by {difference * 255:.1f}/255 per pixel: report it.")
     return difference
-
-
-def prior_arrays(network: VAE) -> dict[str, np.ndarray]:
-    """The prior's numpy arrays (its name, and the mixture's weights, means and Cholesky factors)."""
-    return network.prior.arrays() | {"latent_dim": np.array(network.latent_dim)}

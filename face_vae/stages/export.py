@@ -8,8 +8,8 @@ from pathlib import Path
 
 from omegaconf import DictConfig
 
+from face_vae.atomic import file_md5
 from face_vae.models.classifier import load_classifier
-from face_vae.models.model_file import file_md5
 from face_vae.serving import web_export
 from face_vae.serving.onnx_export import SAMPLER_FILE, export_onnx
 from face_vae.stages.shared import model_path, pulled_model, tracking_uri

@@ -9,9 +9,9 @@ from pathlib import Path
 import torch
 from omegaconf import DictConfig, OmegaConf
 
+from face_vae.atomic import file_md5
 from face_vae.errors import UserError
 from face_vae.models.classifier import AttributeClassifier, load_classifier
-from face_vae.models.model_file import file_md5
 from face_vae.models.sampling import decode_all, decoded_batches, latent_batches
 from face_vae.models.vae import VAE
 from face_vae.outputs import face_pictures, image_grid, write_images

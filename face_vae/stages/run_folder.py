@@ -15,7 +15,7 @@ from omegaconf import DictConfig, OmegaConf
 from face_vae import atomic
 from face_vae.callbacks.checkpoints import RunIdentity
 from face_vae.config import flat_values
-from face_vae.errors import UserError
+from face_vae.errors import UserError, listed
 
 log = logging.getLogger(__name__)
 RUN_ID_FILE = "mlflow_run_id.txt"
@@ -41,10 +41,9 @@ def foreign_files(checkpoints_dir: Path) -> str | None:
     foreign = sorted(path.name for path in folder.iterdir() if not _a_run_file(path.name)) if folder.is_dir() else []
     if not foreign:
         return None
-    shown = ", ".join(foreign[:3]) + (f" and {len(foreign) - 3} more" if len(foreign) > 3 else "")
     return (
-        f"checkpoints_dir={checkpoints_dir} holds files that are not a face_vae run's ({shown}), and a fresh run "
-        "sets that folder aside: choose an empty or new checkpoints_dir. Nothing was moved."
+        f"checkpoints_dir={checkpoints_dir} holds files that are not a face_vae run's ({listed(foreign)}), and a "
+        "fresh run sets that folder aside: choose an empty or new checkpoints_dir. Nothing was moved."
     )
 
 
@@ -135,10 +134,9 @@ def check_same_architecture(checkpoint_path: str, module: L.LightningModule) -> 
         if name not in saved or name not in wanted or saved[name].shape != wanted[name].shape
     )
     if differ:
-        shown = ", ".join(differ[:4]) + (f" and {len(differ) - 4} more" if len(differ) > 4 else "")
         raise UserError(
-            f"{checkpoint_path} was trained with another model config ({shown} differ): resume with the config it was "
-            "trained with, or train from scratch without resume=true."
+            f"{checkpoint_path} was trained with another model config ({listed(differ, 4)} differ): resume with the "
+            "config it was trained with, or train from scratch without resume=true."
         )
 
 

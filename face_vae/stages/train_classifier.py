@@ -10,6 +10,7 @@ from omegaconf import DictConfig
 from torch.utils.data import DataLoader, TensorDataset
 
 from face_vae import hardware, storage
+from face_vae.atomic import file_md5
 from face_vae.callbacks.progress import EpochLine
 from face_vae.data.attributes import split_labels
 from face_vae.data.face_crops import FaceCrops, require_split
@@ -17,7 +18,6 @@ from face_vae.evaluation.attribute_scores import attribute_report, format_report
 from face_vae.models.classifier import AttributeClassifier, save_classifier
 from face_vae.models.classifier_module import ClassifierModule, balancing_weights
 from face_vae.models.codes import encoder_means
-from face_vae.models.model_file import file_md5
 from face_vae.models.vae import VAE
 from face_vae.stages.shared import (
     build_trainer,

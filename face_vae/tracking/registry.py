@@ -9,7 +9,7 @@ import shutil
 from dataclasses import dataclass
 from pathlib import Path
 
-from face_vae.errors import UserError
+from face_vae.errors import UserError, first_line
 
 log = logging.getLogger(__name__)
 SCHEME = "models:/"
@@ -69,7 +69,7 @@ def resolve(uri: str, tracking_uri: str) -> Version:
             else f"train one with tracking.registered_model={name}"
         )
         raise UserError(
-            f"There is no {uri} in the model registry at {tracking_uri} ({_first_line(error)}): see the versions "
+            f"There is no {uri} in the model registry at {tracking_uri} ({first_line(error)}): see the versions "
             f"with `poetry run mlflow ui` (Models tab), or {fix}."
         ) from error
     identity = f"{found.run_id}|{found.source}|{found.creation_timestamp}"
@@ -116,7 +116,7 @@ def fetch_model_folder(uri: str, tracking_uri: str) -> Path:
         tmp.rename(folder)
     except (MlflowException, OSError) as error:
         raise UserError(
-            f"Cannot download {uri} (version {version.version}) from {tracking_uri} ({_first_line(error)}): its "
+            f"Cannot download {uri} (version {version.version}) from {tracking_uri} ({first_line(error)}): its "
             "artifacts may have been deleted; use another version."
         ) from error
     finally:
@@ -184,7 +184,7 @@ def register(tracking_uri: str, source: str, name: str, tags: dict[str, str]) ->
             "`poetry run python -c \"import mlflow; mlflow.set_tracking_uri('%s'); "
             "mlflow.register_model('%s', '%s')\"`.",
             tracking_uri,
-            _first_line(error),
+            first_line(error),
             tracking_uri,
             source,
             name,
@@ -204,51 +204,22 @@ def promote(uri: str, tracking_uri: str, score_name: str, score: float) -> None:
         champion = client.get_model_version_by_alias(version.name, CHAMPION)
     except Exception:  # pylint: disable=broad-exception-caught  # MLflow raises its own type per store: no alias yet
         champion = None
+    recorded = champion.tags.get(score_name) if champion is not None else None
+    ours, target = f"version {version.version} has {score_name} {score:.2f}", f"{SCHEME}{version.name}@{CHAMPION}"
     if champion is not None and str(champion.version) == version.version:
         log.info("Version %s is already the %s (%s %.2f).", version.version, CHAMPION, score_name, score)
-        return
-    if champion is not None:
-        recorded = champion.tags.get(score_name)
-        if recorded is None:
-            log.warning(
-                "Not promoted: the %s (version %s) has no %s to compare with; evaluate it with the same values and "
-                "promote=true (model_file=%s%s@%s) first.",
-                CHAMPION,
-                champion.version,
-                score_name,
-                SCHEME,
-                version.name,
-                CHAMPION,
-            )
-            return
-        if float(recorded) <= score:
-            log.info(
-                "Not promoted: version %s has %s %.2f, the %s (version %s) %.2f.",
-                version.version,
-                score_name,
-                score,
-                CHAMPION,
-                champion.version,
-                float(recorded),
-            )
-            return
-    client.set_registered_model_alias(version.name, CHAMPION, version.version)
-    before = f" (was version {champion.version})" if champion is not None else ""
-    log.info(
-        "Promoted version %s to %s%s@%s with %s %.2f%s.",
-        version.version,
-        SCHEME,
-        version.name,
-        CHAMPION,
-        score_name,
-        score,
-        before,
-    )
-
-
-def _first_line(error: Exception) -> str:
-    return (
-        (str(getattr(error, "message", "")) or str(error)).strip().splitlines()[0]
-        if str(error)
-        else type(error).__name__
-    )
+    elif champion is not None and recorded is None:
+        log.warning(
+            "Not promoted: the %s (version %s) has no %s to compare with; evaluate it with the same values and "
+            "promote=true (model_file=%s) first.",
+            CHAMPION,
+            champion.version,
+            score_name,
+            target,
+        )
+    elif champion is not None and float(recorded) <= score:
+        log.info("Not promoted: %s, the %s (version %s) %.2f.", ours, CHAMPION, champion.version, float(recorded))
+    else:
+        client.set_registered_model_alias(version.name, CHAMPION, version.version)
+        before = f" (was version {champion.version})" if champion is not None else ""
+        log.info("Promoted version %s to %s with %s %.2f%s.", version.version, target, score_name, score, before)

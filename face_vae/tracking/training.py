@@ -10,6 +10,7 @@ import mlflow
 from lightning.pytorch.loggers import MLFlowLogger
 from lightning.pytorch.utilities import rank_zero_only
 
+from face_vae.errors import first_line
 from face_vae.serving.face_generator import log_face_generator
 from face_vae.tracking import registry
 from face_vae.tracking.provenance import git_state
@@ -58,7 +59,7 @@ class PatientLogger(MLFlowLogger):
                 "The MLflow server stopped answering while logging %s (%s): training goes on; its metrics are "
                 "kept in %s and sent when the server answers again.",
                 what,
-                _first_line(error),
+                first_line(error)[:200],
                 self.backlog,
             )
             return False
@@ -111,10 +112,6 @@ class PatientLogger(MLFlowLogger):
         """End the run: `success` when the stage's last step is done, KILLED or FAILED when it stopped."""
         self.ended = True
         self.finalize(status)
-
-
-def _first_line(error: Exception) -> str:
-    return (str(error).strip().splitlines() or [type(error).__name__])[0][:200]
 
 
 def training_logger(  # pylint: disable=too-many-arguments  # the run's identity, then what it logs first
