@@ -18,8 +18,9 @@ from face_vae.progress import is_terminal
 
 
 def main(argv: list[str] | None = None) -> None:
-    """`face-vae COMMAND [KEY=VALUE ...]` (and `python commands.py ...`): one fire command per config in
-    configs/; flags after a command are answered or refused before fire runs anything (`answer_flags`)."""
+    """`face-vae COMMAND [KEY=VALUE ...]` (and `python commands.py ...`): one fire command per command that
+    face_vae/stages/settings.py registers; flags after a command are answered or refused before fire runs anything
+    (`answer_flags`)."""
     import fire
 
     commands = {name: _command(name) for name in command_names()}
