@@ -94,7 +94,7 @@ class FaceGenerator(mlflow.pyfunc.PythonModel):  # pylint: disable=abstract-meth
         unknown = sorted(set(attributes) - set(self.classifier.attributes))
         if unknown:
             raise BadRequest(
-                f"Unknown attribute {', '.join(unknown)}: the model knows {', '.join(self.classifier.attributes)}."
+                f"Unknown attribute {_shown(', '.join(unknown))}: the model knows {', '.join(self.classifier.attributes)}."
             )
         return self.classifier.shift(attributes)
 
@@ -145,13 +145,52 @@ def _attributes(value) -> dict[str, float]:
         if not isinstance(strengths, dict):
             raise ValueError
         parsed = {str(name): float(strength) for name, strength in strengths.items()}
-    except (ValueError, TypeError) as error:
+    except (ValueError, TypeError, RecursionError) as error:  # RecursionError: a value nested thousands deep
         raise BadRequest(
             f'"attributes" must be a JSON object of numbers like {{"Smiling": 1.5}}, not {_shown(value)}.'
         ) from error
     if not all(math.isfinite(strength) and abs(strength) <= 10 for strength in parsed.values()):
         raise BadRequest(f'"attributes" strengths must lie between -10 and 10, not {_shown(value)}.')
     return parsed
+
+
+def served_model(folder: Path, uri: str):
+    """The registered face_generator downloaded into `folder`, as the scoring server's model: face_vae's own
+    FaceGenerator over the version's model file (read as weights only). Nothing the version holds is run, and a
+    version whose MLmodel names other code (a pickled model, another module) is refused."""
+    from types import SimpleNamespace
+
+    from mlflow.models import Model
+    from mlflow.pyfunc import PyFuncModel
+
+    from face_vae.errors import UserError
+
+    meta = Model.load(str(folder / "MLmodel"))
+    flavor = meta.flavors.get("python_function", {})
+    artifacts = {name: (folder / spec["path"]).resolve() for name, spec in flavor.get("artifacts", {}).items()}
+    ours = (
+        flavor.get("loader_module") == "mlflow.pyfunc.loaders.code_model"
+        and Path(str(flavor.get("model_code_path", ""))).name == "generator_model.py"
+        and MODEL_ARTIFACT in artifacts
+        and set(artifacts) <= {MODEL_ARTIFACT, CLASSIFIER_ARTIFACT}
+        and all(path.is_relative_to(folder.resolve()) for path in artifacts.values())
+    )
+    if not ours:
+        raise UserError(
+            f"{uri} is not a face_generator logged by face_vae (its MLmodel names other code or files, which serve "
+            "never runs): serve a version that train or train_classifier registered."
+        )
+    generator = FaceGenerator()
+    generator.load_context(SimpleNamespace(artifacts={name: str(path) for name, path in artifacts.items()}))
+    return PyFuncModel(model_meta=meta, model_impl=_Predictor(generator))
+
+
+class _Predictor:  # pylint: disable=too-few-public-methods  # the one call PyFuncModel makes
+    def __init__(self, generator: FaceGenerator):
+        self.generator = generator
+
+    def predict(self, data, params=None):
+        return self.generator.predict(None, data, params)
 
 
 def face_jpegs_from_response(answer: dict) -> list[bytes]:

@@ -15,14 +15,15 @@ log = logging.getLogger(__name__)
 
 
 def run(cfg: DictConfig) -> None:
-    """Load `cfg.model_uri` (downloaded once into the registry cache) and answer on http://host:port/invocations."""
-    import mlflow.pyfunc
+    """Load `cfg.model_uri`'s model file (downloaded once into the registry cache; none of its code) and answer on http://host:port/invocations."""
     import uvicorn
     from mlflow.pyfunc import scoring_server
 
+    from face_vae.serving.face_generator import served_model
+
     _check_port_is_free(cfg.host, cfg.port)
     folder = registry.fetch_model_folder(cfg.model_uri, registry_uri(cfg))
-    app = guard.BodyGuard(scoring_server.init(mlflow.pyfunc.load_model(str(folder))))
+    app = guard.BodyGuard(scoring_server.init(served_model(folder, cfg.model_uri)))
     log.info(
         "Serving %s on http://%s:%d/invocations (bodies up to %s bytes, JSON up to %d deep); Ctrl-C stops it.",
         cfg.model_uri,
