@@ -7,7 +7,7 @@ import json
 import os
 import shutil
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -36,6 +36,26 @@ def atomic_path(path: Path) -> Iterator[Path]:
             tmp_path.unlink(missing_ok=True)
         except OSError:  # e.g. a read-only folder: the first error is the one to tell
             pass
+
+
+def foreign_file(path: Path, key: str, what: str, ours: Callable[[Path], bool]) -> str | None:
+    """Why a command may not write its single-file output `path` (the config's `key`): the file there is not `what`
+    face_vae wrote (a user's notes, another kind of face_vae file); None when nothing is there or it is ours."""
+    path = Path(path)
+    if not path.exists() or (path.is_file() and ours(path)):
+        return None
+    return (
+        f"{key}={path} holds a file that is not {what} written by face_vae, and this command would replace it: "
+        f"choose another {key}, or move the file away. Nothing was written."
+    )
+
+
+def json_file(path: Path) -> object:
+    """A JSON file's contents; None when it is not readable as JSON (what `foreign_file`'s tests read)."""
+    try:
+        return json.loads(Path(path).read_text(encoding="utf-8"))
+    except (OSError, ValueError, RecursionError):
+        return None
 
 
 def file_md5(path: Path) -> str:

@@ -107,6 +107,12 @@ class EpochHistory(L.Callback):
         self.rows.append(row | {key: float(metrics[key]) for key in self.KEYS if key in metrics})
         atomic.write_text(self.path, json.dumps(self.rows, indent=1))
 
+    @staticmethod
+    def is_history(path: Path) -> bool:
+        """Whether `path` holds a history this callback wrote (a file a later run may replace)."""
+        rows = atomic.json_file(path)
+        return isinstance(rows, list) and all(isinstance(row, dict) and "epoch" in row for row in rows)
+
 
 def epoch_description(current_epoch: int, max_epochs: int | None) -> str:
     """'Epoch 1/3' .. 'Epoch 3/3' for max_epochs=3, as the epoch lines count (Lightning's bars say 0/2 .. 2/2)."""

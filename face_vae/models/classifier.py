@@ -13,6 +13,7 @@ from torch import nn
 
 from face_vae import atomic
 from face_vae.errors import UserError
+from face_vae.models.model_file import saved_format
 
 FORMAT = "face_vae.AttributeClassifier/1"
 
@@ -66,6 +67,11 @@ class AttributeClassifier(nn.Module):
             (float(strength) * self.directions[self.attributes.index(name)] for name, strength in strengths.items()),
             torch.zeros_like(self.code_mean),
         )
+
+
+def is_classifier_file(path: Path) -> bool:
+    """Whether `path` holds an attribute classifier saved by face_vae (a file `train_classifier` may replace)."""
+    return saved_format(path) == FORMAT
 
 
 def save_classifier(classifier: AttributeClassifier, path: Path, model_md5: str) -> None:

@@ -36,6 +36,22 @@ def save_model(network: VAE, path: Path, trained_on: str = "celeba") -> None:
             ) from error
 
 
+def saved_format(path: Path) -> str | None:
+    """The `format` a face_vae torch file records (a VAE, a classifier); None for any other file."""
+    if not zipfile.is_zipfile(path):
+        return None
+    try:
+        saved = torch.load(path, map_location="cpu", weights_only=True, mmap=True)
+    except Exception:  # pylint: disable=broad-exception-caught  # any unreadable file: not one of ours
+        return None
+    return str(saved.get("format")) if isinstance(saved, dict) else None
+
+
+def is_model_file(path: Path) -> bool:
+    """Whether `path` holds a VAE saved by face_vae (a file `train` may replace)."""
+    return saved_format(path) in (VAE.FORMAT, FIRST_VAE_FORMAT)
+
+
 def training_data(path: Path) -> str | None:
     """The data the model in `path` was trained on (`celeba`, `synthetic`); None when the file is not readable
     as a model file (a file written before this was recorded counts as `celeba`: real faces, the safe guess)."""

@@ -93,9 +93,8 @@ class FaceGenerator(mlflow.pyfunc.PythonModel):  # pylint: disable=abstract-meth
             )
         unknown = sorted(set(attributes) - set(self.classifier.attributes))
         if unknown:
-            raise BadRequest(
-                f"Unknown attribute {_shown(', '.join(unknown))}: the model knows {', '.join(self.classifier.attributes)}."
-            )
+            known = ", ".join(self.classifier.attributes)
+            raise BadRequest(f"Unknown attribute {_shown(', '.join(unknown))}: the model knows {known}.")
         return self.classifier.shift(attributes)
 
 

@@ -23,7 +23,6 @@ class BodyGuard:  # pylint: disable=too-few-public-methods  # an ASGI app: calle
         if scope["type"] != "http" or scope["method"] != "POST":
             await self.app(scope, receive, send)
             return
-        headers = dict(scope["headers"])
         chunks, size, more = [], 0, True
         while more:
             message = await receive()
@@ -51,7 +50,9 @@ def content_type_problem(headers: list[tuple[bytes, bytes]]) -> str | None:
     header is read: with two, a check of the first and MLflow's reading of the last would see different bodies."""
     types = [value for name, value in headers if name.lower() == b"content-type"]
     if len(types) != 1:
-        return f"Send one Content-Type header, application/json (this request has {len(types)}), with rows like {EXAMPLE}."
+        return (
+            f"Send one Content-Type header, application/json (this request has {len(types)}), with rows like {EXAMPLE}."
+        )
     media_type = types[0].split(b";", 1)[0].strip().lower()
     if media_type != b"application/json":
         shown = media_type[:40].decode("latin-1")

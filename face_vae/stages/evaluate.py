@@ -31,6 +31,16 @@ from face_vae.tracking import provenance, registry, runs
 log = logging.getLogger(__name__)
 
 
+def _is_metrics(path: Path) -> bool:
+    """Whether `path` holds scores evaluate wrote (a JSON object of numbers with a FID among them)."""
+    scores = atomic.json_file(path)
+    return (
+        isinstance(scores, dict)
+        and any(key.startswith("fid_") for key in scores)
+        and all(isinstance(value, (int, float)) for value in scores.values())
+    )
+
+
 def run(cfg: DictConfig) -> None:
     """Evaluate `cfg.model_file` against the `cfg.split` images; print a table and log it to MLflow."""
     if cfg.promote and not registry.is_registry_uri(cfg.model_file):
@@ -38,6 +48,8 @@ def run(cfg: DictConfig) -> None:
             f"promote=true moves the champion alias between registered versions: evaluate model_file=models:/NAME/N "
             f"(a version `train` registered), not {cfg.model_file}."
         )
+    if cfg.metrics_file and (problem := atomic.foreign_file(cfg.metrics_file, "metrics_file", "scores", _is_metrics)):
+        raise UserError(problem)
     metrics.require_extras()
     uri = tracking_uri(cfg)
     runtime = inference_runtime(cfg)

@@ -15,7 +15,8 @@ log = logging.getLogger(__name__)
 
 
 def run(cfg: DictConfig) -> None:
-    """Load `cfg.model_uri`'s model file (downloaded once into the registry cache; none of its code) and answer on http://host:port/invocations."""
+    """Load `cfg.model_uri`'s model file (cached once downloaded; none of its code runs) and answer on
+    http://host:port/invocations."""
     import uvicorn
     from mlflow.pyfunc import scoring_server
 

@@ -7,9 +7,10 @@ import lightning as L
 from omegaconf import DictConfig
 
 from face_vae import atomic
+from face_vae.callbacks.progress import EpochHistory
 from face_vae.data.face_crops import read_meta
 from face_vae.errors import UserError
-from face_vae.models.model_file import training_data
+from face_vae.models.model_file import is_model_file, training_data
 from face_vae.stages import run_folder
 from face_vae.stages.shared import model_file_path
 
@@ -21,6 +22,8 @@ def before_any_work(cfg: DictConfig) -> None:
         for problem in (
             _model_file_problem(cfg),
             _replaces_a_real_model(cfg),
+            cfg.history_file
+            and atomic.foreign_file(cfg.history_file, "history_file", "a history", EpochHistory.is_history),
             None if cfg.resume else run_folder.foreign_files(Path(cfg.checkpoints_dir)),
         )
         if problem
@@ -36,7 +39,7 @@ def _model_file_problem(cfg: DictConfig) -> str | None:
         model_file_path(cfg.model_file)  # not a folder
     except UserError as error:
         return str(error)
-    return None
+    return atomic.foreign_file(cfg.model_file, "model_file", "a model", is_model_file)
 
 
 def _replaces_a_real_model(cfg: DictConfig) -> str | None:

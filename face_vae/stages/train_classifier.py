@@ -9,13 +9,14 @@ from lightning.pytorch.loggers import MLFlowLogger
 from omegaconf import DictConfig
 from torch.utils.data import DataLoader, TensorDataset
 
-from face_vae import hardware, storage
-from face_vae.atomic import file_md5
+from face_vae import hardware, locks, storage
+from face_vae.atomic import file_md5, foreign_file
 from face_vae.callbacks.progress import EpochLine
 from face_vae.data.attributes import split_labels
 from face_vae.data.face_crops import FaceCrops, require_split
 from face_vae.evaluation.attribute_scores import attribute_report, format_report
-from face_vae.models.classifier import AttributeClassifier, save_classifier
+from face_vae.errors import UserError
+from face_vae.models.classifier import AttributeClassifier, is_classifier_file, save_classifier
 from face_vae.models.classifier_module import ClassifierModule, balancing_weights
 from face_vae.models.codes import encoder_means
 from face_vae.models.vae import VAE
@@ -39,45 +40,51 @@ log = logging.getLogger(__name__)
 def run(cfg: DictConfig) -> None:
     """Encode the train and `cfg.split` images, fit the classifier on train, score it on `cfg.split`,
     save it beside the VAE and log the report."""
+    classifier_file = Path(cfg.classifier_file)
+    if problem := foreign_file(classifier_file, "classifier_file", "an attribute classifier", is_classifier_file):
+        raise UserError(problem)
     uri = tracking_uri(cfg)
     runtime = inference_runtime(cfg)
     L.seed_everything(cfg.seed)
     model_file = model_path(cfg)
-    vae = pulled_model(cfg, model_file)
-    check_image_size(vae, cfg.data.image_size, cfg.model_file)
-    vae = runtime.place(vae)
-    prepared_dir = prepared_data(cfg, force=cfg.force)
-    require_split(prepared_dir, cfg.data.train_split, "data.train_split")
-    require_split(prepared_dir, cfg.split)
-    names, train_codes, train_labels = codes_and_labels(cfg, vae, prepared_dir, cfg.data.train_split)
-    _, scored_codes, scored_labels = codes_and_labels(cfg, vae, prepared_dir, cfg.split)
+    # The model file stays the one whose codes are read (a train writing it waits), and the classifier records
+    # the md5 of the bytes it read, not of what lies there when it saves.
+    with locks.holding({"model_file": model_file, "classifier_file": classifier_file}):
+        vae = pulled_model(cfg, model_file)
+        model_md5 = file_md5(model_file)
+        check_image_size(vae, cfg.data.image_size, cfg.model_file)
+        vae = runtime.place(vae)
+        prepared_dir = prepared_data(cfg, force=cfg.force)
+        require_split(prepared_dir, cfg.data.train_split, "data.train_split")
+        require_split(prepared_dir, cfg.split)
+        names, train_codes, train_labels = codes_and_labels(cfg, vae, prepared_dir, cfg.data.train_split)
+        _, scored_codes, scored_labels = codes_and_labels(cfg, vae, prepared_dir, cfg.split)
 
-    logger = (
-        training.training_logger(
-            cfg.tracking.experiment,
-            uri,
-            run_params(cfg) | runtime.params(),
-            config_yaml(cfg),
-            Path("unsent_classifier_metrics.jsonl"),
+        logger = (
+            training.training_logger(
+                cfg.tracking.experiment,
+                uri,
+                run_params(cfg) | runtime.params(),
+                config_yaml(cfg),
+                Path("unsent_classifier_metrics.jsonl"),
+            )
+            if uri is not None
+            else None
         )
-        if uri is not None
-        else None
-    )
-    classifier = fit_classifier(cfg, runtime, vae.latent_dim, names, train_codes, train_labels, logger)
-    rows = attribute_report(names, scored_labels, classifier.predict(scored_codes))
-    report = format_report(
-        rows, f"{model_file}: attributes of {len(scored_labels)} {cfg.split} images from their codes"
-    )
-    print(f"\n{report}")
-    classifier_file = Path(cfg.classifier_file)
-    save_classifier(classifier, classifier_file, file_md5(model_file))
-    log.info("Saved the attribute classifier to %s.", classifier_file)
-    if logger is not None:
-        reports.log_classifier_report(logger, rows, report, classifier_file)
-        if cfg.tracking.registered_model:  # a version that also steers attributes when served
-            model_uri = training.log_trained_model(logger, model_file, [], classifier_file)
-            training.register_trained_model(logger, model_uri, uri, cfg.tracking.registered_model)
-        logger.end("success")
+        classifier = fit_classifier(cfg, runtime, vae.latent_dim, names, train_codes, train_labels, logger)
+        rows = attribute_report(names, scored_labels, classifier.predict(scored_codes))
+        report = format_report(
+            rows, f"{model_file}: attributes of {len(scored_labels)} {cfg.split} images from their codes"
+        )
+        print(f"\n{report}")
+        save_classifier(classifier, classifier_file, model_md5)
+        log.info("Saved the attribute classifier to %s.", classifier_file)
+        if logger is not None:
+            reports.log_classifier_report(logger, rows, report, classifier_file)
+            if cfg.tracking.registered_model:  # a version that also steers attributes when served
+                model_uri = training.log_trained_model(logger, model_file, [], classifier_file)
+                training.register_trained_model(logger, model_uri, uri, cfg.tracking.registered_model)
+            logger.end("success")
     storage.version_models(storage_settings(cfg), classifier_file.parent, throwaway=cfg.data.kind == "synthetic")
 
 
