@@ -3,8 +3,11 @@
 from pathlib import Path
 
 import lightning as L
+import torch
+from lightning.pytorch.plugins.io import TorchCheckpointIO
 
 from face_vae import atomic
+from face_vae.errors import UserError
 
 
 class RunIdentity(L.Callback):
@@ -31,3 +34,22 @@ class RunFiles(L.Callback):
         if trainer.is_global_zero:
             for name, text in self.files.items():
                 atomic.write_text(self.folder / name, text)
+
+
+class ReplacingCheckpointIO(TorchCheckpointIO):
+    """Lightning's checkpoint writer, but each checkpoint written under a temporary name in its own folder, then
+    renamed over the old one. Lightning's writes it in the system's temporary folder and moves it across disks,
+    which on a full disk leaves a truncated checkpoint under the real name and the previous good one gone."""
+
+    def save_checkpoint(self, checkpoint: dict, path, storage_options=None) -> None:
+        if "://" in str(path):  # a remote folder (s3://...): Lightning's own writer
+            super().save_checkpoint(checkpoint, path, storage_options)
+            return
+        with atomic.atomic_path(Path(path)) as tmp_path:
+            try:
+                torch.save(checkpoint, tmp_path)
+            except RuntimeError as error:  # torch's zip writer reports a failed write (a full disk) this way
+                raise UserError(
+                    f"Cannot write {path} ({str(error).splitlines()[0]}): the disk may be full; free some space "
+                    "and resume with resume=true (the previous checkpoint is kept)."
+                ) from error

@@ -120,6 +120,7 @@ def build_trainer(cfg: DictConfig, runtime: hardware.Runtime, callbacks: list, l
     log file the EpochLine callback does."""
     from lightning.pytorch.utilities.imports import _RICH_AVAILABLE
 
+    from face_vae.callbacks.checkpoints import ReplacingCheckpointIO
     from face_vae.callbacks.progress import RichEpochBar, TQDMEpochBar
 
     in_terminal = is_terminal()
@@ -128,7 +129,12 @@ def build_trainer(cfg: DictConfig, runtime: hardware.Runtime, callbacks: list, l
     elif in_terminal:  # Lightning's own choice of bar, counting epochs from 1 as the epoch lines do
         callbacks = [*callbacks, RichEpochBar() if _RICH_AVAILABLE else TQDMEpochBar()]
     return build(
-        cfg.trainer, precision=runtime.precision, callbacks=callbacks, logger=logger, enable_progress_bar=in_terminal
+        cfg.trainer,
+        precision=runtime.precision,
+        callbacks=callbacks,
+        logger=logger,
+        enable_progress_bar=in_terminal,
+        plugins=[ReplacingCheckpointIO()],
     )
 
 
