@@ -45,7 +45,7 @@ def tracking_uri(settings: TrackingSettings) -> str:
     _check_scheme(shown, "tracking.uri")
     uri = credentials.without_credentials(shown)
     if not uri.startswith(("http://", "https://")):
-        return _absolute(uri)
+        return _absolute(uri, settings.experiment)
     # A server that stops answering mid-run costs seconds, not minutes (a variable the user set wins).
     os.environ.setdefault("MLFLOW_HTTP_REQUEST_TIMEOUT", str(max(1, round(settings.request_timeout_s))))
     os.environ.setdefault("MLFLOW_HTTP_REQUEST_MAX_RETRIES", "1")
@@ -70,7 +70,7 @@ def tracking_uri(settings: TrackingSettings) -> str:
             log.warning(
                 "MLflow server %s does not answer (%s); logging to %s instead.", shown, error, settings.local_uri
             )
-            return _absolute(credentials.without_credentials(settings.local_uri))
+            return _absolute(credentials.without_credentials(settings.local_uri), settings.experiment)
         raise UserError(
             f"The MLflow server {shown} does not answer ({getattr(error, 'reason', error)}): start one with "
             "`mlflow server --host 127.0.0.1 --port 5000`, or log locally with tracking.uri="
@@ -111,18 +111,36 @@ def _check_scheme(uri: str, key: str) -> None:
         )
 
 
-def _absolute(uri: str) -> str:
+def _absolute(uri: str, experiment: str = "") -> str:
     """A local store's path made absolute (MLflow caches stores by URI, so `sqlite:///mlflow.db` would keep
-    pointing at the first folder a process used it in), its tables created once."""
+    pointing at the first folder a process used it in), its tables created once. In a DVC experiment's temporary
+    copy of the project, a relative path lies in the project itself: DVC deletes the copy afterwards."""
     prefix = "sqlite:///"
     if not uri.startswith(prefix):
         return uri
-    path = Path(uri[len(prefix) :]).resolve()
+    relative, project = Path(uri[len(prefix) :]), dvc_experiment_project()
+    path = (project / relative if project and not relative.is_absolute() else relative).resolve()
     uri = prefix + str(path)
     # Two commands started together on a new store would both create its tables (an alembic traceback):
     # the first creates them while the second waits.
     with locks.waiting(path):
         from mlflow import MlflowClient
 
-        MlflowClient(tracking_uri=uri).search_experiments(max_results=1)
+        client = MlflowClient(tracking_uri=uri)
+        client.search_experiments(max_results=1)
+        if project and experiment and client.get_experiment_by_name(experiment) is None:
+            # A new experiment's artifacts would go to ./mlruns of the copy: into the project's instead.
+            client.create_experiment(experiment, artifact_location=str(project / "mlruns" / experiment))
+    if project:
+        log.info("A DVC experiment in a temporary copy of the project: logging to %s, which outlives the copy.", uri)
     return uri
+
+
+def dvc_experiment_project() -> Path | None:
+    """The project a DVC experiment runs for when it runs in a temporary copy of it (`dvc exp run --temp` or
+    `--queue`, in .dvc/tmp/exps/): DVC names the project in DVC_ROOT. None anywhere else."""
+    root = os.environ.get("DVC_ROOT")
+    if not root:
+        return None
+    project, here = Path(root).resolve(), Path.cwd().resolve()
+    return project if here != project and here.is_relative_to(project / ".dvc") else None
