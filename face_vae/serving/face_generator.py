@@ -93,8 +93,10 @@ class FaceGenerator(mlflow.pyfunc.PythonModel):  # pylint: disable=abstract-meth
             )
         unknown = sorted(set(attributes) - set(self.classifier.attributes))
         if unknown:
-            known = ", ".join(self.classifier.attributes)
-            raise BadRequest(f"Unknown attribute {_shown(', '.join(unknown))}: the model knows {known}.")
+            names, known = ", ".join(unknown), ", ".join(self.classifier.attributes)
+            if len(names) > SHOWN_CHARS:  # a 900 KB name is not echoed back
+                names = f"{names[:SHOWN_CHARS]}... ({len(names):,} characters)"
+            raise BadRequest(f"Unknown attribute {names}: the model knows {known}.")
         return self.classifier.shift(attributes)
 
 
