@@ -50,6 +50,13 @@ def foreign_file(path: Path, key: str, what: str, ours: Callable[[Path], bool]) 
     )
 
 
+def refuse_foreign_file(path: Path, key: str, what: str, ours: Callable[[Path], bool]) -> None:
+    """`foreign_file`'s sentence as a UserError (for a command with one such output)."""
+    problem = foreign_file(path, key, what, ours)
+    if problem:
+        raise UserError(problem)
+
+
 def json_file(path: Path) -> object:
     """A JSON file's contents; None when it is not readable as JSON (what `foreign_file`'s tests read)."""
     try:

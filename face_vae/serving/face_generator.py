@@ -191,6 +191,7 @@ class _Predictor:  # pylint: disable=too-few-public-methods  # the one call PyFu
         self.generator = generator
 
     def predict(self, data, params=None):
+        """What MLflow's own wrapper would call: the generator's predict, with no context."""
         return self.generator.predict(None, data, params)
 
 

@@ -48,8 +48,8 @@ def run(cfg: DictConfig) -> None:
             f"promote=true moves the champion alias between registered versions: evaluate model_file=models:/NAME/N "
             f"(a version `train` registered), not {cfg.model_file}."
         )
-    if cfg.metrics_file and (problem := atomic.foreign_file(cfg.metrics_file, "metrics_file", "scores", _is_metrics)):
-        raise UserError(problem)
+    if cfg.metrics_file:
+        atomic.refuse_foreign_file(cfg.metrics_file, "metrics_file", "scores", _is_metrics)
     metrics.require_extras()
     uri = tracking_uri(cfg)
     runtime = inference_runtime(cfg)

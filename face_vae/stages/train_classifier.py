@@ -10,12 +10,11 @@ from omegaconf import DictConfig
 from torch.utils.data import DataLoader, TensorDataset
 
 from face_vae import hardware, locks, storage
-from face_vae.atomic import file_md5, foreign_file
+from face_vae.atomic import file_md5, refuse_foreign_file
 from face_vae.callbacks.progress import EpochLine
 from face_vae.data.attributes import split_labels
 from face_vae.data.face_crops import FaceCrops, require_split
 from face_vae.evaluation.attribute_scores import attribute_report, format_report
-from face_vae.errors import UserError
 from face_vae.models.classifier import AttributeClassifier, is_classifier_file, save_classifier
 from face_vae.models.classifier_module import ClassifierModule, balancing_weights
 from face_vae.models.codes import encoder_means
@@ -41,8 +40,7 @@ def run(cfg: DictConfig) -> None:
     """Encode the train and `cfg.split` images, fit the classifier on train, score it on `cfg.split`,
     save it beside the VAE and log the report."""
     classifier_file = Path(cfg.classifier_file)
-    if problem := foreign_file(classifier_file, "classifier_file", "an attribute classifier", is_classifier_file):
-        raise UserError(problem)
+    refuse_foreign_file(classifier_file, "classifier_file", "an attribute classifier", is_classifier_file)
     uri = tracking_uri(cfg)
     runtime = inference_runtime(cfg)
     L.seed_everything(cfg.seed)
