@@ -9,6 +9,7 @@ import hashlib
 import json
 import os
 import shlex
+import stat
 import sys
 import tempfile
 import time
@@ -18,6 +19,7 @@ from pathlib import Path
 
 from filelock import FileLock, Timeout
 
+from face_vae.credentials import mask_text
 from face_vae.errors import UserError
 
 _HELD: dict[str, FileLock] = {}  # the locks this process holds, by the path they guard
@@ -34,7 +36,18 @@ def lock_dir() -> Path:
     except OSError:
         pass
     fallback = Path(tempfile.gettempdir()) / f"face_vae-locks-{os.getuid()}"
-    fallback.mkdir(mode=0o700, exist_ok=True)
+    try:
+        fallback.mkdir(mode=0o700)
+    except FileExistsError:
+        pass
+    # Anyone may create that name first in a shared temporary folder, and plant links in it that the lock files
+    # would be written through: only a folder of this user's own, which nobody else may write, is used.
+    found = os.lstat(fallback)
+    if not stat.S_ISDIR(found.st_mode) or found.st_uid != os.getuid() or found.st_mode & 0o022:
+        raise UserError(
+            f"{fallback}, where runs keep their locks when ~/.cache cannot be written, is not a folder of this user's "
+            "that only this user may write: set XDG_CACHE_HOME to a writable folder of your own."
+        )
     return fallback
 
 
@@ -87,7 +100,7 @@ def _hold(path: Path, key: str) -> str:
                 "path": target,
                 "pid": os.getpid(),
                 "started": time.strftime("%Y-%m-%d %H:%M:%S"),
-                "command": shlex.join(sys.argv[1:])[:300],
+                "command": mask_text(shlex.join(sys.argv[1:]))[:300],  # a password in a URI stays out of it
             }
         ),
         encoding="utf-8",
