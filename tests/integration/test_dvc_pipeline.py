@@ -75,7 +75,8 @@ def test_repro_runs_what_changed_and_experiments_compare_their_metrics(pipeline_
     _git(pipeline_repo, "add", "-A")
     _git(pipeline_repo, "commit", "-qm", "first run")
 
-    assert "Running stage" not in _run(pipeline_repo, "dvc", "repro"), "nothing changed, nothing runs"
+    unchanged = _run(pipeline_repo, "dvc", "repro")
+    assert "Running stage" not in unchanged.replace("Running stage 'source'", ""), "only the source check runs"
 
     params = yaml.safe_load((pipeline_repo / "params.yaml").read_text())
     params["train"]["lr"] = 0.002
@@ -92,3 +93,32 @@ def test_repro_runs_what_changed_and_experiments_compare_their_metrics(pipeline_
     assert "fid_32" in rows[0] and "train.lr" in rows[0], rows[0].keys()
     assert {"0.002", "0.003"} <= {row["train.lr"] for row in rows} and all(row["fid_32"] for row in rows)
     assert {name: (pipeline_repo / name).read_text() for name in pointers} == pointers, "data.dvc, models.dvc alone"
+
+
+def test_repro_and_exp_run_leave_the_teams_pointers_as_they_are(pipeline_repo):
+    """CelebA's folder lies inside data.dvc's output: with data/ holding something else (a download, a partial pull),
+    neither `dvc repro` nor `dvc exp run` may rewrite data.dvc or models.dvc."""
+    params = yaml.safe_load((pipeline_repo / "params.yaml").read_text())
+    (pipeline_repo / "params.yaml").write_text(yaml.safe_dump(params | {"source_dir": "data/celeba"}))
+    (pipeline_repo / "data" / "celeba").mkdir(parents=True)
+    (pipeline_repo / "data" / "celeba" / "list_eval_partition.txt").write_text("000001.jpg 0\n")
+    _git(pipeline_repo, "add", "params.yaml")
+    _git(pipeline_repo, "commit", "-qm", "the source inside data/")
+    pointers = {name: (pipeline_repo / name).read_bytes() for name in ("data.dvc", "models.dvc")}
+    done = _run(pipeline_repo, "dvc", "repro", "prepare")
+    assert "data.dvc" not in done and "Running stage 'prepare'" in done, done[-2000:]
+    assert {name: (pipeline_repo / name).read_bytes() for name in pointers} == pointers
+
+    (pipeline_repo / "data" / "celeba" / "list_eval_partition.txt").write_text("000001.jpg 0\n000002.jpg 1\n")
+    assert "Running stage 'prepare'" in _run(pipeline_repo, "dvc", "repro", "prepare"), "a changed source reprepares"
+    assert {name: (pipeline_repo / name).read_bytes() for name in pointers} == pointers
+
+
+def test_a_missing_source_is_one_line(pipeline_repo):
+    params = yaml.safe_load((pipeline_repo / "params.yaml").read_text())
+    (pipeline_repo / "params.yaml").write_text(yaml.safe_dump(params | {"source_dir": "data/celeba"}))
+    env = {**os.environ, "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}"}
+    done = subprocess.run(["dvc", "repro", "source"], cwd=pipeline_repo, env=env, stdin=subprocess.DEVNULL,
+                          capture_output=True, text=True, timeout=300, check=False)  # fmt: skip
+    assert done.returncode != 0
+    assert "error: the pipeline's source_dir data/celeba does not exist" in done.stdout + done.stderr
