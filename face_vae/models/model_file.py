@@ -26,6 +26,7 @@ def save_model(network: VAE, path: Path, trained_on: str = "celeba") -> None:
     saved = {"format": network.FORMAT, "hparams": network.hparams, "state_dict": state, "trained_on": trained_on}
     saved["prior"] = network.prior.to_state()
     saved["checksum"] = tensors_checksum(state)
+    saved["prior_checksum"] = tensors_checksum(_prior_tensors(saved["prior"]))
     with atomic.atomic_path(path) as tmp_path:
         try:
             torch.save(saved, tmp_path)
@@ -83,8 +84,12 @@ def load_model(path: Path) -> VAE:
             )
         network = VAE(**saved["hparams"])
         network.load_state_dict(saved["state_dict"])
-        network.prior = _prior(saved, network.latent_dim)
-    except (RuntimeError, KeyError, TypeError, EOFError, ValueError, pickle.UnpicklingError) as error:
+        network.prior = _prior(saved, network.latent_dim, path)
+    # A hand-made file (a bare tensor, an empty `channels`) fails in any of these ways inside torch or the VAE.
+    except (
+        RuntimeError, KeyError, TypeError, EOFError, ValueError, IndexError, AttributeError, ZeroDivisionError,
+        pickle.UnpicklingError,
+    ) as error:  # fmt: skip
         raise UserError(
             f"{path} is not a model saved by face_vae train, or is damaged ({str(error).splitlines()[0]}): "
             "train again or pull models.dvc."
@@ -118,12 +123,47 @@ def _check_weights(saved: dict, path: Path) -> None:
         )
 
 
-def _prior(saved: dict, latent_dim: int) -> StandardNormal:
-    if saved.get("prior"):
-        return prior_from_state(saved["prior"])
-    if saved.get("latent_density"):  # the first format's name for the prior
-        return prior_from_state(saved["latent_density"])
-    return StandardNormal(latent_dim)
+def _prior(saved: dict, latent_dim: int, path: Path) -> StandardNormal:
+    state = saved.get("prior") or saved.get("latent_density")  # the first format's name for the prior
+    if not state:
+        return StandardNormal(latent_dim)
+    _check_prior(state, latent_dim, path, saved.get("prior_checksum"))
+    return prior_from_state(state)
+
+
+MAX_PRIOR_VALUE = 1e6  # codes of a trained encoder lie within tens of 0; far beyond, every decoded face is black
+
+
+def _prior_tensors(state: dict) -> dict[str, torch.Tensor]:
+    return {key: value for key, value in state.items() if isinstance(value, torch.Tensor)}
+
+
+def _check_prior(state: dict, latent_dim: int, path: Path, checksum: str | None = None) -> None:
+    """Refuse a stored prior that would draw nonsense: arrays of the wrong kind or size, NaN, infinity, or huge."""
+    if not isinstance(state, dict):
+        raise UserError(f"{path} holds a prior that is not one face_vae saves: train again or run fit_prior on it.")
+    if checksum is not None and tensors_checksum(_prior_tensors(state)) != checksum:
+        raise UserError(
+            f"{path} has changed since it was saved (its prior does not match the checksum it records): pull it, "
+            "refit it with `python commands.py fit_prior`, or train again."
+        )
+    if state.get("name") == StandardNormal.NAME:
+        return
+    arrays = {key: state.get(key) for key in ("weights", "means", "cholesky")}
+    shapes = {key: tuple(value.shape) for key, value in arrays.items() if isinstance(value, torch.Tensor)}
+    components = shapes.get("weights", (0,))[0]
+    expected = {"weights": (components,), "means": (components, latent_dim)}
+    expected["cholesky"] = (components, latent_dim, latent_dim)
+    if len(shapes) < 3 or not components or shapes != expected:
+        raise UserError(
+            f"{path} holds a prior whose arrays do not fit its {latent_dim}-dimensional codes ({shapes or 'no tensors'}"
+            "): refit it with `python commands.py fit_prior`, or train again."
+        )
+    if not all(value.isfinite().all() and value.abs().max() <= MAX_PRIOR_VALUE for value in arrays.values()):
+        raise UserError(
+            f"{path} holds a prior with NaN, infinite or huge values (it would draw black faces): refit it with "
+            "`python commands.py fit_prior`, or train again."
+        )
 
 
 def _from_first_format(saved: dict, path: Path) -> dict:
