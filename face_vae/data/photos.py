@@ -1,5 +1,6 @@
 """Real photos given on the command line, cropped and resized as the training faces were."""
 
+import json
 import logging
 from collections.abc import Mapping, Sequence
 from pathlib import Path
@@ -15,6 +16,10 @@ from face_vae.errors import UserError
 log = logging.getLogger(__name__)
 PHOTO_SUFFIXES = {".jpg", ".jpeg", ".png", ".bmp", ".webp"}
 ALIGNED_SIZE = (178, 218)  # CelebA's aligned images (width, height): they get the training crop box
+# The pictures of many faces (or pairs) that face_vae writes beside single faces: not photos to read back.
+OWN_PICTURES = {"grid.jpg", "attribute_grid.jpg", "reconstructions.jpg", "interpolation.jpg"}
+OWN_PAIRS = "_reconstruction.jpg"
+MANIFEST_FILE = ".face_vae_files.json"  # face_vae.outputs: the files face_vae wrote in a result folder
 
 
 def photo_paths(inputs: str | Sequence[str] | None, key: str = "input") -> list[Path]:
@@ -26,6 +31,7 @@ def photo_paths(inputs: str | Sequence[str] | None, key: str = "input") -> list[
         path = Path(str(item))
         if path.is_dir():
             found = sorted(p for p in path.iterdir() if p.suffix.lower() in PHOTO_SUFFIXES and p.is_file())
+            found = _without_own_pictures(path, found)
             if not found:
                 raise UserError(f"The folder {path} has no photos ({', '.join(sorted(PHOTO_SUFFIXES))}).")
             paths += found
@@ -34,6 +40,20 @@ def photo_paths(inputs: str | Sequence[str] | None, key: str = "input") -> list[
         else:
             raise UserError(f"{path} does not exist: give {key} an existing photo or folder.")
     return paths
+
+
+def _without_own_pictures(folder: Path, found: list[Path]) -> list[Path]:
+    """`found` less the grids, strips and pairs face_vae wrote in `folder` (its manifest lists them)."""
+    try:
+        written = set(json.loads((folder / MANIFEST_FILE).read_text(encoding="utf-8")))  # the names, a list
+    except (OSError, ValueError, TypeError):
+        return found
+    own = {p for p in found if p.name in written and (p.name in OWN_PICTURES or p.name.endswith(OWN_PAIRS))}
+    if own:
+        log.info(
+            "Leaving out %d picture(s) face_vae wrote in %s that are not single faces (grids, pairs).", len(own), folder
+        )
+    return [path for path in found if path not in own]
 
 
 def load_photos(paths: list[Path], crop: Mapping[str, int], image_size: int) -> tuple[torch.Tensor, list[Path]]:

@@ -75,12 +75,16 @@ def reconstructed_pairs(
 
 
 def _unique_names(paths: list[Path]) -> list[str]:
-    """`<stem>_reconstruction.jpg` per photo; photos of the same name in two folders get a number."""
+    """`<stem>_reconstruction.jpg` per photo; a photo whose name is taken (the same stem in another folder or with
+    another extension) gets a number that no other photo's own name uses (`a.png` beside `a.jpg` and `a_2.jpg`)."""
     names, seen = [], set()
+    own = {f"{path.stem}_reconstruction.jpg" for path in paths}
     for path in paths:
         name, number = f"{path.stem}_reconstruction.jpg", 2
         while name in seen:
             name, number = f"{path.stem}_{number}_reconstruction.jpg", number + 1
+            while name in own:
+                name, number = f"{path.stem}_{number}_reconstruction.jpg", number + 1
         seen.add(name)
         names.append(name)
     return names

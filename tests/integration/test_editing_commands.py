@@ -111,6 +111,25 @@ def test_reconstruct_a_single_file_and_a_list(in_project, tmp_path):
     assert len(list(result.glob("*_reconstruction.jpg"))) == 2
 
 
+def test_reconstruct_of_a_result_folder_reads_the_faces_and_not_the_grids(in_project, tmp_path):
+    faces, result = tmp_path / "faces", tmp_path / "reconstructed"
+    cli.run("infer", ["n=3", f"result_dir={faces}", "tracking.enabled=false"])
+    cli.run("reconstruct", [f"input={faces}", f"result_dir={result}", "tracking.enabled=false"])
+    written = sorted(path.name for path in result.glob("*_reconstruction.jpg"))
+    assert written == [f"face_000{n}_reconstruction.jpg" for n in (1, 2, 3)], written  # no grid_reconstruction.jpg
+
+
+def test_a_photo_whose_name_is_taken_never_takes_another_photos_own_name(in_project, tmp_path):
+    photos, result = tmp_path / "photos", tmp_path / "result"
+    photos.mkdir()
+    for name, colour in (("a.jpg", (250, 0, 0)), ("a.png", (0, 250, 0)), ("a_2.jpg", (0, 0, 250))):
+        Image.new("RGB", (SIZE, SIZE), colour).save(photos / name)
+    cli.run("reconstruct", [f"input={photos}", f"result_dir={result}", "tracking.enabled=false"])
+    left_half = image_array(result / "a_2_reconstruction.jpg")[:, :SIZE].reshape(-1, 3).mean(0)
+    assert left_half[2] > 200 and left_half[1] < 50, left_half  # a_2.jpg's blue, not a.png's green
+    assert (result / "a_3_reconstruction.jpg").is_file()
+
+
 @pytest.mark.parametrize(
     "words, message",
     [
