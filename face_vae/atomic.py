@@ -134,6 +134,7 @@ def new_folder(folder: Path, manifest: str, key: str) -> Iterator[Path]:
     try:
         parent.mkdir(parents=True, exist_ok=True)
         tmp = Path(tempfile.mkdtemp(prefix=f".{folder.name}.tmp-", dir=parent))
+        tmp.chmod(_new_folder_mode())  # mkdtemp's 0700 would hide a page from the web server meant to host it
     except OSError as error:
         raise UserError(folder_problem(parent, error, key)) from error
     try:
@@ -147,6 +148,13 @@ def new_folder(folder: Path, manifest: str, key: str) -> Iterator[Path]:
         raise UserError(folder_problem(folder, error, key)) from error
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
+
+
+def _new_folder_mode() -> int:
+    """The mode `mkdir` gives a new folder here: 0777 less the process's umask."""
+    umask = os.umask(0)
+    os.umask(umask)
+    return 0o777 & ~umask
 
 
 def refuse_foreign_folder(folder: Path, manifest: str, key: str) -> None:

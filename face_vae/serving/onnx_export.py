@@ -39,7 +39,9 @@ def export_onnx(network: VAE, folder: Path, page: Optional[Callable[[Path, dict]
     with atomic.new_folder(folder, MANIFEST_FILE, "export_dir") as tmp:
         difference = _write_decoder(network, tmp / DECODER_FILE, onnxruntime)
         with open(tmp / PRIOR_FILE, "wb") as file:
-            np.savez(file, **prior)
+            # float32, as the model holds them (half the size of float64; the sampler widens them back, exactly).
+            np.savez(file, **{key: array.astype(np.float32) if array.dtype == np.float64 else array
+                              for key, array in prior.items()})  # fmt: skip
         shutil.copyfile(Path(__file__).with_name(SAMPLER_FILE), tmp / SAMPLER_FILE)
         web = {"web": page(tmp, prior)} if page else {}
         files = {path.name: {"sha256": sha256(path)} for path in sorted(tmp.iterdir())}

@@ -105,7 +105,9 @@ def load_export(model_dir: Path) -> tuple:
             raise ExportError(f"{model_dir / name} is not the file the export wrote (its checksum differs): {again}.")
     try:
         session = onnxruntime.InferenceSession(str(model_dir / "decoder.onnx"), providers=["CPUExecutionProvider"])
-        prior = dict(np.load(model_dir / "prior.npz"))
+        # Stored as float32 (the model's own precision), drawn in float64 as infer draws them.
+        prior = {key: array.astype(np.float64) if array.dtype.kind == "f" else array
+                 for key, array in np.load(model_dir / "prior.npz").items()}  # fmt: skip
     except Exception as error:  # pylint: disable=broad-exception-caught  # onnxruntime's own types derive from it
         raise ExportError(f"cannot read the exported model in {model_dir} ({error}): {again}.") from error
     broken = [key for key, array in prior.items() if array.dtype.kind == "f" and not np.isfinite(array).all()]

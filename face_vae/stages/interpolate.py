@@ -17,8 +17,20 @@ log = logging.getLogger(__name__)
 # The strip wraps into rows of this many faces: one row of 1,000 150 px faces would be wider than a JPEG can be
 # (65,535 px), and rows read better than a ribbon.
 STRIP_COLUMNS = 16
+JPEG_MAX_SIDE = 65_500  # JPEG's limit is 65,535 pixels a side (PIL refuses more)
 STRIP_FILE = "interpolation.jpg"
 GIF_FILE = "interpolation.gif"
+
+
+def _check_strip_fits(steps: int, image_size: int) -> None:
+    """Refuse, before any face is decoded, a strip taller than a JPEG can be (its rows of STRIP_COLUMNS faces)."""
+    height = -(-steps // STRIP_COLUMNS) * (image_size + 2) + 2  # image_grid's rows, 2 px apart
+    if height > JPEG_MAX_SIDE:
+        most = (JPEG_MAX_SIDE - 2) // (image_size + 2) * STRIP_COLUMNS
+        raise UserError(
+            f"steps={steps} makes a strip {height:,} px tall, more than a JPEG can hold ({JPEG_MAX_SIDE:,}): "
+            f"use at most steps={most} with this {image_size} px model."
+        )
 
 
 def run(cfg: DictConfig) -> None:
@@ -32,6 +44,7 @@ def run(cfg: DictConfig) -> None:
     runtime = inference_runtime(cfg)
     model_file = model_path(cfg)
     network = runtime.place(pulled_model(cfg, model_file))
+    _check_strip_fits(cfg.steps, network.image_size)
     if cfg.start is None:
         ends = sampling_prior(network, cfg.sampler, model_file).sample(2, cfg.seed)
     else:

@@ -175,7 +175,11 @@ class Infer(RunsTheNetwork):
     attribute_sweep: Any = setting(
         [-2, -1, 0, 1, 2],
         "the strengths shown left to right in attribute_grid.jpg",
-        (lambda sweep: bool(sweep) and all(isinstance(x, (int, float)) for x in sweep), "a list of numbers"),
+        (
+            lambda sweep: bool(sweep)
+            and all(isinstance(x, (int, float)) and not isinstance(x, bool) and abs(x) <= 10 for x in sweep),
+            "a list of numbers between -10 and 10 (as attributes' strengths)",
+        ),
     )
     grid_faces: int = setting(2, "faces per attribute in attribute_grid.jpg", POSITIVE)
     model_file: str = MODEL_FILE

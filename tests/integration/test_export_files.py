@@ -162,3 +162,18 @@ def test_infer_and_the_exported_sampler_draw_the_same_faces_for_a_seed(model):
         name = f"face_{index:04d}.jpg"
         assert np.abs(pixels(folder / "result" / name) - pixels(folder / "faces" / name)).max() <= 4
         assert np.abs(pixels(folder / "result" / name) - pixels(folder / "other" / name)).max() > 40
+
+
+@pytest.mark.skipif(not HAS_ONNX, reason="needs the export extra")
+def test_the_export_is_readable_by_others_and_its_prior_is_float32(model):
+    cli.run("export", ["tracking.enabled=false"])
+    folder = model.parent.parent / "export"
+    assert folder.stat().st_mode & 0o777 == 0o777 & ~_umask()  # as mkdir makes a folder: a web server can read it
+    with np.load(folder / "prior.npz") as prior:
+        assert prior["means"].dtype == np.float32 and prior["cholesky"].dtype == np.float32
+
+
+def _umask() -> int:
+    umask = os.umask(0)
+    os.umask(umask)
+    return umask

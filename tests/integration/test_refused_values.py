@@ -114,3 +114,19 @@ def test_a_long_interpolation_wraps_into_rows(workdir):
     cli.run("interpolate", ["steps=1000", "result_dir=strip", "tracking.enabled=false", "batch_size=250"])
     height, width, _ = image_array(workdir / "strip" / "interpolation.jpg").shape
     assert width == 16 * 66 + 2 and height == 63 * 66 + 2  # 16 faces a row, 63 rows, make_grid's padding
+
+
+@pytest.mark.parametrize("sweep", ["[nan,0]", "[1e308,0]", "[0,inf]", "[true,1]"])
+def test_an_attribute_sweep_that_is_not_a_strength_is_one_sentence(workdir, capsys, sweep):
+    line = error_line(capsys, "infer", [f"attribute_sweep={sweep}", "tracking.enabled=false"])
+    assert "attribute_sweep" in line and "a list of numbers between -10 and 10" in line, line
+
+
+def test_a_strip_taller_than_a_jpeg_is_refused_before_any_face_is_decoded(workdir, capsys):
+    from face_vae.models.model_file import save_model
+    from face_vae.models.vae import VAE
+
+    save_model(VAE(64, [8, 16], 4), workdir / "models" / "vae.pt")
+    line = error_line(capsys, "interpolate", ["steps=40000", "tracking.enabled=false", "data.image_size=64"])
+    assert line == ("error: steps=40000 makes a strip 165,002 px tall, more than a JPEG can hold (65,500): use at "
+                    "most steps=15872 with this 64 px model."), line  # fmt: skip
