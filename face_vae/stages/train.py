@@ -51,7 +51,12 @@ def run(cfg: DictConfig) -> None:
             run_folder.set_aside_earlier_run(folder)
         logger = _mlflow_logger(cfg, uri, runtime, resume_from, changed_on_resume) if uri is not None else None
         trainer = build_trainer(cfg, runtime, _callbacks(cfg, resume_from, logger), logger or False)
-        trainer.fit(module, datamodule=datamodule, ckpt_path=resume_from)  # a NaN loss stops it with a UserError
+        try:
+            trainer.fit(module, datamodule=datamodule, ckpt_path=resume_from)  # a NaN loss stops it: a UserError
+        except SystemExit as stop:  # Lightning turns Ctrl-C into exit(1) once it has cleaned up: say it as Ctrl-C
+            if trainer.interrupted:
+                raise KeyboardInterrupt from stop
+            raise
         if trainer.is_global_zero:  # with DDP, one process writes the model, logs it and versions it
             _save_log_and_version(cfg, trainer, module, prepared_dir, runtime, logger, uri)
 
