@@ -5,6 +5,8 @@ second, before any data, DVC remote or MLflow server is touched.
 """
 
 import dataclasses
+import difflib
+import re
 from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
@@ -41,7 +43,7 @@ def compose(config_name: str, overrides: Iterable[object] = ()) -> DictConfig:
         # runtime.precision=auto, reaches every key that points at it.
         values = OmegaConf.to_container(cfg, resolve=True)
     except (HydraException, OmegaConfBaseException) as error:
-        raise UserError(_one_sentence(error)) from error
+        raise UserError(_one_sentence(error) + _did_you_mean(error, config_name)) from error
     check_values(cfg)
     _check_sizes(values)
     if "tracking" in cfg:  # from here on the config (logged, saved, printed) holds no password
@@ -74,6 +76,20 @@ def _one_sentence(error: Exception) -> str:
         )
     said = lines[0] if not lines[0].endswith(":") or len(lines) < 2 else f"{lines[0]} {lines[1].strip()}"
     return f"Bad configuration override: {said}"
+
+
+def _did_you_mean(error: Exception, config_name: str) -> str:
+    """' Did you mean KEY?' for a mistyped key (`trainer.max_epoch`), the closest key of the command's config."""
+    mistyped = re.search(r"Could not override '([^']+)'", str(error))
+    if not mistyped:
+        return ""
+    try:
+        with initialize_config_dir(config_dir=str(CONFIG_DIR), version_base="1.3"):
+            keys = flat_values(hydra_compose(config_name=config_name))
+    except (HydraException, OmegaConfBaseException):
+        return ""
+    close = difflib.get_close_matches(mistyped.group(1), list(keys), n=1, cutoff=0.75)
+    return f" Did you mean {close[0]}? (`{config_name} --help` lists every key)" if close else ""
 
 
 def flat_values(cfg: DictConfig) -> dict[str, Any]:

@@ -136,3 +136,12 @@ def test_a_prior_added_as_a_yaml_file_is_offered_and_built(tmp_path, monkeypatch
     assert "|one;" in config_help("train").split("choose with model/prior=")[1]
     cfg = compose("train", ["data.image_size=32", "model.net.channels=[8,16]", "model/prior=one"])
     assert config.build(cfg.model).prior.components == 1
+
+
+@pytest.mark.parametrize(
+    "command, word, meant",
+    [("train", "trainer.max_epoch=1", "trainer.max_epochs"), ("infer", "sed=3", "seed")],
+)
+def test_a_mistyped_key_is_answered_with_the_closest_key_of_that_command(command, word, meant):
+    with pytest.raises(UserError, match=rf"Could not override .*\. Did you mean {meant}\? \(`{command} --help`"):
+        compose(command, [word])
