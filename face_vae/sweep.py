@@ -17,39 +17,61 @@ from hydra.errors import HydraException
 from omegaconf import OmegaConf
 
 from face_vae.config import compose
+from face_vae.credentials import mask_text
 from face_vae.errors import UserError
 
 log = logging.getLogger(__name__)
+MAX_RUNS = 1_000  # each is composed and checked before the first trains: more would wait minutes in silence
+STOPPED = (130, 143)  # the CLI's exit codes for Ctrl-C and SIGTERM: they stop the sweep, not one run
+OWN_PER_RUN = ("model_file", "checkpoints_dir")  # every run writes its own, under sweeps/<stamp>/<n>/
 
 
 def combinations(overrides: list[str]) -> list[list[str]]:
-    """Every combination of the sweep's values (`key=a,b`, `key=range(1,4)`, `key=choice(a,b)`), as override lists."""
+    """Every combination of the sweep's values (`key=a,b`, `key=range(1,4)`, `key=choice(a,b)`), as override lists;
+    a key given twice, a key each run sets itself, or more than MAX_RUNS runs is refused before any is listed."""
     try:
         parsed = OverridesParser.create().parse_overrides(overrides)
     except HydraException as error:
         raise UserError(f"Bad sweep override: {str(error).strip().splitlines()[0]}") from error
-    choices = [
-        (
-            [f"{item.get_key_element()}={value}" for value in item.sweep_string_iterator()]
-            if item.is_sweep_override()
-            else [item.input_line]
+    keys = [item.get_key_element() for item in parsed]
+    twice = sorted({key for key in keys if keys.count(key) > 1})
+    if twice:
+        raise UserError(
+            f"{', '.join(twice)} given twice in the sweep (only the last word would count, and runs labelled by the "
+            "first would train the same values): give each key once, e.g. seed=1,2,3,4."
         )
-        for item in parsed
-    ]
+    given = sorted(set(keys) & set(OWN_PER_RUN))
+    if given:
+        raise UserError(
+            f"train -m gives every run its own {' and '.join(OWN_PER_RUN)} under sweeps/<stamp>/<n>/ (one given to all "
+            f"would be overwritten run after run): leave out {', '.join(given)}, and copy the best run's vae.pt after."
+        )
+    choices = []
+    for item in parsed:
+        if not item.is_sweep_override():
+            choices.append([item.input_line])
+            continue
+        values = itertools.islice(item.sweep_string_iterator(), MAX_RUNS + 1)  # `range(0,10**8)` is never listed
+        choices.append([f"{item.get_key_element()}={value}" for value in values])
+    count = 1
+    for values in choices:
+        count *= len(values)
+    if count > MAX_RUNS:
+        raise UserError(f"The sweep has more than {MAX_RUNS:,} runs: sweep fewer values, or run several sweeps.")
     return [list(combination) for combination in itertools.product(*choices)]
 
 
 def run_sweep(overrides: list[str], run_one) -> None:
     """Train each combination of `overrides` with `run_one(words)` (the CLI's run), under one parent MLflow run."""
     grid = combinations(overrides)
-    stamp = time.strftime("%Y%m%d-%H%M%S")
+    log.info("Checking the sweep's %d combinations before the first run.", len(grid))
+    for words in grid:
+        compose("train", words)  # every combination checked before the first one trains (or a folder is made)
+    stamp = _new_sweep_folder()
     runs = []
     for number, words in enumerate(grid, start=1):
         folder = Path("sweeps") / stamp / str(number)
-        own = [f"model_file={folder / 'vae.pt'}", f"checkpoints_dir={folder / 'checkpoints'}"]
-        words = own + words  # the user's model_file or checkpoints_dir, when given, wins
-        compose("train", words)  # every combination checked before the first one trains
-        runs.append((words, folder))
+        runs.append(([f"model_file={folder / 'vae.pt'}", f"checkpoints_dir={folder / 'checkpoints'}", *words], folder))
     log.info("Sweep of %d runs: models and checkpoints in sweeps/%s/.", len(runs), stamp)
     parent = _parent_run(runs[0][0], overrides, stamp)
     results = []
@@ -61,14 +83,41 @@ def run_sweep(overrides: list[str], run_one) -> None:
             results.append((_best_val_loss(folder / "checkpoints"), number, " ".join(chosen)))
         except SystemExit as stop:  # a user error ends one run (its line is printed), not the sweep
             results.append((float("nan"), number, f"{' '.join(chosen)} (failed, exit {stop.code})"))
+            if stop.code in STOPPED:  # Ctrl-C or SIGTERM: the whole sweep stops, with what it has
+                _print_ranking(results, stamp)
+                _end_parent(parent, results, "KILLED")
+                raise
     _print_ranking(results, stamp)
+    ranked = _end_parent(parent, results, "FINISHED")
+    if len(ranked) < len(results):
+        raise UserError(
+            f"{len(results) - len(ranked)} of the sweep's {len(results)} runs failed (the table says which)."
+        )
+
+
+def _end_parent(parent, results: list[tuple[float, int, str]], status: str) -> list[tuple[float, int, str]]:
+    """The runs that finished, best first; the parent MLflow run tagged with the best and ended."""
+    ranked = sorted((result for result in results if result[0] == result[0]), key=lambda result: result[0])
     if parent:
         client, run_id = parent
-        ranked = sorted((result for result in results if result[0] == result[0]), key=lambda result: result[0])
         if ranked:
             client.set_tag(run_id, "best_run", f"{ranked[0][1]}: {ranked[0][2]}")
             client.log_metric(run_id, "best_loss_val", ranked[0][0])
-        client.set_terminated(run_id, "FINISHED" if len(ranked) == len(results) else "FAILED")
+        client.set_terminated(run_id, status if len(ranked) == len(results) or status != "FINISHED" else "FAILED")
+    return ranked
+
+
+def _new_sweep_folder() -> str:
+    """A stamp whose sweeps/<stamp>/ this sweep creates itself: two sweeps started in the same second get two."""
+    stamp = time.strftime("%Y%m%d-%H%M%S")
+    for number in range(1, 1000):
+        name = stamp if number == 1 else f"{stamp}-{number}"
+        try:
+            (Path("sweeps") / name).mkdir(parents=True)
+            return name
+        except FileExistsError:
+            continue
+    raise UserError(f"sweeps/ already holds 999 sweeps stamped {stamp}: move some away.")
 
 
 def _swept(grid: list[list[str]]) -> set[str]:
@@ -89,7 +138,9 @@ def _parent_run(words: list[str], overrides: list[str], stamp: str):
     client = MlflowClient(tracking_uri=uri)
     experiment = client.get_experiment_by_name(cfg.tracking.experiment)
     experiment_id = experiment.experiment_id if experiment else client.create_experiment(cfg.tracking.experiment)
-    run = client.create_run(experiment_id, run_name=f"sweep-{stamp}", tags={"face_vae.sweep": " ".join(overrides)})
+    run = client.create_run(
+        experiment_id, run_name=f"sweep-{stamp}", tags={"face_vae.sweep": mask_text(" ".join(overrides))}
+    )
     log.info("MLflow: the sweep's parent run %s at %s.", run.info.run_id, uri)
     return client, run.info.run_id
 
