@@ -3,11 +3,10 @@
 from pathlib import Path
 
 import lightning as L
-import torch
 from lightning.pytorch.plugins.io import TorchCheckpointIO
 
 from face_vae import atomic
-from face_vae.errors import UserError
+from face_vae.models.model_file import write_torch_file
 
 
 class RunIdentity(L.Callback):
@@ -45,11 +44,4 @@ class ReplacingCheckpointIO(TorchCheckpointIO):
         if "://" in str(path):  # a remote folder (s3://...): Lightning's own writer
             super().save_checkpoint(checkpoint, path, storage_options)
             return
-        with atomic.atomic_path(Path(path)) as tmp_path:
-            try:
-                torch.save(checkpoint, tmp_path)
-            except RuntimeError as error:  # torch's zip writer reports a failed write (a full disk) this way
-                raise UserError(
-                    f"Cannot write {path} ({str(error).splitlines()[0]}): the disk may be full; free some space "
-                    "and resume with resume=true (the previous checkpoint is kept)."
-                ) from error
+        write_torch_file(checkpoint, Path(path), "and resume with resume=true (the previous checkpoint is kept)")

@@ -27,13 +27,18 @@ def save_model(network: VAE, path: Path, trained_on: str = "celeba") -> None:
     saved["prior"] = network.prior.to_state()
     saved["checksum"] = tensors_checksum(state)
     saved["prior_checksum"] = tensors_checksum(_prior_tensors(saved["prior"]))
-    with atomic.atomic_path(path) as tmp_path:
+    write_torch_file(saved, path, "or choose another model_file")
+
+
+def write_torch_file(content: dict, path: Path, then: str) -> None:
+    """`torch.save` under a temporary name beside `path`, renamed over it once complete; a failed write is a
+    UserError whose advice ends with `then`."""
+    with atomic.atomic_path(Path(path)) as tmp_path:
         try:
-            torch.save(saved, tmp_path)
+            torch.save(content, tmp_path)
         except RuntimeError as error:  # torch's zip writer reports a failed write (a full disk) this way
             raise UserError(
-                f"Cannot write {path} ({str(error).splitlines()[0]}): the disk may be full; free some space or "
-                "choose another model_file."
+                f"Cannot write {path} ({str(error).splitlines()[0]}): the disk may be full; free some space {then}."
             ) from error
 
 
