@@ -22,20 +22,21 @@ import torch
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 # pylint: disable=wrong-import-position
-from benchmarks.common import MEASURED_VAE, Timer, add_tiny, machine_header  # noqa: E402
+from benchmarks.common import Timer, add_tiny, machine_header  # noqa: E402
+from face_vae.config import build, compose  # noqa: E402
 from face_vae.data.datamodule import CelebADataModule  # noqa: E402
 from face_vae.data.face_crops import FaceCrops  # noqa: E402
 from face_vae.data.synthetic import make_faces  # noqa: E402
 from face_vae.hardware import resolve  # noqa: E402
 from face_vae.models.codes import encoder_means  # noqa: E402
 from face_vae.models.priors import GaussianMixture  # noqa: E402
-from face_vae.models.vae import VAE  # noqa: E402
 from face_vae.models.vae_module import VAEModule  # noqa: E402
 
 
 def default_module(size: int, compiled: bool, channels_last: bool) -> VAEModule:
     """The default model and loss (face_vae/models/settings.py VAEModel) at `size`."""
-    return VAEModule(VAE(size, **MEASURED_VAE), compile=compiled, channels_last=channels_last)
+    model = compose("train", [f"data.image_size={size}"]).model
+    return build(model, compile=compiled, channels_last=channels_last)
 
 
 def steps_per_second(size: int, batch: int, channels_last: bool, compiled: bool, runtime, steps: int) -> float:
@@ -135,9 +136,9 @@ def main() -> None:  # pylint: disable=too-many-locals  # one table per part, in
 
         module = default_module(size, compiled=False, channels_last=runtime.channels_last).to(device)
         with Timer() as encoding, runtime.autocast():
-            codes = encoder_means(module.vae.encoder, FaceCrops(prepared, "train"), 1024 if device == "cuda" else 128)
+            codes = encoder_means(module.vae, FaceCrops(prepared, "train"), 1024 if device == "cuda" else 128)
         with Timer() as fit:
-            GaussianMixture(components).fit(codes[:codes_count], seed=42)
+            GaussianMixture(components, max_codes=20_000).fit(codes[:codes_count], seed=42)
         print(f"\nencode {len(codes):,} images: {encoding.seconds:.1f} s; fit {components} components to "
               f"{min(len(codes), codes_count):,} codes: {fit.seconds:.1f} s")  # fmt: skip
 

@@ -25,8 +25,8 @@ from benchmarks.common import MEASURED_VAE, Timer, add_tiny, machine_header  # n
 from benchmarks.train_step import matmul_flops_per_second  # noqa: E402
 from face_vae.hardware import resolve  # noqa: E402
 from face_vae.models.model_file import load_model  # noqa: E402
+from face_vae.models.nets.resnet import VAE  # noqa: E402
 from face_vae.models.sampling import decoded_batches, latent_batches  # noqa: E402
-from face_vae.models.vae import VAE  # noqa: E402
 from face_vae.outputs import JPEG_QUALITY, face_pictures, to_pil_image, write_images  # noqa: E402
 from face_vae.serving.onnx_export import export_onnx  # noqa: E402
 
@@ -100,7 +100,7 @@ def main() -> None:
             latents = latent_batches(placed.prior, args.n, args.batch_size, seed=0)
             write_images(Path(tmp) / "batched", face_pictures(decoded_batches(placed, latents)), total=args.n + 1)
     limit = matmul_flops_per_second(runtime.precision.startswith("bf16")) / decoder_flops_per_face(vae)
-    print(machine_header(f"Infer, n={args.n} faces of {vae.hparams['image_size']} px to JPG"))
+    print(machine_header(f"Infer, n={args.n} faces of {vae.image_size} px to JPG"))
     print(f"limit: {limit:,.0f} faces/s (the decoder's FLOPs per face at this machine's matmul rate)")
     print("| path | faces/s | vs one by one | share of the limit |")
     print("| --- | ---: | ---: | ---: |")

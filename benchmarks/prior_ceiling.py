@@ -34,9 +34,9 @@ from face_vae.evaluation import metrics  # noqa: E402
 from face_vae.hardware import resolve  # noqa: E402
 from face_vae.models.codes import encoder_means  # noqa: E402
 from face_vae.models.model_file import load_model  # noqa: E402
+from face_vae.models.nets.resnet import VAE  # noqa: E402
 from face_vae.models.priors import GaussianMixture  # noqa: E402
 from face_vae.models.sampling import decode_all  # noqa: E402
-from face_vae.models.vae import VAE  # noqa: E402
 
 SIZE = 64
 
@@ -76,7 +76,7 @@ def main() -> None:
     score("reconstructions of the same train images (the ceiling of any prior)", reconstructions, None)
     score("reconstructions of the val images", decode_all(model, val_codes, 64), val_codes)
     for components in args.components:
-        mixture = GaussianMixture(components).fit(codes, seed=args.seed)
+        mixture = GaussianMixture(components, max_codes=20_000).fit(codes, seed=args.seed)
         latents = mixture.sample(args.n)
         score(f"samples of a {components}-component mixture", decode_all(model, latents, 64), latents)
 
@@ -88,7 +88,7 @@ def _train_codes_and_images(model, source: Path, n: int) -> tuple[torch.Tensor, 
         train_crops = FaceCrops(prepared_dir, "train")
         val = as_floats(FaceCrops(prepared_dir, "val").first(n))
         with resolve("auto", "auto", "auto").autocast():
-            codes = encoder_means(model.encoder, train_crops).float()
+            codes = encoder_means(model, train_crops).float()
         chosen = torch.randperm(len(codes), generator=torch.Generator().manual_seed(0))[:n]
         return codes, chosen, as_floats(train_crops.first(len(codes)))[chosen], val
 

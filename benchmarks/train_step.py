@@ -23,7 +23,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from benchmarks.common import MEASURED_VAE, Timer, add_tiny, celeba_source, machine_header, prepared  # noqa: E402
 from face_vae.data.datamodule import CelebADataModule  # noqa: E402
 from face_vae.hardware import resolve  # noqa: E402
-from face_vae.models.vae import VAE  # noqa: E402
+from face_vae.models.nets.resnet import VAE  # noqa: E402
 from face_vae.models.vae_module import kl_divergence, reconstruction_nll  # noqa: E402
 
 

@@ -148,12 +148,12 @@ def export_tiny(folder: Path) -> Path:
     from face_vae.atomic import file_md5
     from face_vae.models.classifier import AttributeClassifier, save_classifier
     from face_vae.models.model_file import save_model
+    from face_vae.models.nets.resnet import VAE
     from face_vae.models.priors import GaussianMixture
-    from face_vae.models.vae import VAE
 
     torch.manual_seed(0)
     network = VAE(32, [8, 16], 4)
-    network.prior = GaussianMixture(components=3).fit(torch.randn(64, 4), seed=0)
+    network.prior = GaussianMixture(components=3, max_codes=20_000).fit(torch.randn(64, 4), seed=0)
     save_model(network, folder / "vae.pt")
     classifier = AttributeClassifier(4, ["Smiling", "Eyeglasses"])
     classifier.fit_statistics(torch.randn(64, 4), (torch.rand(64, 2) > 0.5).float())

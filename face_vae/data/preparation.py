@@ -1,4 +1,5 @@
-"""Build the prepared form of a dataset: uint8 crops on disk in the format of data.face_crops.
+"""Build the prepared form of a data source (face_vae/data/sources/): uint8 crops on disk in the format of
+data.face_crops, one folder per recipe, and the helpers sources write them with.
 
 Decoding and cropping JPEGs happens once here, so a training epoch only copies bytes, read with
 positioned reads (no memory map). How the source gets onto the disk (DVC, a download) is the caller's:
@@ -12,9 +13,6 @@ import os
 import signal
 import sys
 from collections.abc import Callable, Iterable
-from concurrent.futures import ProcessPoolExecutor
-from dataclasses import dataclass
-from functools import partial
 from pathlib import Path
 
 import numpy as np
@@ -22,19 +20,9 @@ from filelock import FileLock
 from PIL import Image, UnidentifiedImageError
 
 from face_vae import atomic
-from face_vae.data.attributes import write_attributes
-from face_vae.data.celeba import (
-    PARTITION_FILE,
-    FolderImages,
-    TooLarge,
-    ZipImages,
-    check_pixels,
-    find_images,
-    read_partition,
-)
+from face_vae.data.celeba import FolderImages, TooLarge, ZipImages, check_pixels
 from face_vae.data.face_crops import META_FILE, damage, fingerprint, read_meta
-from face_vae.data.synthetic import ATTRIBUTES, make_labelled_faces
-from face_vae.errors import UserError
+from face_vae.data.sources import Source
 from face_vae.progress import progress
 
 LOCK_FILE = ".prepare.lock"
@@ -43,99 +31,7 @@ log = logging.getLogger(__name__)
 BAD_IMAGES_REPORT = "bad_images.txt"
 
 
-@dataclass
-class CelebASource:
-    """CelebA in its official layout (the image folder or img_align_celeba.zip, and the partition file):
-    each image cropped to the `crop` box ({left, top, size}) and resized to `image_size`."""
-
-    source_dir: str
-    image_size: int
-    crop: dict[str, int]
-    images_subdir: str | None
-    max_bad_fraction: float
-    workers: int | str  # processes decoding JPEGs; auto: one per core
-
-    def recipe(self) -> dict:
-        """Everything that decides the prepared bytes: a change in any of it means preparing again."""
-        return {
-            "kind": "celeba",
-            "image_size": self.image_size,
-            "source_dir": str(Path(self.source_dir).resolve()),
-            "crop": dict(self.crop),
-        }
-
-    def missing_file(self) -> Path | None:
-        """The partition file when it is not there yet (the caller fetches it), else None."""
-        partition = Path(self.source_dir) / PARTITION_FILE
-        return None if partition.is_file() else partition
-
-    def write(self, prepared_dir: Path) -> dict[str, int]:
-        """Write each split's crops; return the number of images per split."""
-        source_dir = Path(self.source_dir)
-        images = find_images(source_dir, self.images_subdir)
-        partition = read_partition(source_dir / PARTITION_FILE)
-        crop = (self.crop["left"], self.crop["top"], self.crop["size"])
-        load = partial(_load_crop, images=images, crop=crop, image_size=self.image_size)
-        workers = (os.cpu_count() or 1) if self.workers == "auto" else int(self.workers)
-        log.info("Decoding the images of %s with %d processes.", images, workers)
-        counts, bad = {}, []
-        pool = ProcessPoolExecutor(max_workers=workers, initializer=_die_with_parent)
-        try:
-            for split, names in partition.items():
-                if not names:
-                    log.warning("The partition lists no %s images; that split is left out.", split)
-                    continue
-                kept, skipped = _write_split(pool.map(load, names, chunksize=64), names, prepared_dir / f"{split}.u8")
-                bad += skipped
-                atomic.write_text(prepared_dir / f"{split}.txt", "".join(f"{name}\n" for name in kept))
-                counts[split] = len(kept)
-        finally:  # stopped (SIGTERM, an error): drop the images not started instead of decoding them all first
-            pool.shutdown(wait=True, cancel_futures=True)
-        _check_bad_images(bad, sum(counts.values()) + len(bad), self.max_bad_fraction, prepared_dir)
-        if not counts:
-            raise UserError(f"{source_dir / PARTITION_FILE} lists no images: use CelebA's official partition file.")
-        return counts
-
-
-@dataclass
-class SyntheticSource:
-    """Face-like images drawn by data.synthetic, `num_images` per split; their attributes go to
-    `attributes_file`, in CelebA's format."""
-
-    num_images: dict[str, int]
-    image_size: int
-    attributes_file: str
-    seed: int
-
-    def recipe(self) -> dict:
-        """Everything that decides the prepared bytes."""
-        return {
-            "kind": "synthetic",
-            "image_size": self.image_size,
-            "num_images": dict(self.num_images),
-            "seed": self.seed,
-            "attributes": True,
-        }
-
-    def missing_file(self) -> Path | None:
-        """Nothing to fetch: the faces are drawn."""
-        return None
-
-    def write(self, prepared_dir: Path) -> dict[str, int]:
-        """Draw each split's faces; return the number of images per split."""
-        counts, attributes = {}, {}
-        for offset, (split, count) in enumerate(self.num_images.items()):
-            faces, labels = make_labelled_faces(count, self.image_size, seed=self.seed + offset)
-            names = [f"{split}_{index:06d}" for index in range(count)]
-            atomic.write_bytes(prepared_dir / f"{split}.u8", faces.tobytes())
-            atomic.write_text(prepared_dir / f"{split}.txt", "".join(f"{name}\n" for name in names))
-            attributes.update(zip(names, labels))
-            counts[split] = count
-        write_attributes(Path(self.attributes_file), list(ATTRIBUTES), attributes)
-        return counts
-
-
-def prepared_folder(source: CelebASource | SyntheticSource, prepared_dir: Path) -> Path:
+def prepared_folder(source: Source, prepared_dir: Path) -> Path:
     """Where `source`'s crops are inside `prepared_dir`: one subfolder per recipe (a hash of everything that
     decides the bytes), so that two recipes never share, or overwrite, each other's files."""
     recipe = json.dumps(source.recipe(), sort_keys=True).encode()
@@ -143,7 +39,7 @@ def prepared_folder(source: CelebASource | SyntheticSource, prepared_dir: Path) 
 
 
 def ensure_prepared(
-    source: CelebASource | SyntheticSource,
+    source: Source,
     prepared_dir: Path,
     fetch_source: Callable[[Path], None],
     force: bool = False,
@@ -205,7 +101,7 @@ def _alive(pid: int) -> bool:
     return True
 
 
-def _die_with_parent() -> None:
+def die_with_parent() -> None:
     """In each decoding process: end when the parent ends, however it ends (Linux's parent-death signal),
     and take SIGTERM as a plain stop (the parent's handler turns it into an exception the pool would catch)."""
     signal.signal(signal.SIGTERM, signal.SIG_DFL)
@@ -215,7 +111,16 @@ def _die_with_parent() -> None:
         ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGTERM)  # 1 = PR_SET_PDEATHSIG
 
 
-def _write_split(
+def write_arrays(prepared_dir: Path, split: str, names: list[str], images: np.ndarray) -> int:
+    """Write a split held in memory: `images` (N, H, W, 3) uint8 and their `names`, in order; return N."""
+    if images.dtype != np.uint8 or images.ndim != 4 or images.shape[3] != 3 or len(images) != len(names):
+        raise ValueError(f"a split is N images (N, H, W, 3) of uint8 and N names, not {images.shape} and {len(names)}")
+    atomic.write_bytes(Path(prepared_dir) / f"{split}.u8", images.tobytes())
+    atomic.write_text(Path(prepared_dir) / f"{split}.txt", "".join(f"{name}\n" for name in names))
+    return len(names)
+
+
+def write_split(
     crops: Iterable[tuple[np.ndarray | None, str]], names: list[str], path: Path
 ) -> tuple[list[str], list[str]]:
     """Append the good crops to `path` in order; return (names kept, 'name<TAB>why' of those skipped)."""
@@ -230,7 +135,7 @@ def _write_split(
     return kept, skipped
 
 
-def _load_crop(
+def load_crop(
     name: str, images: FolderImages | ZipImages, crop: tuple[int, int, int], image_size: int
 ) -> tuple[np.ndarray | None, str]:
     """Decode, crop and resize one image; return (pixels, '') or (None, why it was skipped)."""
@@ -255,7 +160,7 @@ def _load_crop(
     return np.asarray(face, dtype=np.uint8), ""
 
 
-def _check_bad_images(bad: list[str], total: int, max_fraction: float, prepared_dir: Path) -> None:
+def check_bad_images(bad: list[str], total: int, max_fraction: float, prepared_dir: Path) -> None:
     """Write the report of skipped images; stop when they are more than `max_fraction` of all."""
     report = prepared_dir / BAD_IMAGES_REPORT
     if not bad:

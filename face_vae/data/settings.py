@@ -18,14 +18,15 @@ class Crop:
 
 @dataclass
 class Data:
-    """What both data options share: the prepared folder, the loaders and the split names."""
+    """What every data source shares (data=base: what a new source's YAML starts from): the prepared folder, the
+    loaders and the split names."""
 
-    kind: str = setting("celeba")
+    kind: str = setting("", "the data source's name (face_vae/data/sources/): each data option sets it")
     image_size: int = setting(
         150, "the crop is resized to this when it differs (64 works too)", at_least(8, "at least 8 pixels")
     )
     prepared_dir: str = setting(
-        "prepared/celeba_${data.image_size}", "where `prepare` writes the crops (a subfolder per recipe)"
+        "prepared/${data.kind}_${data.image_size}", "where `prepare` writes the crops (a subfolder per recipe)"
     )
     batch_size: int = setting(32, "", POSITIVE)
     num_workers: int = setting(
@@ -34,8 +35,8 @@ class Data:
         "process reads them (~10k); use 2-8 on a GPU machine",
         AT_LEAST_0,
     )
-    attributes_file: str = setting(
-        "${data.source_dir}/list_attr_celeba.txt", "CelebA's 40 attributes (train_classifier)"
+    attributes_file: Optional[str] = setting(
+        None, "each image's attributes in CelebA's format (train_classifier); null: the data has none"
     )
     train_split: str = setting("train")
     val_split: str = setting("val")
@@ -48,7 +49,11 @@ class CelebAData(Data):
     img_align_celeba.zip (read as it is), and <source_dir>/list_eval_partition.txt. data.dvc tracks data/,
     so `train` pulls it when missing; `python commands.py download` fetches it from the official files."""
 
+    kind: str = setting("celeba")
     source_dir: str = setting("data/celeba")
+    attributes_file: Optional[str] = setting(
+        "${data.source_dir}/list_attr_celeba.txt", "CelebA's 40 attributes (train_classifier)"
+    )
     images_subdir: Optional[str] = setting(None, "null: img_align_celeba/, or images/ when that is what the folder has")
     crop: Crop = setting(Crop())
     max_bad_fraction: float = setting(0.01, "prepare fails when more images than this are missing or corrupt", FRACTION)
@@ -117,4 +122,4 @@ class DownloadSettings:
     manual_page: str = setting("https://mmlab.ie.cuhk.edu.hk/projects/CelebA.html")
 
 
-OPTIONS = {"celeba": CelebAData, "synthetic": SyntheticData}
+OPTIONS = {"base": Data, "celeba": CelebAData, "synthetic": SyntheticData}

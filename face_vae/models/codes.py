@@ -1,4 +1,4 @@
-"""The encoder's mean codes of a whole split, a batch at a time: what a prior is fitted to."""
+"""The network's mean codes of a whole split, a batch at a time: what a prior is fitted to."""
 
 import torch
 from torch import nn
@@ -10,13 +10,13 @@ from face_vae.progress import progress
 
 @torch.inference_mode()
 def encoder_means(
-    encoder: nn.Module, images: FaceCrops, batch_size: int = 128, desc: str = "encode train"
+    network: nn.Module, images: FaceCrops, batch_size: int = 128, desc: str = "encode train"
 ) -> torch.Tensor:
-    """The encoder's mean code of every image of `images`, as (N, latent_dim)."""
-    encoder.eval()
-    weight = next(encoder.parameters())
+    """The network's mean code (`encode`) of every image of `images`, as (N, latent_dim)."""
+    network.eval()
+    device = next(network.parameters()).device
     means = []
     batches = DataLoader(images, batch_size=batch_size, collate_fn=batched)
     for batch in progress(batches, len(batches), desc):
-        means.append(encoder(as_floats(batch.to(weight.device)).to(weight.dtype))[0].float().cpu())
+        means.append(network.encode(as_floats(batch.to(device))).float().cpu())
     return torch.cat(means)

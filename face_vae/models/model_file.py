@@ -1,4 +1,5 @@
-"""One file per trained VAE: architecture, weights and prior."""
+"""One file per trained model: the network's registered name and the arguments it was built with, its weights, and
+the prior's name and state. Loading builds the same network and prior again by name."""
 
 import hashlib
 import logging
@@ -10,20 +11,23 @@ import torch
 
 from face_vae import atomic
 from face_vae.errors import UserError
-from face_vae.models.priors import StandardNormal, prior_from_state
-from face_vae.models.vae import VAE
+from face_vae.models.nets import build_network
+from face_vae.models.priors import GaussianMixture, Prior, StandardNormal, prior_class
 
 log = logging.getLogger(__name__)
+MODEL_FORMAT = "face_vae.VAE/2"
 # The format of the model models.dvc holds: `latent_density`/`latent_flow` dicts and an `architecture` key.
 FIRST_VAE_FORMAT = "face_vae.VAE/1"
-LAST_COMMIT_WITH_REMOVED_CODE = "1651096"
+DEFAULT_NETWORK = "resnet"  # files written before the network's name was recorded hold this one
 
 
-def save_model(network: VAE, path: Path, trained_on: str = "celeba") -> None:
-    """Save the architecture, weights (on CPU) and prior in one file that `load_model` reads anywhere;
-    `trained_on` names the data (`synthetic` for a smoke run), so that a smoke run never replaces a real model."""
+def save_model(network: torch.nn.Module, path: Path, trained_on: str = "celeba") -> None:
+    """Save the network (its name, arguments and weights, on CPU) and its prior in one file that `load_model`
+    reads anywhere; `trained_on` names the data (`synthetic` for a smoke run), so that a smoke run never replaces a
+    real model."""
     state = {name: tensor.cpu() for name, tensor in network.state_dict().items()}
-    saved = {"format": network.FORMAT, "hparams": network.hparams, "state_dict": state, "trained_on": trained_on}
+    saved = {"format": MODEL_FORMAT, "network": network.NAME, "hparams": network.config, "state_dict": state}
+    saved["trained_on"] = trained_on
     saved["prior"] = network.prior.to_state()
     saved["checksum"] = tensors_checksum(state)
     saved["prior_checksum"] = tensors_checksum(_prior_tensors(saved["prior"]))
@@ -55,7 +59,7 @@ def saved_format(path: Path) -> str | None:
 
 def is_model_file(path: Path) -> bool:
     """Whether `path` holds a VAE saved by face_vae (a file `train` may replace)."""
-    return saved_format(path) in (VAE.FORMAT, FIRST_VAE_FORMAT)
+    return saved_format(path) in (MODEL_FORMAT, FIRST_VAE_FORMAT)
 
 
 def training_data(path: Path) -> str | None:
@@ -67,8 +71,9 @@ def training_data(path: Path) -> str | None:
         return None
 
 
-def load_model(path: Path) -> VAE:
-    """Load a model saved by `save_model` (or by the code up to commit 1651096), on the CPU, in eval mode."""
+def load_model(path: Path) -> torch.nn.Module:
+    """The network saved by `save_model` (or in the first format), on the CPU, in eval mode, with its prior as
+    `.prior`."""
     path = Path(path)
     if not path.is_file():
         raise UserError(f"There is no model at {path}: train one with `python commands.py train` or pull it with DVC.")
@@ -82,12 +87,9 @@ def load_model(path: Path) -> VAE:
         if saved["format"] == FIRST_VAE_FORMAT:
             saved = _from_first_format(saved, path)
         _check_weights(saved, path)
-        if saved["format"] != VAE.FORMAT:
-            raise UserError(
-                f"{path} holds a {saved['format']} model, which face_vae no longer reads (its code is at commit "
-                "beae108): use a VAE's model file."
-            )
-        network = VAE(**saved["hparams"])
+        if saved["format"] != MODEL_FORMAT:
+            raise UserError(f"{path} holds a {saved['format']} file, not a VAE: use a model file written by train.")
+        network = build_network(saved.get("network", DEFAULT_NETWORK), saved["hparams"])
         network.load_state_dict(saved["state_dict"])
         network.prior = _prior(saved, network.latent_dim, path)
     # A hand-made file (a bare tensor, an empty `channels`) fails in any of these ways inside torch or the VAE.
@@ -128,63 +130,37 @@ def _check_weights(saved: dict, path: Path) -> None:
         )
 
 
-def _prior(saved: dict, latent_dim: int, path: Path) -> StandardNormal:
+def _prior(saved: dict, latent_dim: int, path: Path) -> Prior:
+    """The stored prior as its own class, refused in one sentence when it would draw nonsense: arrays of the wrong
+    kind or size, NaN, infinity, huge values, or a change since it was saved."""
     state = saved.get("prior") or saved.get("latent_density")  # the first format's name for the prior
     if not state:
         return StandardNormal(latent_dim)
-    _check_prior(state, latent_dim, path, saved.get("prior_checksum"))
-    return prior_from_state(state)
-
-
-MAX_PRIOR_VALUE = 1e6  # codes of a trained encoder lie within tens of 0; far beyond, every decoded face is black
+    if not isinstance(state, dict):
+        raise UserError(f"{path} holds a prior that is not one face_vae saves: train again or run fit_prior on it.")
+    checksum = saved.get("prior_checksum")
+    if checksum is not None and tensors_checksum(_prior_tensors(state)) != checksum:
+        raise UserError(
+            f"{path} has changed since it was saved (its prior does not match the checksum it records): pull it, "
+            "refit it with `python commands.py fit_prior`, or train again."
+        )
+    prior_type = prior_class(str(state.get("name", GaussianMixture.NAME)))  # the first format's mixture has no name
+    problem = prior_type.state_problem(state, latent_dim)
+    if problem:
+        raise UserError(f"{path} holds {problem}: refit it with `python commands.py fit_prior`, or train again.")
+    return prior_type.from_state(state)
 
 
 def _prior_tensors(state: dict) -> dict[str, torch.Tensor]:
     return {key: value for key, value in state.items() if isinstance(value, torch.Tensor)}
 
 
-def _check_prior(state: dict, latent_dim: int, path: Path, checksum: str | None = None) -> None:
-    """Refuse a stored prior that would draw nonsense: arrays of the wrong kind or size, NaN, infinity, or huge."""
-    if not isinstance(state, dict):
-        raise UserError(f"{path} holds a prior that is not one face_vae saves: train again or run fit_prior on it.")
-    if checksum is not None and tensors_checksum(_prior_tensors(state)) != checksum:
-        raise UserError(
-            f"{path} has changed since it was saved (its prior does not match the checksum it records): pull it, "
-            "refit it with `python commands.py fit_prior`, or train again."
-        )
-    if state.get("name") == StandardNormal.NAME:
-        return
-    arrays = {key: state.get(key) for key in ("weights", "means", "cholesky")}
-    shapes = {key: tuple(value.shape) for key, value in arrays.items() if isinstance(value, torch.Tensor)}
-    components = shapes.get("weights", (0,))[0]
-    expected = {"weights": (components,), "means": (components, latent_dim)}
-    expected["cholesky"] = (components, latent_dim, latent_dim)
-    if len(shapes) < 3 or not components or shapes != expected:
-        raise UserError(
-            f"{path} holds a prior whose arrays do not fit its {latent_dim}-dimensional codes ({shapes or 'no tensors'}"
-            "): refit it with `python commands.py fit_prior`, or train again."
-        )
-    if not all(value.isfinite().all() and value.abs().max() <= MAX_PRIOR_VALUE for value in arrays.values()):
-        raise UserError(
-            f"{path} holds a prior with NaN, infinite or huge values (it would draw black faces): refit it with "
-            "`python commands.py fit_prior`, or train again."
-        )
-
-
 def _from_first_format(saved: dict, path: Path) -> dict:
-    """A VAE file written up to commit 1651096, in today's terms; a UserError for what was removed since."""
+    """A file in the first format (what models.dvc holds), in today's terms."""
     hparams = dict(saved["hparams"])
     if hparams.pop("architecture", "conv") != "resnet":  # files before the argument existed held the conv model
-        raise UserError(
-            f"{path} holds a VAE with the plain `conv` decoder, removed after commit {LAST_COMMIT_WITH_REMOVED_CODE} "
-            f"(docs/RESULTS.md): sample it from a checkout of that commit, or train a new model."
-        )
+        raise UserError(f"{path} holds a network face_vae no longer builds (the `conv` decoder): train a new model.")
     if saved.get("latent_flow"):
         instead = "its Gaussian mixture" if saved.get("latent_density") else "N(0, I)"
-        log.warning(
-            "%s also holds a RealNVP latent flow, removed after commit %s: sampling from %s instead.",
-            path,
-            LAST_COMMIT_WITH_REMOVED_CODE,
-            instead,
-        )
-    return saved | {"format": VAE.FORMAT, "hparams": hparams}
+        log.warning("%s also holds a latent flow, which face_vae no longer samples: drawing from %s.", path, instead)
+    return saved | {"format": MODEL_FORMAT, "network": DEFAULT_NETWORK, "hparams": hparams}

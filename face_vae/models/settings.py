@@ -9,9 +9,9 @@ from face_vae.rules import AT_LEAST_0, POSITIVE, WIDTHS, one_of, positive, setti
 
 @dataclass
 class MixturePrior:
-    """prior=gmm: a Gaussian mixture fitted to the training codes (face_vae/models/priors.py)."""
+    """prior=gmm: a Gaussian mixture fitted to the training codes (face_vae/models/priors/gmm.py)."""
 
-    _target_: str = "face_vae.models.priors.GaussianMixture"
+    _target_: str = "face_vae.models.priors.gmm.GaussianMixture"
     components: int = setting(200, "200 beat 10 (FID 74.6 vs 78.6, docs/RESULTS.md)", POSITIVE)
     max_codes: int = setting(
         20000, "fitted to at most this many codes, drawn at random (benchmarks/prior_fit.py)", POSITIVE
@@ -22,14 +22,14 @@ class MixturePrior:
 class NormalPrior:
     """prior=normal: N(0, I), the prior the VAE is trained with; nothing to fit."""
 
-    _target_: str = "face_vae.models.priors.StandardNormal"
+    _target_: str = "face_vae.models.priors.normal.StandardNormal"
 
 
 @dataclass
-class VAENet:
-    """The network (face_vae/models/vae.py VAE): residual encoder and decoder."""
+class ResNetSettings:
+    """net=resnet (face_vae/models/nets/resnet.py VAE): residual encoder and decoder."""
 
-    _target_: str = "face_vae.models.vae.VAE"
+    _target_: str = "face_vae.models.nets.resnet.VAE"
     image_size: Any = setting("${data.image_size}", "the data's")
     latent_dim: int = setting(128, "size of the latent code", POSITIVE)
     channels: list[int] = setting(
@@ -51,10 +51,11 @@ class VAEModel:
     """The VAE and its training loss (face_vae/models/vae_module.py); net, optimizer and prior are built here and
     handed to it."""
 
-    # The prior is a group of its own inside the model: model/prior=gmm|normal, model.prior.KEY=VALUE.
-    defaults: list[Any] = field(default_factory=lambda: ["_self_", {"prior": "gmm"}])
+    # The network and the prior are groups of their own inside the model: model/net=resnet|..., model.net.KEY=VALUE;
+    # model/prior=gmm|normal|..., model.prior.KEY=VALUE (face_vae/models/nets/, face_vae/models/priors/).
+    defaults: list[Any] = field(default_factory=lambda: ["_self_", {"net": "resnet"}, {"prior": "gmm"}])
     _target_: str = "face_vae.models.vae_module.VAEModule"
-    net: VAENet = setting(VAENet())
+    net: Any = setting(None, "the network, chosen by name: model/net=resnet|...")
     optimizer: Optimizer = setting(Optimizer())
     likelihood: str = setting(
         "calibrated",
@@ -86,3 +87,4 @@ class Classifier:
 
 
 PRIORS = {"gmm": MixturePrior, "normal": NormalPrior}
+NETS = {"resnet": ResNetSettings}

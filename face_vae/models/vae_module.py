@@ -2,14 +2,13 @@
 
 import random
 from collections.abc import Callable
-from functools import partial
 
 import lightning as L
 import torch
 
 from face_vae.errors import UserError
+from face_vae.models.nets import build_network
 from face_vae.models.priors import StandardNormal
-from face_vae.models.vae import VAE
 
 LIKELIHOODS = ("calibrated", "fixed")
 # Reading a GPU's loss on the host stalls it until the step is done: there the loss is checked every this
@@ -41,31 +40,32 @@ def reconstruction_nll(images: torch.Tensor, reconstructions: torch.Tensor, sigm
 class VAEModule(L.LightningModule):
     """Maximises the ELBO: loss = reconstruction NLL + beta * KL, both per image, averaged over the batch.
 
-    `net` is the VAE, `optimizer` a torch.optim class awaiting the parameters (Hydra's `_partial_`). likelihood
-    `fixed` uses the decoder sigma given; `calibrated` sets it to the batch's RMSE each step. beta ramps from 0 to 1
-    over `kl_warmup_steps` (0: no warm-up), so the decoder learns to reconstruct before the KL term pulls the codes
-    towards the prior. After training, the stage fits `prior` (None: N(0, I)) to the training codes: it is what
-    `infer` samples from. The defaults are the config's (face_vae/models/settings.py VAEModel).
+    `net` is the network (face_vae/models/nets/), `optimizer` a torch.optim class awaiting the parameters (Hydra's
+    `_partial_`; None when Lightning loads the module from a checkpoint). likelihood `fixed` uses the decoder sigma
+    given; `calibrated` sets it to the batch's RMSE each step. beta ramps from 0 to 1 over `kl_warmup_steps` (0: no
+    warm-up), so the decoder learns to reconstruct before the KL term pulls the codes towards the prior. After
+    training, the stage fits `prior` (None: N(0, I)) to the training codes: it is what `infer` samples from. The
+    values come from the config (face_vae/models/settings.py VAEModel), the one place that sets their defaults.
     """
 
     def __init__(  # pylint: disable=too-many-arguments  # the config keys, each a named argument
         self,
-        net: VAE | dict,
+        net: torch.nn.Module | dict,
         *,
-        optimizer: Callable[..., torch.optim.Optimizer] = partial(torch.optim.Adam, lr=0.001),
-        likelihood: str = "calibrated",
-        sigma: float = 0.1,
-        kl_warmup_steps: int = 0,
+        optimizer: Callable[..., torch.optim.Optimizer] | None = None,
+        likelihood: str,
+        sigma: float,
+        kl_warmup_steps: int,
         prior: StandardNormal | None = None,
         compile: bool = False,  # pylint: disable=redefined-builtin  # the config key's name
         channels_last: bool = False,
     ):
         super().__init__()
-        # Lightning's own VAEModule.load_from_checkpoint(path) rebuilds the module from the saved arguments: the net as
-        # its sizes (a dict); the prior, fitted after training, is left out (a checkpoint's module samples N(0, I)).
-        net = VAE(**net) if isinstance(net, dict) else net
+        # Lightning's own VAEModule.load_from_checkpoint(path) rebuilds the module from the saved arguments: the net by
+        # its name and arguments; the prior, fitted after training, is left out (a checkpoint's module samples N(0, I)).
+        net = build_network(net["name"], net["config"]) if isinstance(net, dict) else net
         self.save_hyperparameters(ignore=["net", "optimizer", "prior"])
-        self.hparams["net"] = net.hparams
+        self.hparams["net"] = {"name": net.NAME, "config": net.config}
         if likelihood not in LIKELIHOODS:
             raise ValueError(f"likelihood must be {' or '.join(LIKELIHOODS)}, not {likelihood!r}")
         self.vae = net.to(memory_format=torch.channels_last) if channels_last else net
@@ -81,7 +81,7 @@ class VAEModule(L.LightningModule):
         object.__setattr__(self, "_forward", torch.compile(self.vae) if compile else self.vae)
 
     @property
-    def network(self) -> VAE:
+    def network(self) -> torch.nn.Module:
         """What `train` saves and samples from."""
         return self.vae
 
@@ -150,4 +150,6 @@ class VAEModule(L.LightningModule):
                 torch.cuda.set_rng_state(state, device)
 
     def configure_optimizers(self) -> torch.optim.Optimizer:
+        if self.optimizer is None:  # Lightning's load_from_checkpoint: the optimizer is config, not a saved value
+            raise ValueError("this module was loaded without an optimizer: build it from the config to train it")
         return self.optimizer(self.vae.parameters())

@@ -12,14 +12,13 @@ import torch
 
 from face_vae import atomic
 from face_vae.errors import UserError
-from face_vae.models.vae import VAE
 
 DECODER_FILE, PRIOR_FILE, SAMPLER_FILE = "decoder.onnx", "prior.npz", "sample_faces.py"
 MANIFEST_FILE = "manifest.json"  # what the export holds, with checksums: the sampler checks them before drawing
 TOLERANCE = 2 / 255  # per pixel: what the export promises against the torch decoder
 
 
-def export_onnx(network: VAE, folder: Path, page: Optional[Callable[[Path, dict], dict]] = None) -> float:
+def export_onnx(network: torch.nn.Module, folder: Path, page: Optional[Callable[[Path, dict], dict]] = None) -> float:
     """Write decoder.onnx, prior.npz, sample_faces.py and their manifest as the folder `folder`, all at once (an
     earlier export there is replaced whole; a folder holding anything else is refused); return the largest
     per-pixel difference between onnxruntime's faces and torch's for the same latents. `page(folder, prior)`
@@ -34,6 +33,12 @@ def export_onnx(network: VAE, folder: Path, page: Optional[Callable[[Path, dict]
     from face_vae.serving.sample_faces import sha256
 
     prior = network.prior.arrays()
+    if prior is None:
+        raise UserError(
+            f"The model's prior {network.prior.NAME!r} ({network.prior.describe()}) cannot be exported: the export "
+            "and the page draw only priors that state their sampling as N(0, I) or a Gaussian mixture (`arrays`); "
+            "refit it first, e.g. `python commands.py fit_prior model/prior=gmm`."
+        )
     if not all(np.isfinite(array).all() for array in prior.values() if array.dtype.kind == "f"):
         raise UserError("The model's prior holds values that are not finite: fit it again (train) before exporting.")
     with atomic.new_folder(folder, MANIFEST_FILE, "export_dir") as tmp:
@@ -56,9 +61,9 @@ def export_onnx(network: VAE, folder: Path, page: Optional[Callable[[Path, dict]
     return difference
 
 
-def _write_decoder(network: VAE, path: Path, onnxruntime) -> float:
+def _write_decoder(network: torch.nn.Module, path: Path, onnxruntime) -> float:
     """Export the decoder to `path`; return its largest per-pixel difference from torch's faces."""
-    decoder = network.decoder.float().cpu().eval()
+    decoder = _Decode(network.float().cpu()).eval()
     latents = network.prior.sample(8)
     # torch's exporter prints its steps on stdout: the command's own lines say what was written.
     with contextlib.redirect_stdout(io.StringIO()), torch.inference_mode():
@@ -79,3 +84,15 @@ def _write_decoder(network: VAE, path: Path, onnxruntime) -> float:
     if difference > TOLERANCE:
         raise UserError(f"The ONNX decoder differs from torch's by {difference * 255:.1f}/255 per pixel: report it.")
     return difference
+
+
+class _Decode(torch.nn.Module):
+    """The network's `decode` as a module's forward: what the exporter traces, for any network."""
+
+    def __init__(self, network: torch.nn.Module):
+        super().__init__()
+        self.network = network
+
+    def forward(self, latents: torch.Tensor) -> torch.Tensor:
+        """The images of `latents`."""
+        return self.network.decode(latents)

@@ -14,7 +14,6 @@ from face_vae.data.face_crops import FaceCrops, as_floats, read_meta
 from face_vae.errors import UserError
 from face_vae.evaluation import metrics
 from face_vae.models.sampling import decoded_batches, latent_batches
-from face_vae.models.vae import VAE
 from face_vae.progress import progress
 from face_vae.stages.shared import (
     check_image_size,
@@ -122,7 +121,7 @@ def _generated_scores(vae, prior, inception, sizes: list[int], cfg: DictConfig, 
     return stats, float((found > 0).mean()), float(found.mean()), nyquist / energy
 
 
-def reconstruction_scores(vae: VAE, batches: Iterator[torch.Tensor]) -> dict[str, float]:
+def reconstruction_scores(vae: torch.nn.Module, batches: Iterator[torch.Tensor]) -> dict[str, float]:
     """Mean and median over images of the per-image errors of mean-code reconstructions."""
     errors: dict[str, list[np.ndarray]] = {}
     for batch in batches:

@@ -10,7 +10,6 @@ from face_vae import locks
 from face_vae.config import build
 from face_vae.errors import UserError
 from face_vae.models.model_file import save_model, training_data
-from face_vae.models.priors import StandardNormal
 from face_vae.stages.shared import (
     fit_to_training_codes,
     inference_runtime,
@@ -25,7 +24,8 @@ log = logging.getLogger(__name__)
 
 
 def run(cfg: DictConfig) -> None:
-    """Encode the train split with the model's encoder, fit `cfg.prior` to the codes, save it into the model file."""
+    """Encode the train split with the model's encoder, fit `cfg.model.prior` to the codes, save it into the model
+    file."""
     if registry.is_registry_uri(cfg.model_file):
         raise UserError(
             f"fit_prior saves the model file it fits, and {cfg.model_file} is a registered version: "
@@ -44,7 +44,7 @@ def run(cfg: DictConfig) -> None:
             )
         before = network.prior.describe()
         cfg.data.image_size = network.image_size  # the crops the encoder reads, whatever data.image_size says
-        prior = build(cfg.prior) if cfg.prior is not None else StandardNormal(network.latent_dim)
+        prior = build(cfg.model.prior)
         prepared_dir = prepared_data(cfg)
         network.prior = fit_to_training_codes(prior, network, prepared_dir, cfg.data.train_split, runtime, cfg.seed)
         save_model(network, model_file, trained_on=trained_on)
@@ -57,7 +57,7 @@ def run(cfg: DictConfig) -> None:
     )
     if uri is not None:
         params = provenance.model_params(cfg.model_file, model_file, cfg.storage.models_dvc)
-        prior_params = {f"prior.{key}": value for key, value in (cfg.prior or {}).items() if key != "_target_"}
+        prior_params = {f"model.prior.{key}": value for key, value in cfg.model.prior.items() if key != "_target_"}
         runs.log_stage_run(
             uri, cfg.tracking.experiment, params | prior_params | {"prior": network.prior.describe()}, {}
         )

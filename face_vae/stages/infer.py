@@ -13,7 +13,6 @@ from face_vae.atomic import file_md5
 from face_vae.errors import UserError
 from face_vae.models.classifier import AttributeClassifier, load_classifier
 from face_vae.models.sampling import decode_all, decoded_batches, latent_batches
-from face_vae.models.vae import VAE
 from face_vae.outputs import face_pictures, image_grid, write_images
 from face_vae.stages.shared import inference_runtime, model_path, pulled_model, sampling_prior, tracking_uri
 from face_vae.tracking import provenance, runs
@@ -72,7 +71,7 @@ def run(cfg: DictConfig) -> None:
 
 def steered_batches(  # pylint: disable=too-many-arguments  # the run's settings, then what it steers
     cfg: DictConfig,
-    vae: VAE,
+    vae: torch.nn.Module,
     model_file: Path,
     latents: Iterator[torch.Tensor],
     strengths: dict[str, float],
@@ -129,7 +128,7 @@ def attribute_strengths(attributes: object) -> dict[str, float]:
 
 
 def attribute_grid(
-    vae: VAE, classifier: AttributeClassifier, latents: torch.Tensor, names: list[str], sweep: list[float]
+    vae: torch.nn.Module, classifier: AttributeClassifier, latents: torch.Tensor, names: list[str], sweep: list[float]
 ) -> torch.Tensor:
     """One row per attribute and face: the face moved along the attribute's direction by each strength
     of `sweep` (e.g. -2 .. 2: from clearly without it to clearly with it)."""
@@ -139,7 +138,7 @@ def attribute_grid(
 
 
 def attribute_counts(
-    vae: VAE, classifier: AttributeClassifier, faces: torch.Tensor, names: Mapping[str, float]
+    vae: torch.nn.Module, classifier: AttributeClassifier, faces: torch.Tensor, names: Mapping[str, float]
 ) -> torch.Tensor:
     """How many of `faces` the classifier, reading them back through the encoder, finds each attribute in: a
     check that moving the codes changed the pictures."""

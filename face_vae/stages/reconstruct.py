@@ -9,7 +9,6 @@ from omegaconf import DictConfig
 
 from face_vae.data.photos import load_photos, photo_paths
 from face_vae.errors import UserError
-from face_vae.models.vae import VAE
 from face_vae.outputs import image_grid, write_images
 from face_vae.stages.shared import inference_runtime, model_path, pulled_model, tracking_uri
 from face_vae.tracking import provenance, runs
@@ -53,7 +52,7 @@ def run(cfg: DictConfig) -> None:
 
 
 def reconstructed_pairs(
-    vae: VAE, paths: list[Path], cfg: DictConfig, totals: dict[str, float]
+    vae: torch.nn.Module, paths: list[Path], cfg: DictConfig, totals: dict[str, float]
 ) -> Iterator[tuple[str, torch.Tensor]]:
     """(file name, photo | reconstruction) of each readable photo, `cfg.batch_size` photos at a time,
     then the grid of the first GRID_PAIRS; the photos and their summed squared errors are added to `totals`."""

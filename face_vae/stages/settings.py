@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from typing import Any, Optional
 
 from hydra.core.config_store import ConfigStore
+from omegaconf import OmegaConf
 
 from face_vae import hardware, storage
 from face_vae.data import settings as data_settings
@@ -37,7 +38,7 @@ DEBUG = setting(False, "true: show the traceback of an error instead of one sent
 FORCE = setting(False, "prepare the data again even when it is up to date")
 # The option each group starts from; `group=option` on the command line picks another.
 DEFAULT_OPTIONS = {
-    "prior": "gmm",
+    "model/prior": "gmm",
     "data": "celeba",
     "model": "vae",
     "callbacks": "default",
@@ -261,13 +262,13 @@ class Export(RunsTheNetwork):
 
 @dataclass
 class FitPrior(ReadsFaces):
-    """Fit the prior of a trained VAE again (e.g. prior.components=500, or prior=normal for N(0, I)) without
-    retraining it."""
+    """Fit the prior of a trained VAE again (e.g. model.prior.components=500, or model/prior=normal for N(0, I))
+    without retraining it."""
 
-    defaults: list[Any] = groups("prior", "data", "tracking", "storage", "runtime")
+    defaults: list[Any] = groups("model/prior", "data", "tracking", "storage", "runtime")
     tracking: Any = own(experiment="fit_prior_VAE")
     model_file: str = setting("models/vae.pt", "the VAE whose prior is fitted again, and saved back into it")
-    prior: Any = group()
+    model: Any = group()  # holds model.prior, the group train reads too
     seed: int = SEED
 
 
@@ -350,7 +351,7 @@ GROUPS: dict[str, dict[str, type]] = {
     "data": data_settings.OPTIONS,
     "model": {"vae": model_settings.VAEModel},
     "model/prior": model_settings.PRIORS,  # inside model=vae
-    "prior": model_settings.PRIORS,  # fit_prior's
+    "model/net": model_settings.NETS,  # inside model=vae
     "trainer": {"default": Trainer},
     "tracking": {"mlflow": TrackingSettings},
     "storage": {"default": storage.StorageSettings},
@@ -367,3 +368,5 @@ def register() -> None:
     for name, options in GROUPS.items():
         for option, settings in options.items():
             store.store(group=name, name=option, node=settings)
+    # What a new data source's YAML starts from, as plain values: its own keys (a folder, a count) join them.
+    store.store(group="data", name="base", node=OmegaConf.to_container(OmegaConf.structured(data_settings.Data)))

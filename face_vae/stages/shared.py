@@ -11,19 +11,12 @@ from omegaconf import DictConfig, OmegaConf
 from face_vae import hardware, storage
 from face_vae.config import build, flat_values
 from face_vae.data.face_crops import FaceCrops
-from face_vae.data.preparation import (
-    CelebASource,
-    FolderNotWritable,
-    SyntheticSource,
-    TooManyBadImages,
-    ensure_prepared,
-    prepared_folder,
-)
+from face_vae.data.preparation import FolderNotWritable, TooManyBadImages, ensure_prepared, prepared_folder
+from face_vae.data.sources import Source, source_for
 from face_vae.errors import UserError
 from face_vae.models.codes import encoder_means
 from face_vae.models.model_file import load_model
-from face_vae.models.priors import GaussianMixture, StandardNormal
-from face_vae.models.vae import VAE
+from face_vae.models.priors import GaussianMixture, Prior, StandardNormal
 from face_vae.progress import is_terminal
 from face_vae.tracking import provenance, registry, server
 
@@ -56,18 +49,9 @@ def prepared_data(cfg: DictConfig, force: bool = False) -> Path:
         raise UserError(f"{error}: choose another data.prepared_dir.") from error
 
 
-def _data_source(data: DictConfig) -> CelebASource | SyntheticSource:
-    """How `prepare` makes the prepared crops of the `data` group."""
-    if data.kind == "synthetic":
-        return SyntheticSource(dict(data.num_images), data.image_size, data.attributes_file, data.seed)
-    return CelebASource(
-        data.source_dir,
-        data.image_size,
-        dict(data.crop),
-        data.images_subdir,
-        data.max_bad_fraction,
-        data.prepare_workers,
-    )
+def _data_source(data: DictConfig) -> Source:
+    """The source of the `data` group, by its kind (face_vae/data/sources/)."""
+    return source_for(OmegaConf.to_container(data, resolve=True))
 
 
 def data_module(data: DictConfig, prepared_dir: Path) -> "CelebADataModule":
@@ -100,7 +84,7 @@ def registry_uri(cfg: DictConfig) -> str:
     return server.tracking_uri(OmegaConf.to_object(cfg.tracking))
 
 
-def pulled_model(cfg: DictConfig, model_file: Path) -> VAE:
+def pulled_model(cfg: DictConfig, model_file: Path) -> torch.nn.Module:
     """The model in `model_file`, pulled through models.dvc first when the file is missing."""
     if not model_file.is_file():
         tracked = storage.tracked_path(cfg.storage.models_dvc)
@@ -138,7 +122,7 @@ def build_trainer(cfg: DictConfig, runtime: hardware.Runtime, callbacks: list, l
     )
 
 
-def check_image_size(network: VAE, image_size: int, model_file: str) -> None:
+def check_image_size(network: torch.nn.Module, image_size: int, model_file: str) -> None:
     """Refuse to compare or encode images of another size than the model's (FID, codes), naming the model."""
     if network.image_size != image_size:
         raise UserError(
@@ -147,7 +131,7 @@ def check_image_size(network: VAE, image_size: int, model_file: str) -> None:
         )
 
 
-def sampling_prior(network: VAE, sampler: str, model_file: Path) -> StandardNormal:
+def sampling_prior(network: torch.nn.Module, sampler: str, model_file: Path) -> Prior:
     """The prior `sampler` names for the model in `model_file`: its own (auto), N(0, I) (normal), or its
     Gaussian mixture (gmm: refused in the user's words when it has none)."""
     if sampler == "normal":
@@ -192,23 +176,23 @@ def config_yaml(cfg: DictConfig) -> str:
 
 
 def fit_to_training_codes(
-    prior: StandardNormal,
-    network: VAE,
+    prior: Prior,
+    network: torch.nn.Module,
     prepared_dir: Path,
     split: str,
     runtime: hardware.Runtime,
     seed: int,
-) -> StandardNormal:
+) -> Prior:
     """`prior` fitted to the encoder's mean codes of the `split` images (train and fit_prior); N(0, I) learns only
     the code size and is not encoded for."""
     if not prior.needs_codes:
         return prior.fit(torch.empty(0, network.latent_dim))
     # On the training device (Lightning hands the model back on the CPU), in large batches there.
-    encoder = network.encoder.to(runtime.machine.device)
+    network.to(runtime.machine.device)
     batch_size = 1024 if runtime.machine.device == "cuda" else 128
     with runtime.autocast():
-        codes = encoder_means(encoder, FaceCrops(prepared_dir, split), batch_size)
-    encoder.cpu()
+        codes = encoder_means(network, FaceCrops(prepared_dir, split), batch_size)
+    network.cpu()
     log.info("Fitting %s to the codes of %d training images.", prior.describe(), len(codes))
     start = time.perf_counter()
     prior.fit(codes, seed=seed)

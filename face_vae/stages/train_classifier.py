@@ -14,11 +14,11 @@ from face_vae.atomic import file_md5, refuse_foreign_file
 from face_vae.callbacks.progress import EpochLine
 from face_vae.data.attributes import split_labels
 from face_vae.data.face_crops import FaceCrops, require_split
+from face_vae.errors import UserError
 from face_vae.evaluation.attribute_scores import attribute_report, format_report
 from face_vae.models.classifier import AttributeClassifier, is_classifier_file, save_classifier
 from face_vae.models.classifier_module import ClassifierModule, balancing_weights
 from face_vae.models.codes import encoder_means
-from face_vae.models.vae import VAE
 from face_vae.stages.shared import (
     build_trainer,
     check_image_size,
@@ -87,11 +87,16 @@ def run(cfg: DictConfig) -> None:
 
 
 def codes_and_labels(
-    cfg: DictConfig, vae: VAE, prepared_dir: Path, split: str
+    cfg: DictConfig, vae: torch.nn.Module, prepared_dir: Path, split: str
 ) -> tuple[list[str], torch.Tensor, torch.Tensor]:
     """(attribute names, the encoder means, the attribute labels) of the images of `split`."""
+    if cfg.data.attributes_file is None:
+        raise UserError(
+            f"data={cfg.data.kind} has no attributes to learn: set data.attributes_file to a file of each image's "
+            "attributes in CelebA's format (list_attr_celeba.txt)."
+        )
     names, labels = split_labels(Path(cfg.data.attributes_file), prepared_dir, split)
-    return names, encoder_means(vae.encoder, FaceCrops(prepared_dir, split), desc=f"encode {split}"), labels
+    return names, encoder_means(vae, FaceCrops(prepared_dir, split), desc=f"encode {split}"), labels
 
 
 def fit_classifier(

@@ -15,7 +15,7 @@ from face_vae import cli
 from face_vae.config import compose, flat_values
 from face_vae.errors import UserError
 from face_vae.models.model_file import save_model
-from face_vae.models.vae import VAE
+from face_vae.models.nets.resnet import VAE
 from face_vae.outputs import LOCK_FILE, face_pictures
 from face_vae.stages import settings
 from tests.conftest import FAST_TRAIN, error_line, subprocess_env

@@ -14,8 +14,8 @@ import torch
 
 from face_vae import cli
 from face_vae.models.model_file import save_model
+from face_vae.models.nets.resnet import VAE
 from face_vae.models.priors import GaussianMixture
-from face_vae.models.vae import VAE
 from tests.conftest import error_line
 
 HAS_ONNX = importlib.util.find_spec("onnxruntime") is not None
@@ -28,7 +28,7 @@ def model(workdir: Path) -> Path:
     """A tiny VAE with a fitted 3-component mixture, saved where export reads it by default."""
     torch.manual_seed(0)
     network = VAE(32, [8, 16], 4)
-    network.prior = GaussianMixture(components=3).fit(torch.randn(64, 4), seed=0)
+    network.prior = GaussianMixture(components=3, max_codes=20_000).fit(torch.randn(64, 4), seed=0)
     path = workdir / "models" / "vae.pt"
     save_model(network, path)
     return path
@@ -62,7 +62,7 @@ def test_a_second_export_replaces_the_first_whole_and_a_failed_one_leaves_it_as_
     assert set(manifest["files"]) == {"decoder.onnx", "prior.npz", "sample_faces.py"} and manifest["latent_dim"] == 4
     before = {path.name: path.read_bytes() for path in folder.iterdir()}
     network = VAE(32, [8, 16], 4)  # another model: every file but the script changes
-    network.prior = GaussianMixture(components=2).fit(torch.randn(64, 4), seed=1)
+    network.prior = GaussianMixture(components=2, max_codes=20_000).fit(torch.randn(64, 4), seed=1)
     save_model(network, model)
 
     def full(*_args, **_kwargs):  # the disk fills after the new decoder.onnx is written, at the prior

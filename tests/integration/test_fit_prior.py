@@ -23,13 +23,13 @@ def trained(workdir: Path) -> Path:
 
 def test_the_prior_is_fitted_again_and_the_weights_are_kept(trained):
     before = load_model(trained)
-    cli.run("fit_prior", [*DATA, *NO_TRACKING, "prior.components=3"])  # data.image_size comes from the model
+    cli.run("fit_prior", [*DATA, *NO_TRACKING, "model.prior.components=3"])  # data.image_size comes from the model
     after = load_model(trained)
     assert isinstance(after.prior, GaussianMixture) and len(after.prior.weights) == 3
     assert len(before.prior.weights) != 3
     assert all(torch.equal(before.state_dict()[key], value) for key, value in after.state_dict().items())
     cli.run("infer", [*NO_TRACKING, "n=2"])  # samples from the new prior
-    cli.run("fit_prior", [*DATA, *NO_TRACKING, "prior=normal"])
+    cli.run("fit_prior", [*DATA, *NO_TRACKING, "model/prior=normal"])
     assert isinstance(load_model(trained).prior, StandardNormal)
 
 

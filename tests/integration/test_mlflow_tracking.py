@@ -94,7 +94,7 @@ def test_lightning_loads_a_checkpoint_and_the_served_requirements_have_no_local_
 
     cli.run("train", FAST_TRAIN)
     module = VAEModule.load_from_checkpoint(workdir / "checkpoints" / "last.ckpt", map_location="cpu")
-    assert module.hparams.net["latent_dim"] == 16 and module.network.latent_dim == 16
+    assert module.hparams.net["config"]["latent_dim"] == 16 and module.network.latent_dim == 16
     client = MlflowClient(tracking_uri=f"sqlite:///{workdir}/mlflow.db")
     (model,) = client.search_logged_models([client.get_experiment_by_name("train_VAE").experiment_id])
     folder = mlflow.artifacts.download_artifacts(artifact_uri=model.artifact_location, dst_path=str(workdir / "m"))

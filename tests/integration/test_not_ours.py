@@ -15,7 +15,7 @@ from PIL import Image
 
 from face_vae import cli
 from face_vae.models.model_file import save_model
-from face_vae.models.vae import VAE
+from face_vae.models.nets.resnet import VAE
 from tests.conftest import FAST_TRAIN, error_line, image_array, subprocess_env
 
 ROOT = Path(__file__).resolve().parents[2]

@@ -49,9 +49,12 @@ def test_every_command_and_group_option_is_typed_by_its_settings_class(command):
     """Hydra checks every key's type while it composes, from the one declaration of each key."""
     cfg = compose(command, [])
     assert OmegaConf.get_type(cfg) is settings.COMMANDS[command]
-    for group, options in settings.GROUPS.items():
-        if group in cfg:
-            assert OmegaConf.get_type(cfg[group]) in options.values(), f"{command}: {group} has no settings class"
+    composed = {group for group, _ in config._groups(settings.COMMANDS[command])}  # pylint: disable=protected-access
+    composed |= {group for group in settings.GROUPS if group.split("/")[0] in composed}  # model/net inside model
+    assert command not in ("train", "fit_prior") or "model/prior" in composed
+    for group in composed & set(settings.GROUPS):
+        node = OmegaConf.select(cfg, group.replace("/", "."))
+        assert OmegaConf.get_type(node) in settings.GROUPS[group].values(), f"{command}: {group} has no settings class"
 
 
 def test_a_preset_key_that_no_settings_class_knows_is_refused_while_composing(tmp_path, monkeypatch):
@@ -130,12 +133,14 @@ def test_a_prior_added_as_a_yaml_file_is_offered_and_built(tmp_path, monkeypatch
     shutil.copytree(CONFIG_DIR, configs)
     (configs / "model" / "prior").mkdir(parents=True, exist_ok=True)
     (configs / "model" / "prior" / "one.yaml").write_text(
-        "_target_: face_vae.models.priors.GaussianMixture\ncomponents: 1\n"
+        "_target_: face_vae.models.priors.GaussianMixture\ncomponents: 1\nmax_codes: 100\n"
     )
     monkeypatch.setattr(config, "CONFIG_DIR", configs)
     assert "|one;" in config_help("train").split("choose with model/prior=")[1]
     cfg = compose("train", ["data.image_size=32", "model.net.channels=[8,16]", "model/prior=one"])
     assert config.build(cfg.model).prior.components == 1
+    assert "model/prior=gmm|normal|one;" in config_help("fit_prior"), "fit_prior reads the same group"
+    assert compose("fit_prior", ["model/prior=one"]).model.prior.components == 1
 
 
 @pytest.mark.parametrize(

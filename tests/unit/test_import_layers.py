@@ -37,9 +37,19 @@ GRAPH = {name: _imports(path, set(_modules())) for name, path in _modules().item
 
 
 def test_the_graph_is_read_from_the_real_package():
-    assert "face_vae.models.vae" in GRAPH["face_vae.stages.shared"]
+    assert "face_vae.models.model_file" in GRAPH["face_vae.stages.shared"]
     assert "face_vae.stages.run_folder" in GRAPH["face_vae.stages.train"], "from-imports of submodules are resolved"
     assert COMMANDS >= {"train", "infer", "download", "prepare"}
+
+
+@pytest.mark.parametrize("package", ["face_vae.models.nets", "face_vae.data.sources"])
+def test_networks_and_data_sources_are_reached_by_name_only(package):
+    """A new network or dataset is one module in its folder: no other code names a network's or a source's module
+    (they are found by the name the config or the model file gives)."""
+    members = {name for name in GRAPH if name.startswith(f"{package}.")}
+    assert members, f"{package} has modules"
+    offenders = {name: sorted(GRAPH[name] & members) for name in GRAPH if name not in members and GRAPH[name] & members}
+    assert not offenders
 
 
 def test_no_module_imports_a_command_stage():

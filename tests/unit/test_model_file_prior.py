@@ -6,8 +6,8 @@ import torch
 
 from face_vae.errors import UserError
 from face_vae.models.model_file import load_model, save_model
+from face_vae.models.nets.resnet import VAE
 from face_vae.models.priors import GaussianMixture
-from face_vae.models.vae import VAE
 
 LATENT = 4
 
@@ -15,7 +15,7 @@ LATENT = 4
 @pytest.fixture
 def model_file(tmp_path):
     network = VAE(32, [8, 16], LATENT)
-    network.prior = GaussianMixture(3).fit(torch.randn(50, LATENT))
+    network.prior = GaussianMixture(3, max_codes=20_000).fit(torch.randn(50, LATENT))
     path = tmp_path / "vae.pt"
     save_model(network, path)
     return path
@@ -57,7 +57,7 @@ def test_a_prior_changed_after_saving_is_refused(model_file):
 
 @pytest.mark.parametrize(
     "content",
-    [torch.ones(3), {"format": VAE.FORMAT, "hparams": {"image_size": 32, "channels": [], "latent_dim": 4},
+    [torch.ones(3), {"format": "face_vae.VAE/2", "hparams": {"image_size": 32, "channels": [], "latent_dim": 4},
                      "state_dict": {}}],
     ids=["a bare tensor", "empty channels"],
 )  # fmt: skip

@@ -1,12 +1,14 @@
-"""The VAE as plain torch modules: Encoder, Decoder and VAE (testable alone)."""
+"""The default network (`model/net=resnet`): a Gaussian-latent VAE with a residual encoder and a residual upsampling
+decoder, as plain torch modules (testable alone)."""
 
 from collections.abc import Sequence
 
 import torch
 from torch import nn
 
+from face_vae.models.nets import register
+from face_vae.models.nets.resnet_layers import ResidualDecoderLayers, ResidualEncoder
 from face_vae.models.priors import StandardNormal
-from face_vae.models.resnet import ResidualDecoderLayers, ResidualEncoder
 
 LOG_VAR_MIN, LOG_VAR_MAX = -12.0, 6.0  # std from 0.0025 to 20: far wider than any useful code
 
@@ -64,18 +66,15 @@ class Decoder(nn.Module):
         return self.layers(self.project(latents).view(-1, *self.start_shape))
 
 
+@register("resnet")
 class VAE(nn.Module):
-    """A Gaussian-latent VAE trained with prior N(0, I): residual encoder, residual upsampling decoder; its sizes
-    (what a model file stores) and the prior its codes are drawn from (train replaces N(0, I) with the one it fits).
-    """
+    """A Gaussian-latent VAE trained with prior N(0, I): residual encoder, residual upsampling decoder, and the
+    prior its codes are drawn from (train replaces N(0, I) with the one it fits)."""
 
-    FORMAT = "face_vae.VAE/2"  # how model files name it (face_vae.models.model_file)
-
-    # No defaults: the config (face_vae/models/settings.py VAENet) is the one place that chooses them.
+    # No defaults: the config (face_vae/models/settings.py ResNetSettings) is the one place that chooses them.
     def __init__(self, image_size: int, channels: Sequence[int], latent_dim: int):
         super().__init__()
         check_size(image_size, channels)
-        self.hparams = {"image_size": image_size, "channels": list(channels), "latent_dim": latent_dim}
         self.image_size = image_size
         self.latent_dim = latent_dim
         self.prior = StandardNormal(latent_dim)

@@ -1,10 +1,9 @@
-"""The residual encoder and decoder (`model.architecture=resnet`): detail without stripes.
+"""The residual encoder and decoder layers of the `resnet` network: detail without stripes.
 
-The decoder upsamples by nearest-neighbour interpolation to the encoder's exact sizes and then
-convolves, instead of stride-2 transposed convolutions, whose uneven kernel overlap draws the
-checkerboard and the faint stripes of the `conv` decoder. Residual blocks let each resolution add
-detail on top of what arrives from below. GroupNorm normalises each image on its own, so a batch of
-one (sampling, or a resumed tiny run) behaves as in training, and train and eval modes agree.
+The decoder upsamples by nearest-neighbour interpolation to the encoder's exact sizes and then convolves:
+stride-2 transposed convolutions overlap their kernels unevenly and draw a checkerboard and faint stripes. Residual
+blocks let each resolution add detail on top of what arrives from below. GroupNorm normalises each image on its own,
+so a batch of one (sampling, or a resumed tiny run) behaves as in training, and train and eval modes agree.
 """
 
 from collections.abc import Sequence
