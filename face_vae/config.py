@@ -132,11 +132,11 @@ def check_values(node: DictConfig, prefix: str = "") -> None:
         if OmegaConf.is_interpolation(node, key):
             continue
         value = node[key]
-        if isinstance(value, DictConfig):
+        if isinstance(value, DictConfig) and not rules.get(key):
             check_values(value, f"{prefix}{key}.")
         elif rules.get(key) and value is not None:
             allowed, expected = rules[key]
-            if isinstance(value, ListConfig):
+            if isinstance(value, (ListConfig, DictConfig)):
                 value = OmegaConf.to_container(value, resolve=True)
             try:
                 ok = allowed(value)

@@ -12,15 +12,14 @@ import logging
 import os
 import signal
 import sys
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator, Mapping
+from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 
 import numpy as np
 from filelock import FileLock
-from PIL import Image, UnidentifiedImageError
 
 from face_vae import atomic
-from face_vae.data.celeba import FolderImages, TooLarge, ZipImages, check_pixels
 from face_vae.data.face_crops import META_FILE, damage, fingerprint, read_meta
 from face_vae.data.sources import Source
 from face_vae.progress import progress
@@ -47,15 +46,15 @@ def ensure_prepared(
     """Return the prepared folder of `source` in `prepared_dir`, building it first when missing, stale or
     damaged; `fetch_source(wanted_file)` is called first when the source lacks a file it needs."""
     folder = prepared_folder(source, prepared_dir)
-    recipe = source.recipe()
-    if not force and _ready(folder, recipe):
+    recipe, contents = source.recipe(), source.contents()
+    if not force and _ready(folder, recipe, contents):
         log.info("Prepared data is up to date in %s.", folder)
         return folder
     _check_writable(folder)
     # One writer at a time: the ranks of a DDP job started together (torchrun) wait for the first one here,
     # then find the data up to date. The lock goes with the process that holds it, however it ends.
     with FileLock(folder / LOCK_FILE):
-        if not force and _ready(folder, recipe):
+        if not force and _ready(folder, recipe, contents):
             log.info("Prepared data is up to date in %s (prepared by another process).", folder)
             return folder
         _remove_files_of_dead_writers(folder)
@@ -66,15 +65,20 @@ def ensure_prepared(
         counts = source.write(folder)
         files = {split: fingerprint(folder / f"{split}.u8") for split in counts}
         meta = {"recipe": recipe, "image_size": source.image_size, "counts": counts, "files": files}
+        meta |= {"contents": contents} if contents else {}
         atomic.write_text(folder / META_FILE, json.dumps(meta, indent=2))
     log.info("Prepared %s in %s.", ", ".join(f"{n} {s}" for s, n in counts.items()), folder)
     return folder
 
 
-def _ready(folder: Path, recipe: dict) -> bool:
-    """Whether `folder` holds `recipe`'s crops, complete and intact (a damaged file is said, then rebuilt)."""
+def _ready(folder: Path, recipe: dict, contents: dict) -> bool:
+    """Whether `folder` holds `recipe`'s crops of the source's current `contents`, complete and intact (a damaged
+    file is said, then rebuilt)."""
     meta = read_meta(folder)
     if meta.get("recipe") != recipe:
+        return False
+    if meta.get("contents", {}) != contents:
+        log.info("The source has changed since %s was prepared: preparing it again.", folder)
         return False
     problem = damage(folder, meta)
     if problem:
@@ -101,7 +105,7 @@ def _alive(pid: int) -> bool:
     return True
 
 
-def die_with_parent() -> None:
+def _die_with_parent() -> None:
     """In each decoding process: end when the parent ends, however it ends (Linux's parent-death signal),
     and take SIGTERM as a plain stop (the parent's handler turns it into an exception the pool would catch)."""
     signal.signal(signal.SIGTERM, signal.SIG_DFL)
@@ -120,7 +124,44 @@ def write_arrays(prepared_dir: Path, split: str, names: list[str], images: np.nd
     return len(names)
 
 
-def write_split(
+def decode_splits(
+    splits: Mapping[str, list[str]],
+    load: Callable[[str], tuple],
+    workers: int | str,
+    prepared_dir: Path,
+    max_bad_fraction: float,
+) -> tuple[dict[str, int], int]:
+    """Decode each split's images in `workers` processes (auto: one per core) and write them in order. `load(name)`
+    returns (pixels, '') or (None, why it was skipped), and may add a flag that is counted (an image scaled up).
+    Refuses more bad images than `max_bad_fraction`; returns the count per split (empty ones left out) and the
+    number of flagged images."""
+    processes = (os.cpu_count() or 1) if workers == "auto" else int(workers)
+    log.info("Decoding the images with %d processes.", processes)
+    counts, bad, flagged = {}, [], [0]
+
+    def unflagged(results: Iterable[tuple]) -> Iterator[tuple[np.ndarray | None, str]]:
+        for image, problem, *flag in results:
+            flagged[0] += bool(flag and flag[0])
+            yield image, problem
+
+    pool = ProcessPoolExecutor(max_workers=processes, initializer=_die_with_parent)
+    try:
+        for split, names in splits.items():
+            if not names:
+                log.warning("There are no %s images; that split is left out.", split)
+                continue
+            loaded = unflagged(pool.map(load, names, chunksize=64))
+            kept, skipped = _write_split(loaded, names, prepared_dir / f"{split}.u8")
+            bad += skipped
+            atomic.write_text(prepared_dir / f"{split}.txt", "".join(f"{name}\n" for name in kept))
+            counts[split] = len(kept)
+    finally:  # stopped (SIGTERM, an error): drop the images not started instead of decoding them all first
+        pool.shutdown(wait=True, cancel_futures=True)
+    _check_bad_images(bad, sum(counts.values()) + len(bad), max_bad_fraction, prepared_dir)
+    return counts, flagged[0]
+
+
+def _write_split(
     crops: Iterable[tuple[np.ndarray | None, str]], names: list[str], path: Path
 ) -> tuple[list[str], list[str]]:
     """Append the good crops to `path` in order; return (names kept, 'name<TAB>why' of those skipped)."""
@@ -135,32 +176,7 @@ def write_split(
     return kept, skipped
 
 
-def load_crop(
-    name: str, images: FolderImages | ZipImages, crop: tuple[int, int, int], image_size: int
-) -> tuple[np.ndarray | None, str]:
-    """Decode, crop and resize one image; return (pixels, '') or (None, why it was skipped)."""
-    left, top, size = crop
-    try:
-        with images.open(name) as file, Image.open(file) as image:
-            check_pixels(image)
-            image.load()
-            if image.mode != "RGB":
-                return None, f"not RGB (mode {image.mode})"
-            if image.width < left + size or image.height < top + size:
-                return None, f"too small ({image.width}x{image.height}) for the crop box"
-            face = image.crop((left, top, left + size, top + size))
-    except FileNotFoundError:
-        return None, "missing"
-    except (TooLarge, Image.DecompressionBombError) as error:  # PIL's own limit is checked as it opens: 179 MP
-        return None, str(error) if isinstance(error, TooLarge) else f"too large ({error})"
-    except (UnidentifiedImageError, OSError, SyntaxError) as error:
-        return None, f"unreadable ({error})"
-    if image_size != size:
-        face = face.resize((image_size, image_size), Image.Resampling.BICUBIC)
-    return np.asarray(face, dtype=np.uint8), ""
-
-
-def check_bad_images(bad: list[str], total: int, max_fraction: float, prepared_dir: Path) -> None:
+def _check_bad_images(bad: list[str], total: int, max_fraction: float, prepared_dir: Path) -> None:
     """Write the report of skipped images; stop when they are more than `max_fraction` of all."""
     report = prepared_dir / BAD_IMAGES_REPORT
     if not bad:

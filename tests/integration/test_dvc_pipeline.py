@@ -122,3 +122,18 @@ def test_a_missing_source_is_one_line(pipeline_repo):
                           capture_output=True, text=True, timeout=300, check=False)  # fmt: skip
     assert done.returncode != 0
     assert "error: the pipeline's source_dir data/celeba does not exist" in done.stdout + done.stderr
+
+
+@pytest.mark.parametrize("stage", ["prepare", "train", "evaluate"])
+def test_the_pipelines_source_dir_reaches_every_stages_command(stage):
+    """`dvc exp run -S source_dir=DIR` (or params.yaml) must change what the stage reads, not only what it hashes."""
+    from face_vae.config import compose  # pylint: disable=import-outside-toplevel
+
+    params = yaml.safe_load((ROOT / "params.yaml").read_text()) | {"data": "folder", "source_dir": "my_photos"}
+    command = yaml.safe_load((ROOT / "dvc.yaml").read_text())["stages"][stage]["cmd"]
+    for key, value in params.items():
+        for name, inner in value.items() if isinstance(value, dict) else [(None, value)]:
+            command = command.replace("${" + (f"{key}.{name}" if name else key) + "}", str(inner))
+    words = command.split()
+    assert words[:3] == ["python", "commands.py", stage]
+    assert compose(stage, words[3:]).data.source_dir == "my_photos"

@@ -37,6 +37,11 @@ class Source:
         """Everything that decides the prepared bytes (JSON): a change in any of it means preparing again."""
         raise NotImplementedError
 
+    def contents(self) -> dict:
+        """What the source holds now (a folder's names, sizes and times): prepared crops of another content are
+        rebuilt in the same place. {} for a source whose recipe says it all."""
+        return {}
+
     def missing_file(self) -> Path | None:
         """A file the source needs and lacks (the caller fetches it: DVC, a download), or None."""
         return None

@@ -1,16 +1,24 @@
 """data=celeba: CelebA in its official layout, cropped and resized as the `data` group says."""
 
 import logging
-import os
-from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
 from functools import partial
 from pathlib import Path
 from typing import Any, Mapping
 
-from face_vae import atomic
-from face_vae.data.celeba import PARTITION_FILE, find_images, read_partition
-from face_vae.data.preparation import check_bad_images, die_with_parent, load_crop, write_split
+import numpy as np
+from PIL import Image, UnidentifiedImageError
+
+from face_vae.data.celeba import (
+    PARTITION_FILE,
+    FolderImages,
+    TooLarge,
+    ZipImages,
+    check_pixels,
+    find_images,
+    read_partition,
+)
+from face_vae.data.preparation import decode_splits
 from face_vae.data.sources import Source
 from face_vae.errors import UserError
 
@@ -62,22 +70,33 @@ class CelebASource(Source):
         partition = read_partition(source_dir / PARTITION_FILE)
         crop = (self.crop["left"], self.crop["top"], self.crop["size"])
         load = partial(load_crop, images=images, crop=crop, image_size=self.image_size)
-        workers = (os.cpu_count() or 1) if self.workers == "auto" else int(self.workers)
-        log.info("Decoding the images of %s with %d processes.", images, workers)
-        counts, bad = {}, []
-        pool = ProcessPoolExecutor(max_workers=workers, initializer=die_with_parent)
-        try:
-            for split, names in partition.items():
-                if not names:
-                    log.warning("The partition lists no %s images; that split is left out.", split)
-                    continue
-                kept, skipped = write_split(pool.map(load, names, chunksize=64), names, prepared_dir / f"{split}.u8")
-                bad += skipped
-                atomic.write_text(prepared_dir / f"{split}.txt", "".join(f"{name}\n" for name in kept))
-                counts[split] = len(kept)
-        finally:  # stopped (SIGTERM, an error): drop the images not started instead of decoding them all first
-            pool.shutdown(wait=True, cancel_futures=True)
-        check_bad_images(bad, sum(counts.values()) + len(bad), self.max_bad_fraction, prepared_dir)
+        log.info("Reading the images of %s.", images)
+        counts, _ = decode_splits(partition, load, self.workers, prepared_dir, self.max_bad_fraction)
         if not counts:
             raise UserError(f"{source_dir / PARTITION_FILE} lists no images: use CelebA's official partition file.")
         return counts
+
+
+def load_crop(
+    name: str, images: FolderImages | ZipImages, crop: tuple[int, int, int], image_size: int
+) -> tuple[np.ndarray | None, str]:
+    """Decode, crop and resize one image; return (pixels, '') or (None, why it was skipped)."""
+    left, top, size = crop
+    try:
+        with images.open(name) as file, Image.open(file) as image:
+            check_pixels(image)
+            image.load()
+            if image.mode != "RGB":
+                return None, f"not RGB (mode {image.mode})"
+            if image.width < left + size or image.height < top + size:
+                return None, f"too small ({image.width}x{image.height}) for the crop box"
+            face = image.crop((left, top, left + size, top + size))
+    except FileNotFoundError:
+        return None, "missing"
+    except (TooLarge, Image.DecompressionBombError) as error:  # PIL's own limit is checked as it opens: 179 MP
+        return None, str(error) if isinstance(error, TooLarge) else f"too large ({error})"
+    except (UnidentifiedImageError, OSError, SyntaxError) as error:
+        return None, f"unreadable ({error})"
+    if image_size != size:
+        face = face.resize((image_size, image_size), Image.Resampling.BICUBIC)
+    return np.asarray(face, dtype=np.uint8), ""
