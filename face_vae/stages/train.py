@@ -4,10 +4,10 @@ import json
 import logging
 import os
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import lightning as L
 import torch
-from lightning.pytorch.loggers import MLFlowLogger
 from omegaconf import DictConfig, OmegaConf
 
 from face_vae import hardware, locks, storage
@@ -26,7 +26,9 @@ from face_vae.stages.shared import (
     storage_settings,
     tracking_uri,
 )
-from face_vae.tracking import training
+
+if TYPE_CHECKING:  # MLflow loads (over a second) only for a run that logs to it
+    from face_vae.tracking.training import PatientLogger
 
 log = logging.getLogger(__name__)
 
@@ -61,7 +63,7 @@ def run(cfg: DictConfig) -> None:
             _save_log_and_version(cfg, trainer, module, prepared_dir, runtime, logger, uri)
 
 
-def _callbacks(cfg: DictConfig, resume_from: str | None, logger: MLFlowLogger | None) -> list[L.Callback]:
+def _callbacks(cfg: DictConfig, resume_from: str | None, logger: "PatientLogger | None") -> list[L.Callback]:
     """The configured callbacks, and the run's identity and files written beside its checkpoints."""
     folder = Path(cfg.checkpoints_dir)
     identity = run_folder.identity(folder)
@@ -85,7 +87,7 @@ def _save_log_and_version(  # pylint: disable=too-many-arguments  # the fitted r
     module: L.LightningModule,
     prepared_dir: Path,
     runtime: hardware.Runtime,
-    logger: training.PatientLogger | None,
+    logger: "PatientLogger | None",
     uri: str | None,
 ) -> None:
     """The best weights, the fitted prior, the saved model file, the logged and registered model, DVC; the MLflow
@@ -112,8 +114,10 @@ def _save_log_and_version(  # pylint: disable=too-many-arguments  # the fitted r
 
 def _mlflow_logger(
     cfg: DictConfig, uri: str, runtime: hardware.Runtime, resume_from: str | None, changed_on_resume: str
-) -> MLFlowLogger:
+) -> "PatientLogger":
     """The run's logger: a new run, or on resume the run that wrote the checkpoints."""
+    from face_vae.tracking import training  # pylint: disable=import-outside-toplevel  # see TYPE_CHECKING
+
     folder = Path(cfg.checkpoints_dir)
     params = run_params(cfg) | runtime.params()
     logger = training.training_logger(
@@ -131,9 +135,10 @@ def _mlflow_logger(
     return logger
 
 
-def _log_model(cfg: DictConfig, logger: training.PatientLogger, uri: str, files: list[Path]) -> None:
+def _log_model(cfg: DictConfig, logger: "PatientLogger", uri: str, files: list[Path]) -> None:
     """Log the saved model and checkpoints, and register the model, when the server answers; a warning when not
     (the model file is saved already)."""
+    from face_vae.tracking import training  # pylint: disable=import-outside-toplevel  # see TYPE_CHECKING
 
     def log_and_register() -> None:
         model_uri = training.log_trained_model(logger, files[0], files)
