@@ -13,6 +13,7 @@ from face_vae import atomic
 from face_vae.data.face_crops import FaceCrops, as_floats, read_meta
 from face_vae.errors import UserError
 from face_vae.evaluation import metrics
+from face_vae.models.model_file import training_data
 from face_vae.models.sampling import decoded_batches, latent_batches
 from face_vae.progress import progress
 from face_vae.stages.shared import (
@@ -53,6 +54,11 @@ def run(cfg: DictConfig) -> None:
     uri = tracking_uri(cfg)
     runtime = inference_runtime(cfg)
     model_file = model_path(cfg)
+    if cfg.promote and training_data(model_file) == "synthetic":
+        raise UserError(
+            f"{cfg.model_file} was trained on drawn faces (data=synthetic): a smoke model is never made the champion; "
+            "evaluate a version trained on real faces with promote=true."
+        )
     vae = pulled_model(cfg, model_file)
     prior = sampling_prior(vae, cfg.sampler, model_file)
     check_image_size(vae, cfg.data.image_size, cfg.model_file)

@@ -166,4 +166,6 @@ def register_trained_model(logger: MLFlowLogger, model_uri: str, tracking_uri: s
     data's hashes the run logged; its number (None when the registry refused: the warning says how to retry)."""
     params = logger.experiment.get_run(logger.run_id).data.params
     tags = {key: params[key] for key in ("git_commit", "prepared_data_md5", "data_dvc_md5") if key in params}
+    # What the registry shows of the data: data=synthetic marks a smoke model, which evaluate never promotes.
+    tags["trained_on"] = params.get("data.kind", "unknown")
     return registry.register(tracking_uri, model_uri, name, tags | {"mlflow_run_id": logger.run_id})

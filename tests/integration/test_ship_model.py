@@ -16,6 +16,7 @@ import pytest
 import torch
 from mlflow.exceptions import MlflowException
 from mlflow.tracking import MlflowClient
+from PIL import Image
 
 from face_vae import cli
 from face_vae.models.model_file import load_model
@@ -154,8 +155,13 @@ def test_promote_needs_a_registered_version(workdir, capsys):
 )
 def test_evaluate_promote_true_makes_the_first_scored_version_the_champion(workdir, monkeypatch, capsys):
     monkeypatch.setenv("XDG_CACHE_HOME", str(workdir / "cache"))
-    cli.run("train", [*FAST_TRAIN, "data.image_size=64"])
-    words = ["data=synthetic", "data.image_size=64", "split=val", "n=16", "n_reconstruct=8", "fid_sizes=[64]"]
+    pixels = np.random.default_rng(0).integers(0, 256, (48, 64, 64, 3), dtype=np.uint8)
+    (workdir / "photos").mkdir()
+    for index, image in enumerate(pixels):  # a folder of one's own: not drawn faces, so it may become the champion
+        Image.fromarray(image).save(workdir / "photos" / f"{index}.png")
+    data = ["data=folder", "data.source_dir=photos", "data.image_size=64", "data.split=[0.6,0.4,0.0]"]
+    cli.run("train", [*data, "data.batch_size=16", *(word for word in FAST_TRAIN if not word.startswith("data"))])
+    words = [*data, "split=val", "n=16", "n_reconstruct=8", "fid_sizes=[64]"]
     capsys.readouterr()
     cli.run("evaluate", [*words, "model_file=models:/face_vae/1", "promote=true"])
     assert "Promoted version 1 to models:/face_vae@champion" in capsys.readouterr().err
@@ -164,6 +170,15 @@ def test_evaluate_promote_true_makes_the_first_scored_version_the_champion(workd
     assert float(client.get_model_version("face_vae", "1").tags["fid_64_val_n16"]) > 0
     scored = client.get_logged_model(client.get_model_version("face_vae", "1").source.removeprefix("models:/"))
     assert {"fid_64", "kid_64", "face_rate"} <= {metric.key for metric in scored.metrics}, "the scores are the model's"
+
+
+def test_a_smoke_model_is_tagged_in_the_registry_and_never_promoted(workdir, capsys):
+    cli.run("train", FAST_TRAIN)
+    client = MlflowClient(tracking_uri=_store(workdir), registry_uri=_store(workdir))
+    assert client.get_model_version("face_vae", "1").tags["trained_on"] == "synthetic"
+    line = error_line(capsys, "evaluate", ["data=synthetic", "model_file=models:/face_vae/1", "promote=true"])
+    assert "was trained on drawn faces (data=synthetic): a smoke model is never made the champion" in line
+    assert not client.get_registered_model("face_vae").aliases, "nothing was promoted"
 
 
 def _post(url: str, body: bytes, content_type: str = "application/json") -> tuple[int, dict]:
