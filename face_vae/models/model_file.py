@@ -21,13 +21,16 @@ FIRST_VAE_FORMAT = "face_vae.VAE/1"
 DEFAULT_NETWORK = "resnet"  # files written before the network's name was recorded hold this one
 
 
-def save_model(network: torch.nn.Module, path: Path, trained_on: str = "celeba") -> None:
+def save_model(network: torch.nn.Module, path: Path, trained_on: str = "celeba", data: dict | None = None) -> None:
     """Save the network (its name, arguments and weights, on CPU) and its prior in one file that `load_model`
     reads anywhere; `trained_on` names the data (`synthetic` for a smoke run), so that a smoke run never replaces a
-    real model."""
+    real model, and `data` is the recipe of the crops it learnt from (kind, image size, crop, split), so that the
+    commands that read faces for it can say what they need."""
     state = {name: tensor.cpu() for name, tensor in network.state_dict().items()}
     saved = {"format": MODEL_FORMAT, "network": network.NAME, "hparams": network.config, "state_dict": state}
     saved["trained_on"] = trained_on
+    if data is not None:
+        saved["data"] = data
     saved["prior"] = network.prior.to_state()
     saved["checksum"] = tensors_checksum(state)
     saved["prior_checksum"] = tensors_checksum(_prior_tensors(saved["prior"]))
@@ -69,6 +72,15 @@ def training_data(path: Path) -> str | None:
         return str(torch.load(path, map_location="cpu", weights_only=True).get("trained_on", "celeba"))
     except Exception:  # pylint: disable=broad-exception-caught  # any unreadable file: not a model to protect
         return None
+
+
+def training_recipe(path: Path) -> dict | None:
+    """The data recipe `save_model` recorded in the file at `path`; None for an older file or one not readable."""
+    try:
+        recipe = torch.load(path, map_location="cpu", weights_only=True, mmap=True).get("data")
+    except Exception:  # pylint: disable=broad-exception-caught  # any unreadable file: nothing recorded
+        return None
+    return dict(recipe) if isinstance(recipe, dict) else None
 
 
 def load_model(path: Path) -> torch.nn.Module:

@@ -17,7 +17,7 @@ from face_vae.models.model_file import training_data
 from face_vae.models.sampling import decoded_batches, latent_batches
 from face_vae.progress import progress
 from face_vae.stages.shared import (
-    check_image_size,
+    check_model_data,
     inference_runtime,
     model_path,
     prepared_data,
@@ -61,7 +61,7 @@ def run(cfg: DictConfig) -> None:
         )
     vae = pulled_model(cfg, model_file)
     prior = sampling_prior(vae, cfg.sampler, model_file)
-    check_image_size(vae, cfg.data.image_size, cfg.model_file)
+    check_model_data(cfg, vae, model_file)
     vae = runtime.place(vae)
     prepared_dir = prepared_data(cfg, force=cfg.force)
     crops = FaceCrops(prepared_dir, cfg.split)

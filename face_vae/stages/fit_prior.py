@@ -9,7 +9,7 @@ from omegaconf import DictConfig
 from face_vae import locks
 from face_vae.config import build
 from face_vae.errors import UserError
-from face_vae.models.model_file import save_model, training_data
+from face_vae.models.model_file import save_model, training_data, training_recipe
 from face_vae.stages.shared import (
     fit_to_training_codes,
     inference_runtime,
@@ -36,7 +36,7 @@ def run(cfg: DictConfig) -> None:
     model_file = model_file_path(cfg.model_file)
     with locks.holding({"model_file": model_file}):
         network = pulled_model(cfg, model_file)
-        trained_on = training_data(model_file)
+        trained_on, recipe = training_data(model_file), training_recipe(model_file)
         if trained_on != cfg.data.kind:
             raise UserError(
                 f"{model_file} was trained on {trained_on} faces, and its prior would be fitted to "
@@ -47,7 +47,7 @@ def run(cfg: DictConfig) -> None:
         prior = build(cfg.model.prior)
         prepared_dir = prepared_data(cfg)
         network.prior = fit_to_training_codes(prior, network, prepared_dir, cfg.data.train_split, runtime, cfg.seed)
-        save_model(network, model_file, trained_on=trained_on)
+        save_model(network, model_file, trained_on=trained_on, data=recipe)
     log.info(
         "Saved %s with %s (it sampled from %s); `dvc add %s` versions it.",
         model_file,

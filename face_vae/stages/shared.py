@@ -15,7 +15,7 @@ from face_vae.data.preparation import FolderNotWritable, TooManyBadImages, ensur
 from face_vae.data.sources import Source, source_for
 from face_vae.errors import UserError
 from face_vae.models.codes import encoder_means
-from face_vae.models.model_file import load_model
+from face_vae.models.model_file import load_model, training_recipe
 from face_vae.models.priors import GaussianMixture, Prior, StandardNormal
 from face_vae.progress import is_terminal
 from face_vae.tracking import provenance, registry, server
@@ -122,13 +122,47 @@ def build_trainer(cfg: DictConfig, runtime: hardware.Runtime, callbacks: list, l
     )
 
 
-def check_image_size(network: torch.nn.Module, image_size: int, model_file: str) -> None:
-    """Refuse to compare or encode images of another size than the model's (FID, codes), naming the model."""
-    if network.image_size != image_size:
+# The keys of the data group that decide what a model's faces look like: read with others, its scores mean nothing.
+MATCHED_DATA_KEYS = ("kind", "image_size", "crop", "split", "split_by")
+
+
+def data_recipe(data: DictConfig) -> dict:
+    """What a model file records of the data it was trained on: the keys that decide the crops, and where from."""
+    values = OmegaConf.to_container(data, resolve=True)
+    return {key: values[key] for key in (*MATCHED_DATA_KEYS, "source_dir") if values.get(key) is not None}
+
+
+def check_model_data(cfg: DictConfig, network: torch.nn.Module, model_file: Path) -> None:
+    """Refuse to read faces for the model in `model_file` from data other than its own, naming every difference
+    at once and the words that set them all."""
+    recorded = training_recipe(model_file) or {"image_size": network.image_size}  # older files: the size
+    given = OmegaConf.to_container(cfg.data, resolve=True)
+    differ = {key: recorded[key] for key in MATCHED_DATA_KEYS if key in recorded and given.get(key) != recorded[key]}
+    if not differ:
+        return
+    if set(differ) == {"image_size"}:
         raise UserError(
-            f"The model {model_file} makes and reads {network.image_size} px faces, not {image_size}: "
+            f"The model {cfg.model_file} makes and reads {network.image_size} px faces, not {cfg.data.image_size}: "
             f"set data.image_size={network.image_size}."
         )
+    words = [f"data={differ.pop('kind')}"] if "kind" in differ else []
+    if words and recorded.get("source_dir"):  # another kind of data: where the model's came from too
+        differ["source_dir"] = recorded["source_dir"]
+    words += [f"data.{key}={_override(value)}" for key, value in differ.items()]
+    shown = ", ".join(f"{key}={_override(recorded[key])}" for key in MATCHED_DATA_KEYS if key in recorded)
+    raise UserError(
+        f"The model {cfg.model_file} was trained on other data ({shown}): add {' '.join(words)} to read its kind "
+        "of faces."
+    )
+
+
+def _override(value: object) -> str:
+    """`value` as a Hydra override writes it."""
+    if isinstance(value, dict):
+        return "{" + ",".join(f"{key}:{_override(item)}" for key, item in value.items()) + "}"
+    if isinstance(value, list):
+        return "[" + ",".join(_override(item) for item in value) + "]"
+    return str(value)
 
 
 def sampling_prior(network: torch.nn.Module, sampler: str, model_file: Path) -> Prior:

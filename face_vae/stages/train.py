@@ -20,6 +20,7 @@ from face_vae.stages.shared import (
     build_trainer,
     config_yaml,
     data_module,
+    data_recipe,
     fit_to_training_codes,
     prepared_data,
     run_params,
@@ -99,7 +100,7 @@ def _save_log_and_version(  # pylint: disable=too-many-arguments  # the fitted r
             module.prior, network, prepared_dir, cfg.data.train_split, runtime, cfg.seed
         )
         model_file = Path(cfg.model_file)
-        save_model(network, model_file, trained_on=cfg.data.kind)
+        save_model(network, model_file, trained_on=cfg.data.kind, data=data_recipe(cfg.data))
         log.info("Saved the model to %s.", model_file)
         if logger is not None:
             _log_model(cfg, logger, uri, [model_file, *Path(cfg.checkpoints_dir).glob("*.ckpt")])

@@ -21,7 +21,7 @@ from face_vae.models.classifier_module import ClassifierModule, balancing_weight
 from face_vae.models.codes import encoder_means
 from face_vae.stages.shared import (
     build_trainer,
-    check_image_size,
+    check_model_data,
     config_yaml,
     inference_runtime,
     model_path,
@@ -50,7 +50,7 @@ def run(cfg: DictConfig) -> None:
     with locks.holding({"model_file": model_file, "classifier_file": classifier_file}):
         vae = pulled_model(cfg, model_file)
         model_md5 = file_md5(model_file)
-        check_image_size(vae, cfg.data.image_size, cfg.model_file)
+        check_model_data(cfg, vae, model_file)
         vae = runtime.place(vae)
         prepared_dir = prepared_data(cfg, force=cfg.force)
         require_split(prepared_dir, cfg.data.train_split, "data.train_split")

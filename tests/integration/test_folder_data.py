@@ -163,7 +163,7 @@ def test_data_folder_needs_its_source_dir(capsys):
     assert "data=folder needs data.source_dir=DIR" in line
 
 
-def test_a_model_trained_on_a_folder_per_person_draws_faces_and_records_its_data(workdir):
+def test_a_model_trained_on_a_folder_per_person_draws_faces_and_records_its_data(workdir, capsys):
     _people(workdir / "photos", people=12, each=6)
     words = [*FOLDER, "data.split_by=folder", "data.split=[0.6,0.4,0.0]", "data.batch_size=8", *NO_TRACKING,
              "trainer.max_epochs=1", "model.net.channels=[8,16]", "model.net.latent_dim=4", "model.prior.components=2",
@@ -174,6 +174,10 @@ def test_a_model_trained_on_a_folder_per_person_draws_faces_and_records_its_data
     assert torch.load(workdir / "models" / "vae.pt", weights_only=True)["trained_on"] == "folder"
     cli.run("infer", ["n=3", *NO_TRACKING])
     assert len(list((workdir / "result").glob("face_*.jpg"))) == 3
+    line = error_line(capsys, "train_classifier", [*NO_TRACKING])
+    assert "was trained on other data (kind=folder, image_size=16, crop=center, split=[0.6,0.4,0.0]" in line, line
+    assert "add data=folder data.image_size=16 data.crop=center data.split=[0.6,0.4,0.0] data.split_by=folder " in line
+    assert "data.source_dir=photos" in line, "every difference in one sentence, and where the data came from"
 
 
 def test_images_smaller_than_the_image_size_are_used_and_counted_in_one_warning(workdir, capsys):
