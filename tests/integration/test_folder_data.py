@@ -2,6 +2,7 @@
 
 import json
 import os
+import shutil
 from pathlib import Path
 
 import numpy as np
@@ -11,7 +12,7 @@ from PIL import Image
 from face_vae import cli
 from face_vae.data.face_crops import FaceCrops
 from face_vae.data.sources.folder import list_images, split_by_hash
-from tests.conftest import error_line
+from tests.conftest import SHARED_SAMPLE, error_line
 
 NO_TRACKING = ["tracking.enabled=false"]
 FOLDER = ["data=folder", "data.source_dir=photos", "data.image_size=16", "data.prepare_workers=1"]
@@ -47,6 +48,7 @@ def test_every_image_kind_under_the_folder_is_read_and_the_rest_is_passed_over_a
     Image.new("CMYK", (20, 20)).save(root / "cmyk.jpg")
     _photo(root / "deep" / "er" / "c.webp", colour=2)
     _photo(root / "d.bmp", colour=3)
+    _photo(root / "narrow.jpg", size=(20, 60), colour=7)  # 20 px wide: its 20 px centre square
     _photo(root / ".hidden.jpg", colour=4)
     _photo(root / ".cache" / "e.jpg", colour=5)
     (root / "notes.txt").write_text("not an image")
@@ -54,12 +56,22 @@ def test_every_image_kind_under_the_folder_is_read_and_the_rest_is_passed_over_a
     os.symlink(workdir / "outside.jpg", root / "link_out.jpg")
     listing = list_images(root)
     assert sorted(listing.images) == sorted(
-        ["a.jpg", "b.PNG", "alpha.png", "palette.png", "grey16.png", "cmyk.jpg", "deep/er/c.webp", "d.bmp"]
+        [
+            "a.jpg",
+            "b.PNG",
+            "alpha.png",
+            "palette.png",
+            "grey16.png",
+            "cmyk.jpg",
+            "deep/er/c.webp",
+            "d.bmp",
+            "narrow.jpg",
+        ]
     )
     assert (listing.hidden, listing.other) == (1, 2), "the hidden file; the text file and the link leaving the folder"
     prepared = _prepared(workdir, "data.split=[0.5,0.5,0.0]")
     counts = json.loads((prepared / "meta.json").read_text())["counts"]
-    assert sum(counts.values()) == 8
+    assert sum(counts.values()) == 9
     grey = FaceCrops(
         prepared, next(split for split in counts if "grey16.png" in (prepared / f"{split}.txt").read_text())
     )
@@ -193,3 +205,21 @@ def test_a_batch_larger_than_the_folders_train_split_is_one_sentence(workdir, ca
     words = [*FOLDER, "data.split=[0.5,0.5,0.0]", "data.batch_size=1000", "model.net.channels=[8,16]", *NO_TRACKING]
     line = error_line(capsys, "train", words)
     assert "data.batch_size=1000" in line
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(
+    not (SHARED_SAMPLE / "images").is_dir(), reason="the shared CelebA sample is not beside the project"
+)
+def test_real_faces_copied_into_a_plain_folder_train_and_draw(workdir):
+    """CelebA's images without their partition file, as a user's own folder: split by hash, centre-cropped, 32 px."""
+    (workdir / "faces").mkdir()
+    for image in sorted((SHARED_SAMPLE / "images").glob("*.jpg"))[:300]:  # copied into the test's folder only
+        shutil.copy(image, workdir / "faces" / image.name)
+    words = ["data=folder", "data.source_dir=faces", "data.image_size=32", "data.split=[0.8,0.1,0.1]",
+             "model.net.channels=[32,64,128]", "trainer.max_epochs=1", "storage.add=false", *NO_TRACKING]  # fmt: skip
+    cli.run("train", words)
+    meta = json.loads(next((workdir / "prepared").rglob("meta.json")).read_text())
+    assert sum(meta["counts"].values()) == 300 and meta["counts"]["val"] > 10
+    cli.run("infer", ["n=4", *NO_TRACKING])
+    assert len(list((workdir / "result").glob("face_*.jpg"))) == 4
