@@ -12,7 +12,7 @@ from pathlib import Path
 
 from omegaconf import DictConfig
 
-from face_vae.config import command_names, command_summary, compose, config_help
+from face_vae.config import command_names, command_summary, compose, config_help, flat_values
 from face_vae.errors import UserError
 from face_vae.progress import is_terminal
 
@@ -176,13 +176,30 @@ def answer_flags(argv: list[str], commands: Iterable[str]) -> None:
     if asks_config is not None and not any(word.startswith("-") for word in asks_config):
         _print_config(command, asks_config)
         sys.exit(0)
-    unknown = next(word for word in (asks_config or words) if word.startswith("-"))
+    remaining = asks_config or words
+    unknown = next(word for word in remaining if word.startswith("-"))
+    following = remaining[remaining.index(unknown) + 1 :]
     print(
         f"error: {command} does not take '{unknown}': give settings as KEY=VALUE words (e.g. {command} "
-        f"trainer.max_epochs=1), one run at a time; see `python commands.py {command} --help`. Nothing was run.",
+        f"{_example_word(command, unknown, following)}), one run at a time; see `python commands.py {command} --help`. "
+        "Nothing was run.",
         file=sys.stderr,
     )
     sys.exit(1)
+
+
+def _example_word(command: str, flag: str, following: list[str]) -> str:
+    """The KEY=VALUE word a flag such as `--seed 3` meant, when the command has that key; else one of its keys."""
+    try:
+        keys = flat_values(compose(command, []))
+    except UserError:
+        keys = {}
+    name = flag.lstrip("-").split("=", 1)[0].replace("-", "_")
+    key = next((key for key in keys if name and (key == name or key.endswith(f".{name}"))), None)
+    if key is None:
+        return "trainer.max_epochs=1" if "trainer.max_epochs" in keys else "seed=1" if "seed" in keys else "debug=true"
+    given = flag.split("=", 1)[1] if "=" in flag else following[0] if following and "=" not in following[0] else None
+    return f"{key}={given if given is not None else keys[key]}"
 
 
 def _without_cfg_job(words: list[str]) -> list[str] | None:

@@ -46,6 +46,16 @@ def test_a_word_the_cli_does_not_understand_is_refused_before_any_work(workdir, 
     assert not any(workdir.iterdir()), "nothing was prepared, trained or written"
 
 
+def test_a_flag_that_names_a_key_is_answered_with_that_keys_word(workdir, capsys):
+    with pytest.raises(SystemExit):
+        cli.answer_flags(["infer", "--seed", "3"], ["infer", "train"])
+    err = capsys.readouterr().err
+    assert "infer does not take '--seed'" in err and "(e.g. infer seed=3)" in err, err
+    with pytest.raises(SystemExit):
+        cli.answer_flags(["train", "--max-epochs=2"], ["infer", "train"])
+    assert "(e.g. train trainer.max_epochs=2)" in capsys.readouterr().err
+
+
 @pytest.mark.parametrize("flag", ["--help", "-h"])
 def test_help_after_overrides_shows_the_commands_help_and_runs_nothing(workdir, flag):
     result = _commands(workdir, "infer", "n=4", flag)
