@@ -6,13 +6,11 @@ face_vae/configs/data/NAME.yaml, which starts from the keys every source shares 
 `kind: NAME`. No command changes: they all read faces through the prepared crops.
 """
 
-import importlib
-import pkgutil
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from face_vae.errors import UserError
+from face_vae.by_name import registered
 
 SOURCES: dict[str, type["Source"]] = {}
 
@@ -54,13 +52,5 @@ class Source:
 
 def source_for(data: Mapping[str, Any]) -> Source:
     """The source of the `data` group, found by its `kind` among the modules of this folder."""
-    kind = str(data["kind"])
-    if kind not in SOURCES:
-        for module in pkgutil.iter_modules(__path__):
-            importlib.import_module(f"{__name__}.{module.name}")
-    if kind not in SOURCES:
-        raise UserError(
-            f"There is no data source named {kind!r} (known: {', '.join(sorted(SOURCES))}): set data.kind to one "
-            "of them, or add its module to face_vae/data/sources/."
-        )
-    return SOURCES[kind].from_settings(data)
+    advice = "set data.kind to one of them, or add its module to face_vae/data/sources/"
+    return registered(SOURCES, str(data["kind"]), __name__, "data source", advice).from_settings(data)

@@ -13,14 +13,12 @@ arguments). The module registers its class with `@register("NAME")`; the class t
 Modules are found by name only in this folder: a model file can name a network, never code to import.
 """
 
-import importlib
 import inspect
-import pkgutil
 from collections.abc import Callable
 from functools import wraps
 from typing import Any
 
-from face_vae.errors import UserError
+from face_vae.by_name import registered
 
 NETWORKS: dict[str, type] = {}
 
@@ -57,15 +55,8 @@ def _plain(value: Any) -> Any:
 
 def network_class(name: str) -> type:
     """The network registered as `name`, looked up among the modules of this folder."""
-    if name not in NETWORKS:
-        for module in pkgutil.iter_modules(__path__):
-            importlib.import_module(f"{__name__}.{module.name}")
-    if name not in NETWORKS:
-        raise UserError(
-            f"There is no network named {name!r} (known: {', '.join(sorted(NETWORKS))}): add its module to "
-            "face_vae/models/nets/ or use a model file of a known network."
-        )
-    return NETWORKS[name]
+    advice = "add its module to face_vae/models/nets/ or use a model file of a known network"
+    return registered(NETWORKS, name, __name__, "network", advice)
 
 
 def build_network(name: str, config: dict) -> Any:

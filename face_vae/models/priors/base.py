@@ -1,12 +1,9 @@
 """The `Prior` interface and the registry of priors by name (face_vae/models/priors/__init__.py says how to add one)."""
 
-import importlib
-import pkgutil
-
 import numpy as np
 import torch
 
-from face_vae.errors import UserError
+from face_vae.by_name import registered
 from face_vae.serving.sample_faces import face_latents
 
 PRIORS: dict[str, type["Prior"]] = {}
@@ -62,13 +59,5 @@ class Prior:
 
 def prior_class(name: str) -> type[Prior]:
     """The prior registered as `name`, looked up among the modules of this folder."""
-    if name not in PRIORS:
-        package = importlib.import_module(__package__)
-        for module in pkgutil.iter_modules(package.__path__):
-            importlib.import_module(f"{__package__}.{module.name}")
-    if name not in PRIORS:
-        raise UserError(
-            f"There is no prior named {name!r} (known: {', '.join(sorted(PRIORS))}): add its module to "
-            "face_vae/models/priors/, or refit the model's prior with `python commands.py fit_prior`."
-        )
-    return PRIORS[name]
+    advice = "add its module to face_vae/models/priors/, or refit the model's prior with `python commands.py fit_prior`"
+    return registered(PRIORS, name, __package__, "prior", advice)
