@@ -12,8 +12,9 @@ from pathlib import Path
 
 from omegaconf import DictConfig
 
+from face_vae import credentials
 from face_vae.config import command_names, command_summary, compose, config_help, flat_values
-from face_vae.errors import UserError
+from face_vae.errors import Terminated, UserError
 from face_vae.progress import is_terminal
 
 
@@ -59,18 +60,27 @@ def run(command: str, overrides: Iterable[object]) -> None:
     except UserError as error:
         if _debug(cfg, words):
             raise
-        print(f"error: {error}", file=sys.stderr)
+        print(f"error: {credentials.mask_text(error)}", file=sys.stderr)  # a library's words may quote a URL
         sys.exit(1)
     except KeyboardInterrupt:
         if _debug(cfg, words):
             raise
-        # Every writer renames a finished file into place, and the next run removes a stopped run's temporary files.
-        print(
-            f"error: {command} stopped by Ctrl-C; nothing half-written is used by the next run "
-            "(train: resume=true continues from the last checkpoint).",
-            file=sys.stderr,
-        )
+        _say_stopped(command, "Ctrl-C")
         sys.exit(130)
+    except Terminated as stop:
+        if _debug(cfg, words):
+            raise
+        _say_stopped(command, "SIGTERM (a kill or a scheduler's stop)")
+        sys.exit(stop.code)
+
+
+def _say_stopped(command: str, by: str) -> None:
+    # Every writer renames a finished file into place, and the next run removes a stopped run's temporary files.
+    print(
+        f"error: {command} stopped by {by}; nothing half-written is used by the next run "
+        "(train: resume=true continues from the last checkpoint).",
+        file=sys.stderr,
+    )
 
 
 def _stop_cleanly_on_sigterm() -> None:
@@ -82,7 +92,7 @@ def _stop_cleanly_on_sigterm() -> None:
 
 
 def _raise_system_exit(signum: int, _frame: object) -> None:
-    raise SystemExit(128 + signum)
+    raise Terminated(128 + signum)
 
 
 def _debug(cfg: DictConfig | None, words: list[str]) -> bool:

@@ -27,6 +27,13 @@ from face_vae.stages import settings
 # Inside the package, so that an installed `face-vae` has them; `configs` at the project root links here.
 CONFIG_DIR = Path(__file__).resolve().parent / "configs"
 settings.register()
+_WORDS_GIVEN: dict[str, list[str]] = {}  # command -> the override words of its last composition
+
+
+def words_given(config_name: str) -> list[str]:
+    """The override words the config of `config_name` was last composed with: what the user set, so that a command
+    can fill in the rest from elsewhere (the data a model was trained on) and compose again."""
+    return list(_WORDS_GIVEN.get(config_name, []))
 
 
 def compose(config_name: str, overrides: Iterable[object] = ()) -> DictConfig:
@@ -43,12 +50,14 @@ def compose(config_name: str, overrides: Iterable[object] = ()) -> DictConfig:
         # runtime.precision=auto, reaches every key that points at it.
         values = OmegaConf.to_container(cfg, resolve=True)
     except (HydraException, OmegaConfBaseException) as error:
-        raise UserError(_one_sentence(error) + _did_you_mean(error, config_name)) from error
+        # Hydra's message quotes the override: a URL's password in it must not reach the screen
+        raise UserError(credentials.mask_text(_one_sentence(error)) + _did_you_mean(error, config_name)) from error
     check_values(cfg)
     _check_sizes(values)
+    _WORDS_GIVEN[config_name] = words
     if "tracking" in cfg:  # from here on the config (logged, saved, printed) holds no password
         for key in ("uri", "local_uri"):
-            cfg.tracking[key] = credentials.hide_tracking_credentials(cfg.tracking[key])
+            cfg.tracking[key] = credentials.hide_tracking_credentials(cfg.tracking[key], f"tracking.{key}")
     return cfg
 
 
@@ -143,7 +152,10 @@ def check_values(node: DictConfig, prefix: str = "") -> None:
             except TypeError:  # text where a number belongs, in a key that takes both (`auto` or a number)
                 ok = False
             if not ok:
-                raise UserError(f"{prefix}{key} must be {expected}, not {value!r}.")
+                shown = (
+                    repr(value) if len(repr(value)) <= 80 else f"{repr(value)[:60]}... ({len(str(value))} characters)"
+                )
+                raise UserError(f"{prefix}{key} must be {expected}, not {shown}.")
 
 
 def build(node: DictConfig, **kwargs: object) -> Any:

@@ -8,6 +8,11 @@ class UserError(Exception):
     """
 
 
+class Terminated(SystemExit):
+    """SIGTERM (`kill`, a scheduler's stop) raised where the program is, so that temporary files are removed on
+    the way out as on Ctrl-C; its code is 128 + the signal's number."""
+
+
 def first_line(error: BaseException) -> str:
     """The first line of a library's error (its traceback-like rest tells a user nothing), or its type's name."""
     text = str(getattr(error, "message", "") or error).strip()

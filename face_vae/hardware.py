@@ -141,10 +141,12 @@ def resolve_threads(requested: int | str, machine: Machine, processes: int = 1) 
     return max(1, machine.cores // max(1, processes))
 
 
-def cuda_native_bf16(capability: tuple[int, int]) -> bool:
-    """bfloat16 at hardware speed: Ampere (8.0) and newer. torch.cuda.is_bf16_supported() also says yes on
-    Turing and Volta (T4, V100), where it is emulated and slower than float16."""
-    return capability >= (8, 0)
+def cuda_native_bf16() -> bool:
+    """bfloat16 at hardware speed on this GPU (Ampere and newer; ROCm): torch's answer without emulation, which would
+    say yes on Turing and Volta (T4, V100), where bfloat16 is slower than float16."""
+    import torch
+
+    return torch.cuda.is_bf16_supported(including_emulation=False)
 
 
 def detect() -> Machine:
@@ -154,7 +156,7 @@ def detect() -> Machine:
     cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
     capability = torch.backends.cpu.get_cpu_capability()
     if torch.cuda.is_available():
-        native = cuda_native_bf16(torch.cuda.get_device_capability())
+        native = cuda_native_bf16()
         return Machine("cuda", torch.cuda.get_device_name(), capability, native, cores)
     # mkldnn's own bf16 check also says yes on AVX512 CPUs that only emulate it: ask for the instructions.
     native = _cpu_flag("_is_amx_tile_supported") or _cpu_flag("_is_avx512_bf16_supported")

@@ -3,7 +3,10 @@
 import json
 import logging
 import os
+import re
 import sys
+import urllib.error
+import urllib.request
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -88,16 +91,28 @@ def track_model(settings: StorageSettings, models_dir: Path) -> None:
     from dvc.exceptions import DvcException
 
     repo = _open_repo()
+    # `dvc add FOLDER` writes FOLDER.dvc beside it: models.dvc only when the folder is the one it tracks
+    dvc_file = models_dir.parent / f"{models_dir.name}.dvc"
+    before = dvc_file.read_bytes() if dvc_file.is_file() else None
     try:
         with repo:
             with _quiet_dvc():  # DVC's own "To track the changes with git" hint would repeat the line below
                 repo.add(str(models_dir))
             ignore = models_dir.parent / ".gitignore"  # DVC adds the folder to it
-            to_commit = " ".join([settings.models_dvc] + ([str(ignore)] if ignore.is_file() else []))
-            log.info("Updated %s: commit it (git add %s) so others get this model.", settings.models_dvc, to_commit)
+            to_commit = " ".join([str(dvc_file)] + ([str(ignore)] if ignore.is_file() else []))
+            if dvc_file.is_file() and dvc_file.read_bytes() == before:
+                log.info("%s already records %s as it is: nothing to commit.", dvc_file, models_dir)
+            else:
+                log.info(
+                    "%s %s: commit it (git add %s) so others get this model.",
+                    "Updated" if before is not None else "Wrote",
+                    dvc_file,
+                    to_commit,
+                )
             if settings.push:
                 remote = _remote_name(repo, settings.remote)
                 _check_gdrive_credentials(repo, remote)
+                _check_plugin(repo, remote)
                 repo.push(targets=[settings.models_dvc], remote=settings.remote)
                 log.info("Pushed %s to the DVC remote '%s'.", models_dir, remote)
     except DvcException as error:
@@ -114,6 +129,7 @@ def _pull(settings: StorageSettings, dvc_file: str, wanted: Path, what: str, rep
     repo = _open_repo()
     remote = _remote_name(repo, settings.remote)
     _check_gdrive_credentials(repo, remote)
+    _check_plugin(repo, remote)
     _refuse_unsaved_files(repo, dvc_file, replace_cached)
     try:
         with repo, _quiet_dvc():
@@ -123,6 +139,12 @@ def _pull(settings: StorageSettings, dvc_file: str, wanted: Path, what: str, rep
         # DVC's own words here are "Checkout failed for following targets:" with an empty list.
         location = _remote_location(repo, remote)
         where = f"{location}, a folder that does not exist" if not _exists_if_local(location) else location
+        unreachable = _unreachable(repo, remote)
+        if unreachable:
+            raise UserError(
+                f"The DVC remote '{remote}' ({location}) cannot be reached ({unreachable}): check the network and "
+                f"the remote's URL (`dvc remote list`), or choose another remote with storage.remote."
+            ) from error
         raise UserError(
             f"The DVC remote '{remote}' ({where}) does not hold the files of {dvc_file} (md5 "
             f"{dvc_output(dvc_file).get('md5', '?')}): push them there from the machine that has them "
@@ -182,6 +204,43 @@ def _recorded_md5s(repo, dvc_file: str) -> dict[str, str]:
         return {entry["relpath"]: entry["md5"] for entry in json.loads(listing.read_text(encoding="utf-8"))}
     except (OSError, ValueError, KeyError, TypeError):
         return {}
+
+
+def _check_plugin(repo, remote: str) -> None:
+    """A remote whose DVC plugin is missing (ssh:// without dvc-ssh, s3:// without dvc-s3): one sentence naming the
+    package, before any work."""
+    try:
+        repo.cloud.get_remote(remote)
+    except ImportError as error:
+        package = re.search(r"requires '([^']+)'", str(error))
+        raise UserError(
+            f"The DVC remote '{remote}' ({_remote_location(repo, remote)}) needs a DVC plugin that is not installed: "
+            f"`pip install {package.group(1) if package else 'dvc[all]'}`, or choose another remote with "
+            "storage.remote."
+        ) from error
+
+
+def _unreachable(repo, remote: str) -> str | None:
+    """Why a remote cannot be reached (its host unknown, refusing, silent), or None when it answers or is local.
+    DVC reports a remote it cannot reach as one that lacks the files."""
+    url = str(repo.config["remote"][remote]["url"])
+    if url.startswith(("http://", "https://")):  # DVC's HTTP filesystem calls every failure "not found"
+        try:
+            request = urllib.request.Request(credentials.without_credentials(url), method="HEAD")
+            with urllib.request.urlopen(request, timeout=10):
+                return None
+        except urllib.error.HTTPError:  # it answered
+            return None
+        except (urllib.error.URLError, OSError) as error:
+            return credentials.mask_text(first_line(getattr(error, "reason", error)))
+    if "://" not in url:
+        return None
+    try:
+        odb = repo.cloud.get_remote(remote)
+        odb.fs.exists(odb.path)
+    except Exception as error:  # pylint: disable=broad-exception-caught  # each filesystem raises its own kinds
+        return _first_line(error)
+    return None
 
 
 def _remote_location(repo, remote: str) -> str:

@@ -1,5 +1,7 @@
-"""CelebA's 40 binary attributes (`list_attr_celeba.txt`), matched to the images of a prepared split."""
+"""Binary attributes of each image, matched to the images of a prepared split: CelebA's 40 (`list_attr_celeba.txt`),
+or a CSV of one's own (`file,attr1,attr2,...`, one row per image, values 0/1 or -1/1)."""
 
+import csv
 from collections.abc import Mapping
 from pathlib import Path
 
@@ -20,6 +22,8 @@ def read_attributes(path: Path) -> tuple[list[str], dict[str, np.ndarray]]:
             f"The attribute file {path} is missing: put CelebA's {ATTRIBUTES_FILE} beside "
             "list_eval_partition.txt (data.dvc has it), or set data.attributes_file."
         )
+    if path.suffix.lower() == ".csv":
+        return _read_csv(path)
     lines = path.read_text().splitlines()
     names = lines[1].split() if len(lines) > 1 else []
     rows = {}
@@ -36,6 +40,37 @@ def read_attributes(path: Path) -> tuple[list[str], dict[str, np.ndarray]]:
     if not names or not rows:
         raise UserError(f"{path} lists no attributes or no images: use CelebA's official {ATTRIBUTES_FILE}.")
     return names, rows
+
+
+def _read_csv(path: Path) -> tuple[list[str], dict[str, np.ndarray]]:
+    """(attribute names, {image path: booleans}) from a CSV whose header is `file,attr1,attr2,...` and whose rows are
+    an image's path relative to data.source_dir and 0/1 (or -1/1) per attribute; every bad row is counted, the first
+    few named."""
+    with open(path, newline="", encoding="utf-8-sig") as file:  # utf-8-sig: a spreadsheet's byte-order mark
+        rows = list(csv.reader(file))
+    header = [name.strip() for name in rows[0]] if rows else []
+    names = header[1:]
+    if not names or any(not name for name in names) or len(set(names)) < len(names):
+        raise UserError(
+            f"{path} does not start with a header `file,attr1,attr2,...` of distinct attribute names: add one."
+        )
+    labels, bad = {}, []
+    for number, fields in enumerate(rows[1:], start=2):
+        values = [field.strip() for field in fields]
+        if not any(values):
+            continue
+        if len(values) != len(header) or not values[0] or not set(values[1:]) <= {"0", "1", "-1"}:
+            bad.append(number)
+            continue
+        labels[values[0].removeprefix("./").replace("\\", "/")] = np.array(values[1:]) == "1"
+    if bad:
+        raise UserError(
+            f"{len(bad)} rows of {path} are not an image path and {len(names)} values of 0/1 or -1/1 (lines "
+            f"{', '.join(map(str, bad[:5]))}{' ...' if len(bad) > 5 else ''}): fix them."
+        )
+    if not labels:
+        raise UserError(f"{path} lists no images: add a row `path/of/image.jpg,1,0,...` per image.")
+    return names, labels
 
 
 def write_attributes(path: Path, names: list[str], rows: Mapping[str, np.ndarray]) -> None:

@@ -4,6 +4,8 @@ gdown handles Drive's confirmation pages and resumes a partial download with a R
 gets its real name only once its MD5 matches, so a half, an HTML page or a wrong file never sits under it.
 """
 
+import contextlib
+import io
 import logging
 import socket
 import sys
@@ -11,6 +13,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from face_vae.atomic import file_md5
+from face_vae.credentials import mask_text
 from face_vae.errors import UserError, first_line
 
 log = logging.getLogger(__name__)
@@ -61,11 +64,13 @@ def _download(source: FileSource, staging: Path, timeout_s: float, retries: int,
     from gdown.exceptions import DownloadError, FileURLRetrievalError
     from requests.exceptions import RequestException
 
-    log.info("Downloading %s from %s.", source.name, source.url)
+    shown = mask_text(source.url)  # a mirror's URL may hold a password: messages show it masked
+    log.info("Downloading %s from %s.", source.name, shown)
     try:
-        gdown.download(
-            source.url, str(staging), quiet=not sys.stderr.isatty(), resume=True, timeout=timeout_s, retries=retries
-        )
+        with contextlib.redirect_stderr(_Masked(sys.stderr)):  # gdown prints the URL above its progress bar
+            gdown.download(
+                source.url, str(staging), quiet=not sys.stderr.isatty(), resume=True, timeout=timeout_s, retries=retries
+            )
     except FileURLRetrievalError as error:
         raise UserError(
             f"Google Drive would not hand out {source.name} (its download quota for the day is used up, or the "
@@ -74,13 +79,31 @@ def _download(source: FileSource, staging: Path, timeout_s: float, retries: int,
     except (DownloadError, RequestException, OSError) as error:
         if _no_network(error):
             raise UserError(
-                f"There is no network: the host of {source.url} cannot be found ({first_line(error)}); connect and "
-                f"run `python commands.py download` again, {by_hand}."
+                f"There is no network: the host of {shown} cannot be found ({mask_text(first_line(error))}); "
+                f"connect and run `python commands.py download` again, {by_hand}."
             ) from error
         raise UserError(
-            f"The download of {source.name} from {source.url} stopped ({first_line(error)}): run "
+            f"The download of {source.name} from {shown} stopped ({mask_text(first_line(error))}): run "
             f"`python commands.py download` again to resume it, {by_hand}."
         ) from error
+
+
+class _Masked(io.TextIOBase):
+    """A stream that writes to `stream` with every URL's credentials masked."""
+
+    def __init__(self, stream: io.TextIOBase) -> None:
+        super().__init__()
+        self.stream = stream
+
+    def write(self, text: str) -> int:
+        self.stream.write(mask_text(text))
+        return len(text)
+
+    def flush(self) -> None:
+        self.stream.flush()
+
+    def isatty(self) -> bool:
+        return self.stream.isatty()
 
 
 def _check(source: FileSource, staging: Path, by_hand: str) -> None:
@@ -90,8 +113,8 @@ def _check(source: FileSource, staging: Path, by_hand: str) -> None:
     if start.startswith(HTML_STARTS):
         staging.unlink()
         raise UserError(
-            f"{source.url} sent a web page instead of {source.name} (Google Drive does that when its download "
-            f"quota is used up or the file needs a sign-in): try again later, {by_hand}."
+            f"{mask_text(source.url)} sent a web page instead of {source.name} (Google Drive does that when its "
+            f"download quota is used up or the file needs a sign-in): try again later, {by_hand}."
         )
     found = file_md5(staging)
     if found != source.md5:

@@ -42,12 +42,13 @@ class Data:
     batch_size: int = setting(32, "", POSITIVE)
     num_workers: int = setting(
         0,
-        "loader processes; measured on a CPU: workers hand batches over slower (~4k img/s) than the main "
-        "process reads them (~10k); use 2-8 on a GPU machine",
+        "loader processes: 0 on a CPU (why: docs/PERFORMANCE.md), 2-8 on a GPU machine",
         AT_LEAST_0,
     )
     attributes_file: Optional[str] = setting(
-        None, "each image's attributes in CelebA's format (train_classifier); null: the data has none"
+        None,
+        "each image's attributes (train_classifier): CelebA's format, or a CSV `file,attr1,...` of 0/1 or -1/1; "
+        "null: the data has none",
     )
     train_split: str = setting("train")
     val_split: str = setting("val")

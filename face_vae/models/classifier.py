@@ -12,8 +12,9 @@ import torch
 from torch import nn
 
 from face_vae import atomic
+from face_vae.atomic import file_md5
 from face_vae.errors import UserError
-from face_vae.models.model_file import saved_format
+from face_vae.models.model_file import saved_format, weights_checksum
 
 FORMAT = "face_vae.AttributeClassifier/1"
 
@@ -74,17 +75,17 @@ def is_classifier_file(path: Path) -> bool:
     return saved_format(path) == FORMAT
 
 
-def save_classifier(classifier: AttributeClassifier, path: Path, model_md5: str) -> None:
-    """Save the classifier with the md5 of the VAE file whose codes it reads."""
+def save_classifier(classifier: AttributeClassifier, path: Path, model_weights: str) -> None:
+    """Save the classifier with the checksum of the weights of the VAE whose codes it reads (`weights_checksum`)."""
     state = {name: tensor.cpu() for name, tensor in classifier.state_dict().items()}
+    saved = {"format": FORMAT, "hparams": classifier.hparams, "state_dict": state, "model_weights": model_weights}
     with atomic.atomic_path(path) as tmp_path:
-        torch.save(
-            {"format": FORMAT, "hparams": classifier.hparams, "state_dict": state, "model_md5": model_md5}, tmp_path
-        )
+        torch.save(saved, tmp_path)
 
 
-def load_classifier(path: Path, model_md5: str) -> AttributeClassifier:
-    """Load a classifier saved by `save_classifier`; refuse one trained on the codes of another VAE."""
+def load_classifier(path: Path, model_file: Path) -> AttributeClassifier:
+    """Load a classifier saved by `save_classifier`; refuse one trained on the codes of another VAE than the one in
+    `model_file` (the same weights with another prior are the same codes)."""
     if not path.is_file():
         raise UserError(
             f"There is no attribute classifier at {path}: train one with `python commands.py train_classifier`."
@@ -100,7 +101,10 @@ def load_classifier(path: Path, model_md5: str) -> AttributeClassifier:
             f"{path} is not an attribute classifier saved by train_classifier, or is damaged "
             f"({str(error).splitlines()[0]}): run `python commands.py train_classifier` again."
         ) from error
-    if saved["model_md5"] != model_md5:
+    # Classifiers saved before the weights were recorded name the whole model file's md5.
+    if saved.get("model_weights", "") != weights_checksum(model_file) and saved.get("model_md5") != file_md5(
+        model_file
+    ):
         raise UserError(
             f"{path} was trained on the codes of another model than this model_file: run "
             "`python commands.py train_classifier` again for it."

@@ -83,6 +83,13 @@ def training_recipe(path: Path) -> dict | None:
     return dict(recipe) if isinstance(recipe, dict) else None
 
 
+def weights_checksum(path: Path) -> str:
+    """The checksum of the network's weights in the model file at `path`: what an attribute classifier of its codes
+    is keyed on, so that a refitted prior (same weights, another file) keeps its classifier."""
+    saved = torch.load(path, map_location="cpu", weights_only=True, mmap=True)
+    return str(saved.get("checksum") or tensors_checksum(saved["state_dict"]))
+
+
 def load_model(path: Path) -> torch.nn.Module:
     """The network saved by `save_model` (or in the first format), on the CPU, in eval mode, with its prior as
     `.prior`."""

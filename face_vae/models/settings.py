@@ -4,7 +4,7 @@ the attribute classifier: defaults, rules, `--help` comments. Torch-free: the co
 from dataclasses import dataclass, field
 from typing import Any
 
-from face_vae.rules import AT_LEAST_0, POSITIVE, WIDTHS, one_of, positive, setting
+from face_vae.rules import AT_LEAST_0, POSITIVE, WIDTHS, at_least, one_of, positive, setting
 
 
 @dataclass
@@ -12,9 +12,11 @@ class MixturePrior:
     """prior=gmm: a Gaussian mixture fitted to the training codes (face_vae/models/priors/gmm.py)."""
 
     _target_: str = "face_vae.models.priors.gmm.GaussianMixture"
-    components: int = setting(200, "200 beat 10 (FID 74.6 vs 78.6, docs/RESULTS.md)", POSITIVE)
+    components: int = setting(200, "why 200: docs/RESULTS.md", POSITIVE)
     max_codes: int = setting(
-        20000, "fitted to at most this many codes, drawn at random (benchmarks/prior_fit.py)", POSITIVE
+        20000,
+        "fitted to at most this many codes, drawn at random (what it costs: benchmarks/prior_fit.py)",
+        at_least(2, "at least 2 (a mixture is fitted to 2 codes or more)"),
     )
 
 

@@ -50,7 +50,6 @@ class FaceGenerator(mlflow.pyfunc.PythonModel):  # pylint: disable=abstract-meth
     def load_context(self, context) -> None:
         # pylint: disable=attribute-defined-outside-init  # MLflow loads, then calls this
         from face_vae import hardware
-        from face_vae.atomic import file_md5
         from face_vae.models.classifier import load_classifier
         from face_vae.models.model_file import load_model
 
@@ -60,7 +59,7 @@ class FaceGenerator(mlflow.pyfunc.PythonModel):  # pylint: disable=abstract-meth
         self.network = self.runtime.place(load_model(model_file))
         self.prior = self.network.prior  # infer's default sampler=auto: the prior the model was trained with
         classifier_file = context.artifacts.get(CLASSIFIER_ARTIFACT)
-        self.classifier = load_classifier(Path(classifier_file), file_md5(model_file)) if classifier_file else None
+        self.classifier = load_classifier(Path(classifier_file), model_file) if classifier_file else None
 
     def predict(self, context, model_input: pd.DataFrame, params=None) -> pd.DataFrame:
         """One row per face of each request row: request, face, jpeg (base64)."""

@@ -12,17 +12,19 @@ import torch
 
 from face_vae import atomic
 from face_vae.errors import UserError
+from face_vae.models import face_vae_stream
 
 DECODER_FILE, PRIOR_FILE, SAMPLER_FILE = "decoder.onnx", "prior.npz", "sample_faces.py"
+STREAM_FILE = "face_vae_stream.py"  # the random stream sample_faces.py imports, from face_vae/models/
 MANIFEST_FILE = "manifest.json"  # what the export holds, with checksums: the sampler checks them before drawing
 TOLERANCE = 2 / 255  # per pixel: what the export promises against the torch decoder
 
 
 def export_onnx(network: torch.nn.Module, folder: Path, page: Optional[Callable[[Path, dict], dict]] = None) -> float:
-    """Write decoder.onnx, prior.npz, sample_faces.py and their manifest as the folder `folder`, all at once (an
-    earlier export there is replaced whole; a folder holding anything else is refused); return the largest
-    per-pixel difference between onnxruntime's faces and torch's for the same latents. `page(folder, prior)`
-    adds files (the web page) and returns what the manifest says of them."""
+    """Write decoder.onnx, prior.npz, sample_faces.py (with face_vae_stream.py) and their manifest as the folder
+    `folder`, all at once (an earlier export there is replaced whole; a folder holding anything else is refused);
+    return the largest per-pixel difference between onnxruntime's faces and torch's for the same latents.
+    `page(folder, prior)` adds files (the web page) and returns what the manifest says of them."""
     try:
         import onnxruntime
     except ImportError as error:
@@ -48,6 +50,7 @@ def export_onnx(network: torch.nn.Module, folder: Path, page: Optional[Callable[
             np.savez(file, **{key: array.astype(np.float32) if array.dtype == np.float64 else array
                               for key, array in prior.items()})  # fmt: skip
         shutil.copyfile(Path(__file__).with_name(SAMPLER_FILE), tmp / SAMPLER_FILE)
+        shutil.copyfile(Path(face_vae_stream.__file__), tmp / STREAM_FILE)
         web = {"web": page(tmp, prior)} if page else {}
         files = {path.name: {"sha256": sha256(path)} for path in sorted(tmp.iterdir())}
         manifest = {

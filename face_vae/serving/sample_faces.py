@@ -7,11 +7,12 @@ manifest.json (their checksums: a changed or damaged file is refused before anyt
     python sample_faces.py --n 16 --seed 0 --out faces
 
 The same seed gives the same faces here and on the export's web page (index.html, format=web): both draw from
-the stream `face_latents` defines, as `python commands.py infer seed=0` and the served model do (the decoder
+the stream face_vae_stream.py defines, as `python commands.py infer seed=0` and the served model do (the decoder
 matches torch's within 2/255 per pixel; infer at bf16 differs a little more).
 Faces are decoded and written a batch at a time (memory stays flat however many); in --out only files this
 script wrote (listed in its .sample_faces.json) are replaced or removed.
-This file is copied from face_vae/serving/sample_faces.py and must not import face_vae or torch.
+This file is copied from face_vae/serving/sample_faces.py (and face_vae_stream.py from face_vae/models/); in an
+export it imports neither face_vae nor torch.
 """
 
 import argparse
@@ -25,6 +26,13 @@ import numpy as np
 from PIL import Image
 
 HERE = Path(__file__).resolve().parent
+sys.path.insert(0, str(HERE))  # face_vae_stream.py lies beside this file in an export
+try:
+    from face_vae_stream import face_latents  # pylint: disable=wrong-import-position
+except ModuleNotFoundError:  # this file inside the package (face_vae/serving/): the stream lies in face_vae/models/
+    from face_vae.models.face_vae_stream import face_latents  # pylint: disable=wrong-import-position
+finally:
+    sys.path.remove(str(HERE))
 JPEG_QUALITY = 95  # what face_vae writes
 BATCH_SIZE = 16
 MANIFEST = "manifest.json"  # written by the export
@@ -33,37 +41,6 @@ WRITTEN = ".sample_faces.json"  # the faces this script wrote in --out: the only
 
 class ExportError(Exception):
     """A problem a user can fix, said in one sentence."""
-
-
-# The random stream, defined here so that a page in a browser (faces.js) draws the very same numbers: SplitMix64
-# counter outputs as doubles in (0, 1), Box-Muller for the normals. Face i reads numbers i*(1+2d) ... so a face
-# depends on its seed and index only (the first 16 faces of a seed are the same whatever --n).
-GOLDEN, MIX1, MIX2 = np.uint64(0x9E3779B97F4A7C15), np.uint64(0xBF58476D1CE4E5B9), np.uint64(0x94D049BB133111EB)
-
-
-def uniforms(seed: int, start: int, count: int) -> np.ndarray:
-    """Numbers `start` ... `start+count-1` of `seed`'s stream: SplitMix64, as doubles in (0, 1)."""
-    state = np.uint64(seed) + (np.arange(start + 1, start + count + 1, dtype=np.uint64) * GOLDEN)  # wraps at 2**64
-    state = (state ^ (state >> np.uint64(30))) * MIX1
-    state = (state ^ (state >> np.uint64(27))) * MIX2
-    state = state ^ (state >> np.uint64(31))
-    return ((state >> np.uint64(11)).astype(np.float64) + 0.5) * 2.0**-53
-
-
-def face_latents(prior: dict, seed: int, first: int, count: int) -> np.ndarray:
-    """The codes (count, latent_dim) of faces `first` ... `first+count-1` of `seed`: a mixture component picked by
-    its weight (N(0, I) has one), then its mean plus its Cholesky factor times standard normal noise."""
-    dim = int(prior["latent_dim"])
-    numbers = uniforms(seed, first * (1 + 2 * dim), count * (1 + 2 * dim)).reshape(count, 1 + 2 * dim)
-    noise = np.sqrt(-2.0 * np.log(numbers[:, 1::2])) * np.cos(2.0 * np.pi * numbers[:, 2::2])
-    if str(prior["name"]) == "standard_normal":
-        return noise.astype(np.float32)
-    cumulative = np.cumsum(prior["weights"])
-    component = np.minimum(
-        np.searchsorted(cumulative, numbers[:, 0] * cumulative[-1], side="right"), len(cumulative) - 1
-    )
-    latents = prior["means"][component] + np.einsum("nij,nj->ni", prior["cholesky"][component], noise)
-    return latents.astype(np.float32)
 
 
 def decode(session, latents: np.ndarray) -> np.ndarray:

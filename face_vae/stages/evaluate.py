@@ -18,6 +18,7 @@ from face_vae.models.sampling import decoded_batches, latent_batches
 from face_vae.progress import progress
 from face_vae.stages.shared import (
     check_model_data,
+    data_from_model,
     inference_runtime,
     model_path,
     prepared_data,
@@ -61,6 +62,7 @@ def run(cfg: DictConfig) -> None:
         )
     vae = pulled_model(cfg, model_file)
     prior = sampling_prior(vae, cfg.sampler, model_file)
+    cfg = data_from_model(cfg, "evaluate", vae, model_file)
     check_model_data(cfg, vae, model_file)
     vae = runtime.place(vae)
     prepared_dir = prepared_data(cfg, force=cfg.force)

@@ -8,7 +8,6 @@ from pathlib import Path
 
 from omegaconf import DictConfig
 
-from face_vae.atomic import file_md5
 from face_vae.models.classifier import load_classifier
 from face_vae.serving import web_export
 from face_vae.serving.onnx_export import SAMPLER_FILE, export_onnx
@@ -67,5 +66,5 @@ def _attribute_directions(cfg: DictConfig, model_file: Path) -> dict | None:
             cfg.classifier_file,
         )
         return None
-    classifier = load_classifier(Path(cfg.classifier_file), file_md5(model_file))
+    classifier = load_classifier(Path(cfg.classifier_file), model_file)
     return {name: classifier.shift({name: 1.0}).double().numpy() for name in classifier.attributes}

@@ -9,7 +9,6 @@ from pathlib import Path
 import torch
 from omegaconf import DictConfig, OmegaConf
 
-from face_vae.atomic import file_md5
 from face_vae.errors import UserError
 from face_vae.models.classifier import AttributeClassifier, load_classifier
 from face_vae.models.sampling import decode_all, decoded_batches, latent_batches
@@ -80,7 +79,7 @@ def steered_batches(  # pylint: disable=too-many-arguments  # the run's settings
     """The faces of `latents` moved along the attributes' directions, a batch at a time (memory flat in n), and
     the attribute grid of the first faces. Once the faces are consumed, `metrics` holds the share of faces in
     which the classifier finds each attribute before and after the move."""
-    classifier = load_classifier(Path(cfg.classifier_file), file_md5(model_file))
+    classifier = load_classifier(Path(cfg.classifier_file), model_file)
     shift = classifier.shift(strengths)  # checks the names before any work
     first = next(latents)
     grid = attribute_grid(vae, classifier, first[: cfg.grid_faces], list(strengths), cfg.attribute_sweep)

@@ -4,6 +4,7 @@ a fresh run moves an earlier one aside. Only files a face_vae run writes are eve
 import json
 import logging
 import os
+import shutil
 import time
 import uuid
 from pathlib import Path
@@ -14,7 +15,7 @@ from omegaconf import DictConfig, OmegaConf
 
 from face_vae import atomic
 from face_vae.callbacks.checkpoints import RunIdentity
-from face_vae.config import flat_values
+from face_vae.config import compose, flat_values, words_given
 from face_vae.errors import UserError, listed
 
 log = logging.getLogger(__name__)
@@ -23,9 +24,16 @@ UNSENT_METRICS_FILE = "unsent_metrics.jsonl"  # kept while the MLflow server doe
 IDENTITY_FILE = "run.json"  # which run the checkpoints belong to: every checkpoint records the same id
 RUN_CONFIG_FILE = "run_config.yaml"  # the resolved config of the run that writes the checkpoints
 RESUMES_FILE = "resumes.txt"
-RUN_FILES = {IDENTITY_FILE, RUN_CONFIG_FILE, RUN_ID_FILE, UNSENT_METRICS_FILE, RESUMES_FILE}
+CHOICES_FILE = (
+    "run_choices.json"  # the group options the run chose (data=folder, model/prior=normal): resume reuses them
+)
+RUN_FILES = {IDENTITY_FILE, RUN_CONFIG_FILE, RUN_ID_FILE, UNSENT_METRICS_FILE, RESUMES_FILE, CHOICES_FILE}
+# Not taken from the saved config on resume: this machine's (runtime), the stores' URIs (masked there: their
+# credentials come with this call) and this call's own switches.
+NOT_RESTORED = ("runtime", "tracking.uri", "tracking.local_uri", "debug", "resume", "force")
 FIXED_ON_RESUME = ("model", "data", "seed")  # what the weights, the optimiser state and the data order depend on
 SPEED_ONLY = {"model.compile", "data.num_workers"}  # may change on resume
+GROUP_NAMES = {"data", "model", "model/prior", "model/net", "callbacks", "tracking", "storage", "runtime", "trainer"}
 
 
 def foreign_files(checkpoints_dir: Path) -> str | None:
@@ -39,12 +47,25 @@ def foreign_files(checkpoints_dir: Path) -> str | None:
     if folder.exists() and not folder.is_dir():
         return f"checkpoints_dir={checkpoints_dir} is a file: choose a folder, e.g. checkpoints_dir=checkpoints."
     foreign = sorted(path.name for path in folder.iterdir() if not _a_run_file(path.name)) if folder.is_dir() else []
-    if not foreign:
-        return None
-    return (
-        f"checkpoints_dir={checkpoints_dir} holds files that are not a face_vae run's ({listed(foreign)}), and a "
-        "fresh run sets that folder aside: choose an empty or new checkpoints_dir. Nothing was moved."
-    )
+    if foreign:
+        return (
+            f"checkpoints_dir={checkpoints_dir} holds files that are not a face_vae run's ({listed(foreign)}), and a "
+            "fresh run sets that folder aside: choose an empty or new checkpoints_dir. Nothing was moved."
+        )
+    checkpoints = sorted(path.name for path in folder.glob("*.ckpt")) if folder.is_dir() else []
+    if checkpoints and (folder / IDENTITY_FILE).is_file() and not read_identity(folder):
+        return (
+            f"{checkpoints_dir}/{IDENTITY_FILE} is damaged (not the JSON a face_vae run writes), so the checkpoints "
+            "beside it cannot be told from another project's: move that folder away or choose another "
+            "checkpoints_dir. Nothing was moved."
+        )
+    if checkpoints and not read_identity(folder):
+        return (
+            f"checkpoints_dir={checkpoints_dir} holds checkpoints that no face_vae run recorded "
+            f"({listed(checkpoints)}, no {IDENTITY_FILE} beside them: another project's?), and a fresh run sets "
+            "that folder aside: choose an empty or new checkpoints_dir. Nothing was moved."
+        )
+    return None
 
 
 def _a_run_file(name: str) -> bool:
@@ -52,9 +73,10 @@ def _a_run_file(name: str) -> bool:
     return name in RUN_FILES or name.endswith((".ckpt", ".ckpt.tmp")) or (name.startswith(".") and ".tmp" in name)
 
 
-def set_aside_earlier_run(checkpoints_dir: Path) -> None:
-    """Move the checkpoints of an earlier run out of the way of a fresh one (nothing is deleted): left in place,
-    they would look like this run's, and resume=true would continue them under this run's config."""
+def set_aside_earlier_run(checkpoints_dir: Path, keep: int) -> None:
+    """Move the checkpoints of an earlier run out of the way of a fresh one: left in place, they would look like
+    this run's, and resume=true would continue them under this run's config. Of the folders set aside, the newest
+    `keep` stay; older ones are deleted, each named (only folders a face_vae run wrote)."""
     if not checkpoints_dir.is_dir() or not any(checkpoints_dir.iterdir()):
         return
     earlier = read_identity(checkpoints_dir)
@@ -73,6 +95,21 @@ def set_aside_earlier_run(checkpoints_dir: Path) -> None:
         aside,
         aside,
     )
+    _remove_beyond(folder, keep)
+
+
+def _remove_beyond(folder: Path, keep: int) -> None:
+    """Delete the set-aside runs of `folder` beyond the newest `keep` (by when each run started); a folder that
+    holds anything a run does not write, or no run.json, is left alone."""
+    ours = [
+        aside
+        for aside in folder.parent.glob(f"{folder.name}.previous-*")
+        if aside.is_dir() and read_identity(aside) and all(_a_run_file(path.name) for path in aside.iterdir())
+    ]
+    ours.sort(key=lambda aside: (read_identity(aside).get("started", ""), aside.stat().st_mtime), reverse=True)
+    for old in ours[keep:]:
+        shutil.rmtree(old)
+        log.warning("Deleted %s, an earlier run's checkpoints beyond keep_previous_runs=%d.", old, keep)
 
 
 def identity(checkpoints_dir: Path) -> dict[str, str]:
@@ -84,9 +121,11 @@ def identity(checkpoints_dir: Path) -> dict[str, str]:
 def read_identity(checkpoints_dir: Path) -> dict[str, str]:
     """What checkpoints_dir/run.json says ({} when it is absent or unreadable)."""
     try:
-        return json.loads((checkpoints_dir / IDENTITY_FILE).read_text())
+        recorded = json.loads((checkpoints_dir / IDENTITY_FILE).read_text())
     except (OSError, ValueError):
         return {}
+    ok = isinstance(recorded, dict) and isinstance(recorded.get("run"), str)
+    return {key: str(value) for key, value in recorded.items()} if ok else {}
 
 
 def resume_checkpoint(checkpoints_dir: Path) -> str:
@@ -98,6 +137,11 @@ def resume_checkpoint(checkpoints_dir: Path) -> str:
     if (checkpoints_dir / "best.ckpt").is_file():  # read at the end of the run: a damaged one would cost the run
         read_checkpoint(checkpoints_dir / "best.ckpt")
     described = read_identity(checkpoints_dir).get("run")
+    if described is None and (checkpoints_dir / IDENTITY_FILE).exists():
+        raise UserError(
+            f"{checkpoints_dir / IDENTITY_FILE} is damaged (not the JSON a face_vae run writes), so {last} cannot be "
+            "told from another run's: move that folder away and train from scratch without resume=true."
+        )
     if written_by != described:
         writer = f"run {written_by}" if written_by else "a run that recorded no identity"
         raise UserError(
@@ -138,6 +182,39 @@ def check_same_architecture(checkpoint_path: str, module: L.LightningModule) -> 
             f"{checkpoint_path} was trained with another model config ({listed(differ, 4)} differ): resume with the "
             "config it was trained with, or train from scratch without resume=true."
         )
+
+
+def group_choices(words: list[str]) -> list[str]:
+    """The words among `words` that choose a group's option (`data=folder`, `model/prior=normal`, `trainer=gpu`)."""
+    return [word for word in words if "=" in word and word.split("=", 1)[0] in GROUP_NAMES]
+
+
+def with_saved_config(cfg: DictConfig, checkpoints_dir: Path) -> DictConfig:
+    """The config of the run `checkpoints_dir` holds (its run_config.yaml and group choices), with only the values
+    given on this command line over it: `train resume=true` needs no other word. A given value that the run cannot
+    change (model, data, seed) is refused afterwards by `changes_on_resume`, which names it."""
+    saved_file = checkpoints_dir / RUN_CONFIG_FILE
+    if not saved_file.is_file():
+        return cfg  # changes_on_resume says what is missing
+    given = words_given("train")
+    chosen_here = {word.split("=", 1)[0] for word in group_choices(given)}
+    try:
+        choices = [word for word in json.loads((checkpoints_dir / CHOICES_FILE).read_text()) if isinstance(word, str)]
+    except (OSError, ValueError, TypeError):
+        choices = []  # a folder written before the choices were kept: the defaults
+    restored = compose("train", [*[word for word in choices if word.split("=", 1)[0] not in chosen_here], *given])
+    set_here = [word.split("=", 1)[0].lstrip("+~").replace("/", ".") for word in given if "=" in word]
+    for key, value in flat_values(OmegaConf.load(saved_file)).items():
+        if any(key == done or key.startswith(f"{done}.") for done in (*NOT_RESTORED, *set_here)):
+            continue
+        parent_key, _, leaf = key.rpartition(".")
+        parent = OmegaConf.select(restored, parent_key, default=None) if parent_key else restored
+        if not isinstance(parent, DictConfig) or leaf not in parent:
+            continue
+        if not OmegaConf.is_interpolation(parent, leaf):  # one that follows another key (`${checkpoints_dir}`) stays so
+            OmegaConf.update(restored, key, value, merge=False)
+    log.info("resume=true: continuing with the config saved in %s, and the values given here.", saved_file)
+    return restored
 
 
 def changes_on_resume(cfg: DictConfig, checkpoints_dir: Path) -> str:

@@ -150,6 +150,12 @@ class Train(Trains):
     resume: bool = setting(False, "true: continue from <checkpoints_dir>/last.ckpt")
     model_file: str = setting("models/vae.pt", "where the trained model is saved")
     checkpoints_dir: str = setting("checkpoints", "", PATH)
+    keep_previous_runs: int = setting(
+        3,
+        "a fresh run moves an earlier run's checkpoints to <checkpoints_dir>.previous-*; the newest this many stay "
+        "(resumable), older ones are deleted: each holds two checkpoints (~50 MB for the default model)",
+        AT_LEAST_0,
+    )
     history_file: Optional[str] = setting(
         None, "a JSON file of the losses per epoch (the DVC pipeline's plot); null: none"
     )
@@ -165,7 +171,7 @@ class Infer(RunsTheNetwork):
     seed: int = SEED
     sampler: str = SAMPLER
     batch_size: int = setting(
-        16, "faces decoded at a time: measured fastest on a 2-core CPU (benchmarks/infer.py)", POSITIVE
+        16, "faces decoded at a time (why 16: docs/PERFORMANCE.md, benchmarks/infer.py)", POSITIVE
     )
     attributes: Any = setting(
         None,
@@ -267,7 +273,11 @@ class FitPrior(ReadsFaces):
 
     defaults: list[Any] = groups("model/prior", "data", "tracking", "storage", "runtime")
     tracking: Any = own(experiment="fit_prior_VAE")
-    model_file: str = setting("models/vae.pt", "the VAE whose prior is fitted again, and saved back into it")
+    model_file: str = setting("models/vae.pt", "the VAE whose prior is fitted again (a file or a registered version)")
+    output_file: Optional[str] = setting(
+        None, "where the model with its new prior is saved; null: beside model_file, named after the prior"
+    )
+    replace: bool = setting(False, "true: save over model_file itself (a local file) instead of a new file")
     model: Any = group()  # holds model.prior, the group train reads too
     seed: int = SEED
 
@@ -318,7 +328,9 @@ class TrainClassifier(Trains):
     """Train a classifier of CelebA's 40 attributes on the VAE's codes; print its per-attribute scores."""
 
     defaults: list[Any] = groups("data", "tracking", "storage", "runtime", "trainer")
-    tracking: Any = own(experiment="train_classifier_VAE")
+    # Only `train` registers VAE versions unless asked: a classifier is not a new VAE (set a name to register a
+    # version that also steers attributes when served).
+    tracking: Any = own(experiment="train_classifier_VAE", registered_model=None)
     split: str = setting(
         "test", "the split the classifier is scored on (the shared sample has no test images: split=val)"
     )

@@ -9,7 +9,7 @@ import torch
 from omegaconf import DictConfig, OmegaConf
 
 from face_vae import hardware, storage
-from face_vae.config import build, flat_values
+from face_vae.config import build, compose, flat_values, words_given
 from face_vae.data.face_crops import FaceCrops
 from face_vae.data.preparation import FolderNotWritable, TooManyBadImages, ensure_prepared, prepared_folder
 from face_vae.data.sources import Source, source_for
@@ -33,12 +33,15 @@ def prepared_data(cfg: DictConfig, force: bool = False) -> Path:
     """The prepared folder of `cfg.data`, pulling the source through data.dvc first when it is missing."""
 
     def pull(wanted: Path) -> None:
+        tracked = storage.tracked_path(cfg.storage.data_dvc)
+        if tracked is None or not wanted.resolve().is_relative_to(tracked.resolve()):  # DVC cannot bring it
+            raise UserError(f"{_no_data(cfg.data.source_dir, wanted)}.")
         try:
             storage.pull_data(storage_settings(cfg), wanted)
-        except UserError as error:  # no data and no DVC remote that has it: the official files remain
+        except UserError as error:  # the cause a user acts on first, then why DVC could not help
             raise UserError(
-                f"{str(error).rstrip('.')}; or fetch CelebA from its official files with `python commands.py "
-                f"download data.source_dir={cfg.data.source_dir}`."
+                f"{_no_data(cfg.data.source_dir, wanted)}; pulling it through {cfg.storage.data_dvc} did not work "
+                f"either: {error}"
             ) from error
 
     try:
@@ -47,6 +50,23 @@ def prepared_data(cfg: DictConfig, force: bool = False) -> Path:
         raise UserError(f"{error} (data.max_bad_fraction).") from error
     except FolderNotWritable as error:
         raise UserError(f"{error}: choose another data.prepared_dir.") from error
+
+
+def _no_data(source_dir: str, wanted: Path) -> str:
+    """Why there is no data, in the words of what to do (download, point elsewhere, or a folder of one's own)."""
+    folder = Path(source_dir)
+    own = f"train on a folder of your own images with data=folder data.source_dir={source_dir}"
+    if not folder.is_dir():
+        return (
+            f"There is no data in {source_dir} (no such folder): download CelebA's official files with `python "
+            f"commands.py download data.source_dir={source_dir}`, point data.source_dir at a folder that has them, or "
+            f"{own.replace(f'={source_dir}', '=DIR')}"
+        )
+    return (
+        f"{folder} has no {wanted.relative_to(folder) if wanted.is_relative_to(folder) else wanted} (CelebA's "
+        f"partition file): {own}, or download CelebA's official files with `python commands.py download "
+        f"data.source_dir={source_dir}`"
+    )
 
 
 def _data_source(data: DictConfig) -> Source:
@@ -132,27 +152,47 @@ def data_recipe(data: DictConfig) -> dict:
     return {key: values[key] for key in (*MATCHED_DATA_KEYS, "source_dir") if values.get(key) is not None}
 
 
+def data_from_model(cfg: DictConfig, command: str, network: torch.nn.Module, model_file: Path) -> DictConfig:
+    """`cfg` with the data keys the user left out taken from what the model in `model_file` was trained on (kind,
+    image size, crop, split, source folder), composed again; keys the user gave stay as given (`check_model_data`
+    then names any that conflict)."""
+    recorded = training_recipe(model_file) or {"image_size": network.image_size}  # older files: the size
+    given = {word.split("=", 1)[0].lstrip("+~") for word in words_given(command) if "=" in word}
+    same_kind = "kind" not in recorded or recorded["kind"] == cfg.data.kind
+    if not same_kind and "data" in given:  # the user chose another kind: its keys are not the model's to fill
+        return cfg
+    current = OmegaConf.to_container(cfg.data, resolve=True)
+    words = [] if same_kind else [f"data={recorded['kind']}"]
+    for key in (*MATCHED_DATA_KEYS, "source_dir"):
+        if key != "kind" and key in recorded and f"data.{key}" not in given and current.get(key) != recorded[key]:
+            words.append(f"data.{key}={_override(recorded[key])}")
+    if not words:
+        return cfg
+    log.info("Reading the kind of faces %s was trained on: %s.", model_file, " ".join(words))
+    return compose(command, [*words, *words_given(command)])
+
+
 def check_model_data(cfg: DictConfig, network: torch.nn.Module, model_file: Path) -> None:
-    """Refuse to read faces for the model in `model_file` from data other than its own, naming every difference
-    at once and the words that set them all."""
+    """Refuse to read faces for the model in `model_file` from data other than its own (values the user gave that
+    differ from the model's recipe), naming every difference at once."""
     recorded = training_recipe(model_file) or {"image_size": network.image_size}  # older files: the size
     given = OmegaConf.to_container(cfg.data, resolve=True)
-    differ = {key: recorded[key] for key in MATCHED_DATA_KEYS if key in recorded and given.get(key) != recorded[key]}
+    differ = [key for key in MATCHED_DATA_KEYS if key in recorded and given.get(key) != recorded[key]]
     if not differ:
         return
-    if set(differ) == {"image_size"}:
+    if differ == ["image_size"]:
         raise UserError(
             f"The model {cfg.model_file} makes and reads {network.image_size} px faces, not {cfg.data.image_size}: "
-            f"set data.image_size={network.image_size}."
+            f"leave data.image_size out (or set data.image_size={network.image_size})."
         )
-    words = [f"data={differ.pop('kind')}"] if "kind" in differ else []
-    if words and recorded.get("source_dir"):  # another kind of data: where the model's came from too
-        differ["source_dir"] = recorded["source_dir"]
-    words += [f"data.{key}={_override(value)}" for key, value in differ.items()]
-    shown = ", ".join(f"{key}={_override(recorded[key])}" for key in MATCHED_DATA_KEYS if key in recorded)
+    shown = ", ".join(
+        f"{'data' if key == 'kind' else f'data.{key}'}={_override(given.get(key))} (the model's: "
+        f"{_override(recorded[key])})"
+        for key in differ
+    )
     raise UserError(
-        f"The model {cfg.model_file} was trained on other data ({shown}): add {' '.join(words)} to read its kind "
-        "of faces."
+        f"The model {cfg.model_file} was trained on other data than the given {shown}: leave these keys out to read "
+        "its own kind of faces, or use a model trained on this data."
     )
 
 

@@ -13,7 +13,8 @@ from omegaconf import DictConfig, OmegaConf
 from face_vae import hardware, locks, storage
 from face_vae.callbacks.checkpoints import RunFiles, RunIdentity
 from face_vae.callbacks.progress import EpochHistory
-from face_vae.config import build
+from face_vae.config import build, words_given
+from face_vae.errors import Terminated
 from face_vae.models.model_file import save_model
 from face_vae.stages import run_folder, train_checks
 from face_vae.stages.shared import (
@@ -36,6 +37,8 @@ log = logging.getLogger(__name__)
 
 def run(cfg: DictConfig) -> None:
     """Train the model on the train split, validate on val, save `cfg.model_file`, log and version it."""
+    if cfg.resume:  # the run's own config, with only the values given here over it
+        cfg = run_folder.with_saved_config(cfg, Path(cfg.checkpoints_dir))
     train_checks.before_any_work(cfg)
     folder = Path(cfg.checkpoints_dir)
     # One run at a time writes a checkpoints folder and a model file (in a DDP job, rank 0 holds them for all).
@@ -51,13 +54,13 @@ def run(cfg: DictConfig) -> None:
         module = build(cfg.model, channels_last=runtime.channels_last)
         train_checks.model_fits(cfg, module, resume_from)
         if not resume_from and _first_rank():
-            run_folder.set_aside_earlier_run(folder)
+            run_folder.set_aside_earlier_run(folder, cfg.keep_previous_runs)
         logger = _mlflow_logger(cfg, uri, runtime, resume_from, changed_on_resume) if uri is not None else None
         trainer = build_trainer(cfg, runtime, _callbacks(cfg, resume_from, logger), logger or False)
         try:
             trainer.fit(module, datamodule=datamodule, ckpt_path=resume_from)  # a NaN loss stops it: a UserError
         except SystemExit as stop:  # Lightning turns Ctrl-C into exit(1) once it has cleaned up: say it as Ctrl-C
-            if trainer.interrupted:
+            if trainer.interrupted and not isinstance(stop, Terminated):
                 raise KeyboardInterrupt from stop
             raise
         if trainer.is_global_zero:  # with DDP, one process writes the model, logs it and versions it
@@ -73,6 +76,7 @@ def _callbacks(cfg: DictConfig, resume_from: str | None, logger: "PatientLogger 
     run_files = {run_folder.IDENTITY_FILE: json.dumps(identity)}
     if not resume_from:
         run_files[run_folder.RUN_CONFIG_FILE] = OmegaConf.to_yaml(cfg, resolve=True)
+        run_files[run_folder.CHOICES_FILE] = json.dumps(run_folder.group_choices(words_given("train")))
     if logger is not None and logger.run_id is not None:  # None in the extra processes of a DDP run: rank 0 logs
         run_files[run_folder.RUN_ID_FILE] = logger.run_id
     callbacks = [build(node) for node in cfg.callbacks.values()]

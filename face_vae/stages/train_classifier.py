@@ -10,7 +10,7 @@ from omegaconf import DictConfig
 from torch.utils.data import DataLoader, TensorDataset
 
 from face_vae import hardware, locks, storage
-from face_vae.atomic import file_md5, refuse_foreign_file
+from face_vae.atomic import refuse_foreign_file
 from face_vae.callbacks.progress import EpochLine
 from face_vae.data.attributes import split_labels
 from face_vae.data.face_crops import FaceCrops, require_split
@@ -19,10 +19,12 @@ from face_vae.evaluation.attribute_scores import attribute_report, format_report
 from face_vae.models.classifier import AttributeClassifier, is_classifier_file, save_classifier
 from face_vae.models.classifier_module import ClassifierModule, balancing_weights
 from face_vae.models.codes import encoder_means
+from face_vae.models.model_file import weights_checksum
 from face_vae.stages.shared import (
     build_trainer,
     check_model_data,
     config_yaml,
+    data_from_model,
     inference_runtime,
     model_path,
     prepared_data,
@@ -49,7 +51,8 @@ def run(cfg: DictConfig) -> None:
     # the md5 of the bytes it read, not of what lies there when it saves.
     with locks.holding({"model_file": model_file, "classifier_file": classifier_file}):
         vae = pulled_model(cfg, model_file)
-        model_md5 = file_md5(model_file)
+        model_weights = weights_checksum(model_file)
+        cfg = data_from_model(cfg, "train_classifier", vae, model_file)
         check_model_data(cfg, vae, model_file)
         vae = runtime.place(vae)
         prepared_dir = prepared_data(cfg, force=cfg.force)
@@ -75,12 +78,13 @@ def run(cfg: DictConfig) -> None:
             rows, f"{model_file}: attributes of {len(scored_labels)} {cfg.split} images from their codes"
         )
         print(f"\n{report}")
-        save_classifier(classifier, classifier_file, model_md5)
+        save_classifier(classifier, classifier_file, model_weights)
         log.info("Saved the attribute classifier to %s.", classifier_file)
         if logger is not None:
             reports.log_classifier_report(logger, rows, report, classifier_file)
-            if cfg.tracking.registered_model:  # a version that also steers attributes when served
-                model_uri = training.log_trained_model(logger, model_file, [], classifier_file)
+            # The run holds a face_generator that also steers; it becomes a registered version only when asked.
+            model_uri = training.log_trained_model(logger, model_file, [], classifier_file)
+            if cfg.tracking.registered_model:
                 training.register_trained_model(logger, model_uri, uri, cfg.tracking.registered_model)
             logger.end("success")
     storage.version_models(storage_settings(cfg), classifier_file.parent, throwaway=cfg.data.kind == "synthetic")
@@ -92,8 +96,9 @@ def codes_and_labels(
     """(attribute names, the encoder means, the attribute labels) of the images of `split`."""
     if cfg.data.attributes_file is None:
         raise UserError(
-            f"data={cfg.data.kind} has no attributes to learn: set data.attributes_file to a file of each image's "
-            "attributes in CelebA's format (list_attr_celeba.txt)."
+            f"data={cfg.data.kind} has no attributes to learn: set data.attributes_file to a CSV of each image's "
+            "attributes (a header `file,attr1,attr2,...`, then one row per image: its path in data.source_dir and "
+            "0/1 or -1/1 per attribute), or a file in CelebA's format (list_attr_celeba.txt)."
         )
     names, labels = split_labels(Path(cfg.data.attributes_file), prepared_dir, split)
     return names, encoder_means(vae, FaceCrops(prepared_dir, split), desc=f"encode {split}"), labels

@@ -51,17 +51,22 @@ def _client(tracking_uri: str):
 
 
 def resolve(uri: str, tracking_uri: str) -> Version:
-    """The version `uri` names (an alias resolved now); a UserError naming the URI when there is none."""
+    """The version `uri` names (an alias or `latest` resolved now, by MLflow's own reading of `models:/` URIs); a
+    UserError naming the URI when there is none."""
     from mlflow.exceptions import MlflowException
+    from mlflow.store.artifact.utils.models import get_model_name_and_version
 
     path = uri[len(SCHEME) :]
-    name, alias = path.split("@", 1) if "@" in path else (path, None)
-    name, _, number = name.partition("/") if alias is None else (name, "", "")
-    if not name or (alias is None and not number.isdigit()):
-        raise UserError(f"{uri} is not a registry URI: write models:/NAME/VERSION or models:/NAME@ALIAS.")
+    name, alias = path.split("@", 1) if "@" in path else (path.split("/", 1)[0], None)
     client = _client(tracking_uri)
     try:
-        found = client.get_model_version_by_alias(name, alias) if alias else client.get_model_version(name, number)
+        named = get_model_name_and_version(client, uri)
+        if len(named) == 1:  # models:/ID: a logged model, or a name without a version
+            raise UserError(
+                f"{uri} is not a registered version: write models:/NAME/VERSION, models:/NAME/latest or "
+                "models:/NAME@ALIAS (a logged model models:/m-... is registered first, e.g. by train)."
+            )
+        found = client.get_model_version(*named)
     except MlflowException as error:
         fix = (
             f"set it with `python commands.py evaluate model_file={SCHEME}{name}/N promote=true`"

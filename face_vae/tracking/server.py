@@ -2,6 +2,7 @@
 
 import logging
 import os
+import tempfile
 import urllib.error
 import urllib.request
 from dataclasses import dataclass
@@ -9,7 +10,7 @@ from pathlib import Path
 from typing import Optional
 
 from face_vae import credentials, locks
-from face_vae.errors import UserError
+from face_vae.errors import UserError, first_line
 from face_vae.rules import SECONDS, setting
 
 log = logging.getLogger(__name__)
@@ -20,7 +21,11 @@ class TrackingSettings:
     """Where a command logs (the `tracking` config group). Default: a local MLflow store in the project
     folder (no server); team mode: tracking.uri=http://HOST:PORT of an `mlflow server`, checked first."""
 
-    experiment: str = setting("", "the MLflow experiment (each command names its own)")
+    experiment: str = setting(
+        "",
+        "the MLflow experiment (each command names its own)",
+        (lambda value: len(str(value)) <= 500, "a name of at most 500 characters (MLflow's limit)"),
+    )
     enabled: bool = setting(True, "false: log nothing")
     uri: str = setting("sqlite:///mlflow.db", "a local store, or http://HOST:PORT of an `mlflow server`")
     local_uri: str = setting("sqlite:///mlflow.db", "where fallback_local logs")
@@ -28,7 +33,7 @@ class TrackingSettings:
     health_timeout_s: float = setting(5.0, "seconds the server has to answer before the run starts", SECONDS)
     async_logging: bool = setting(False, "true: training's MLflow calls return at once, a thread writes them")
     request_timeout_s: float = setting(
-        10.0, "seconds a call to the server may take (MLflow's default, 120 s with 7 retries, hung ~400 s)", SECONDS
+        10.0, "seconds a call to the server may take (MLflow's own default retries for minutes)", SECONDS
     )
     parent_run_id: Optional[str] = setting(None, "set by `train -m`: the sweep's parent MLflow run")
     registered_model: Optional[str] = setting(
@@ -44,6 +49,8 @@ def tracking_uri(settings: TrackingSettings) -> str:
     shown = settings.uri  # credentials masked (face_vae.credentials): what messages say
     _check_scheme(shown, "tracking.uri")
     uri = credentials.without_credentials(shown)
+    if uri.split(":", 1)[0].split("+", 1)[0].lower() in ("postgresql", "mysql", "mssql"):
+        _check_driver(shown, shown)
     if not uri.startswith(("http://", "https://")):
         return _absolute(uri, settings.experiment)
     # A server that stops answering mid-run costs seconds, not minutes (a variable the user set wins).
@@ -70,6 +77,7 @@ def tracking_uri(settings: TrackingSettings) -> str:
             log.warning(
                 "MLflow server %s does not answer (%s); logging to %s instead.", shown, error, settings.local_uri
             )
+            credentials.use_credentials_of(settings.local_uri)  # not the server's password
             return _absolute(credentials.without_credentials(settings.local_uri), settings.experiment)
         raise UserError(
             f"The MLflow server {shown} does not answer ({getattr(error, 'reason', error)}): start one with "
@@ -120,6 +128,7 @@ def _absolute(uri: str, experiment: str = "") -> str:
         return uri
     relative, project = Path(uri[len(prefix) :]), dvc_experiment_project()
     path = (project / relative if project and not relative.is_absolute() else relative).resolve()
+    _check_writable(path, (project or Path.cwd()) / "mlruns")
     uri = prefix + str(path)
     # Two commands started together on a new store would both create its tables (an alembic traceback):
     # the first creates them while the second waits.
@@ -134,6 +143,57 @@ def _absolute(uri: str, experiment: str = "") -> str:
     if project:
         log.info("A DVC experiment in a temporary copy of the project: logging to %s, which outlives the copy.", uri)
     return uri
+
+
+def _check_writable(database: Path, artifacts: Path) -> None:
+    """A local store on a read-only or full disk stops the command before any work, in one sentence: MLflow would
+    fail at its first write, mid-run. Reading it (what opening it does) proves nothing, so a byte is written."""
+    for folder in (database.parent, artifacts if artifacts.is_dir() else artifacts.parent):
+        try:
+            with tempfile.NamedTemporaryFile(dir=folder, prefix=".face_vae-write-check-") as probe:
+                probe.write(b"0")
+                probe.flush()
+                os.fsync(probe.fileno())
+        except OSError as error:
+            raise UserError(
+                f"The MLflow store sqlite:///{database} cannot be written ({folder}: {error.strerror}): free some "
+                "space or make that folder writable, or log elsewhere (tracking.uri=sqlite:///OTHER/mlflow.db, or "
+                "tracking.enabled=false)."
+            ) from error
+    if database.is_file() and not os.access(database, os.W_OK):
+        raise UserError(
+            f"The MLflow store sqlite:///{database} is a read-only file: make it writable, or log elsewhere "
+            "(tracking.uri=sqlite:///OTHER/mlflow.db, or tracking.enabled=false)."
+        )
+
+
+def _check_driver(uri: str, shown: str) -> None:
+    """A database store whose driver is not installed (postgresql:// without psycopg2): one sentence before any
+    work, not a traceback once the faces are written. SQLAlchemy names the driver each URI needs."""
+    from sqlalchemy.engine import make_url
+    from sqlalchemy.exc import ArgumentError, NoSuchModuleError
+
+    try:
+        make_url(uri).get_dialect().import_dbapi()
+    except ImportError as error:
+        driver = error.name or first_line(error)
+        raise UserError(
+            f"tracking.uri={shown} needs the database driver {driver!r}, which is not installed: `pip install "
+            f"{DRIVER_PACKAGES.get(driver, driver)}`, or log to sqlite:///mlflow.db."
+        ) from error
+    except (ArgumentError, NoSuchModuleError) as error:
+        raise UserError(
+            f"tracking.uri={shown} is not a database URI SQLAlchemy reads ({first_line(error)})."
+        ) from error
+
+
+DRIVER_PACKAGES = {
+    "psycopg": "psycopg[binary]",
+    "psycopg2": "psycopg2-binary",
+    "MySQLdb": "mysqlclient",
+    "pyodbc": "pyodbc",
+    "pymysql": "pymysql",
+}
 
 
 def dvc_experiment_project() -> Path | None:

@@ -71,3 +71,35 @@ def test_every_problem_found_before_training_is_reported_at_once(workdir, capsys
     assert "- model_file=models/vae.pt is a folder" in err
     assert "- checkpoints_dir=mydocs holds files that are not a face_vae run's (thesis.txt)" in err
     assert sorted(path.name for path in workdir.iterdir()) == ["models", "mydocs"], "nothing prepared"
+
+
+def test_another_projects_lightning_checkpoints_are_refused_and_left_where_they_are(workdir, capsys):
+    theirs = workdir / "lightning_logs"
+    theirs.mkdir()
+    for name in ("epoch=3-step=100.ckpt", "last.ckpt"):
+        (theirs / name).write_bytes(b"their weights")
+    line = error_line(capsys, "train", [*NO_TRACKING, "checkpoints_dir=lightning_logs"])
+    assert "checkpoints_dir=lightning_logs holds checkpoints that no face_vae run recorded" in line
+    assert "Nothing was moved." in line
+    assert sorted(path.name for path in workdir.iterdir()) == ["lightning_logs"]
+    assert (theirs / "last.ckpt").read_bytes() == b"their weights"
+
+
+@pytest.mark.parametrize("content", ["[1, 2]", "{not json", '{"started": 3}'])
+def test_a_damaged_run_json_is_one_sentence_for_a_fresh_run_and_for_resume(workdir, capsys, content):
+    cli.run("train", NO_TRACKING)
+    (workdir / "checkpoints" / "run.json").write_text(content)
+    line = error_line(capsys, "train", NO_TRACKING)
+    assert "checkpoints/run.json is damaged" in line and "Nothing was moved." in line
+    line = error_line(capsys, "train", [*NO_TRACKING, "resume=true"])
+    assert "checkpoints/run.json is damaged" in line and "without resume=true" in line
+
+
+def test_earlier_runs_set_aside_are_kept_within_the_bound_and_each_deletion_is_said(workdir, capsys):
+    (workdir / "checkpoints.previous-19990101-000000").mkdir()  # not a run's folder: never deleted
+    (workdir / "checkpoints.previous-19990101-000000" / "notes.txt").write_text("mine")
+    for _ in range(4):
+        cli.run("train", [*NO_TRACKING, "keep_previous_runs=2"])
+    aside = sorted(path.name for path in workdir.glob("checkpoints.previous-*"))
+    assert len(aside) == 3 and "checkpoints.previous-19990101-000000" in aside, "the newest 2 runs and the user's"
+    assert capsys.readouterr().err.count("beyond keep_previous_runs=2") == 1

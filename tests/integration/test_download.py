@@ -3,6 +3,7 @@
 import hashlib
 import random
 import socket
+import sys
 import threading
 import zipfile
 from collections.abc import Iterator
@@ -203,3 +204,17 @@ def test_train_without_data_or_remote_offers_download(workdir, capsys):
     with pytest.raises(SystemExit):
         cli.run("train", ["tracking.enabled=false"])
     assert "python commands.py download data.source_dir=data/celeba" in capsys.readouterr().err
+
+
+def test_a_mirrors_password_reaches_neither_the_progress_lines_nor_the_error(workdir, capsys, monkeypatch, server):
+    del workdir
+    monkeypatch.setattr(sys.stderr, "isatty", lambda: True)  # gdown prints the URL above its bar in a terminal
+    server.behaviour["img_align_celeba.zip"] = "drop_once"
+    words = _overrides(server, server.files)
+    words[0] = "download.mirror=" + server.url.replace("http://", "http://user:s3cret@")
+    with pytest.raises(SystemExit):
+        cli.run("download", words)
+    err = capsys.readouterr().err
+    assert "From:" in err and "http://***@127.0.0.1" in err, "gdown's lines are shown, masked"
+    assert "The download of img_align_celeba.zip from http://***@127.0.0.1" in err
+    assert "s3cret" not in err

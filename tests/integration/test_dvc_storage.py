@@ -1,5 +1,6 @@
 """DVC for real (no mocks): a scratch git+DVC repo with a local-directory remote."""
 
+import importlib.util
 import shutil
 import subprocess
 import sys
@@ -10,7 +11,10 @@ import yaml
 from dvc.repo import Repo
 
 from face_vae import cli
-from tests.conftest import write_fake_celeba
+from face_vae.models.model_file import save_model
+from face_vae.models.nets.resnet import VAE
+from face_vae.storage import StorageSettings, track_model
+from tests.conftest import error_line, free_port, write_fake_celeba
 
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
 TRAIN_ON_DVC_DATA = [
@@ -113,8 +117,9 @@ def test_an_unreachable_remote_is_one_clear_error_and_touches_nothing(dvc_repo, 
     err = capsys.readouterr().err
     assert "Traceback" not in err
     vanished = dvc_repo.parent / "vanished"
-    expected = f"error: The DVC remote 'local' ({vanished}, a folder that does not exist) does not hold the files"
-    assert err.strip().splitlines()[-1].startswith(f"{expected} of data.dvc")
+    expected = f"The DVC remote 'local' ({vanished}, a folder that does not exist) does not hold the files"
+    line = err.strip().splitlines()[-1]
+    assert line.startswith("error: There is no data in data/celeba") and f"{expected} of data.dvc" in line
     assert "Some of the cache files do not exist" not in err, "DVC's own warning is not printed beside ours"
     assert (dvc_repo / "models" / "vae.pt").read_bytes() == model_bytes
 
@@ -154,3 +159,35 @@ def test_google_drive_without_credentials_fails_fast_instead_of_waiting(
     with pytest.raises(SystemExit):
         cli.run("train", [*TRAIN_ON_DVC_DATA, "storage.remote=drive"])
     assert message in capsys.readouterr().err
+
+
+def _point_remote_at(root: Path, url: str) -> None:
+    with Repo(str(root)) as repo, repo.config.edit() as config:
+        config["remote"]["local"]["url"] = url
+    shutil.rmtree(root / "data")
+    shutil.rmtree(root / ".dvc" / "cache")
+
+
+def test_a_remote_that_cannot_be_reached_is_not_said_to_lack_the_files(dvc_repo, capsys):
+    _point_remote_at(dvc_repo, f"http://127.0.0.1:{free_port()}/store")
+    line = error_line(capsys, "train", TRAIN_ON_DVC_DATA)
+    assert "The DVC remote 'local' (http://127.0.0.1:" in line and "cannot be reached" in line, line
+    assert "does not hold" not in line
+
+
+@pytest.mark.skipif(importlib.util.find_spec("dvc_ssh") is not None, reason="dvc-ssh is installed here")
+def test_a_remote_whose_plugin_is_missing_names_the_package(dvc_repo, capsys):
+    _point_remote_at(dvc_repo, "ssh://user@127.0.0.1:9/store")
+    line = error_line(capsys, "train", TRAIN_ON_DVC_DATA)
+    assert "The DVC remote 'local' (ssh://***@127.0.0.1:9/store) needs a DVC plugin that is not installed" in line
+    assert "`pip install dvc-ssh`" in line
+
+
+def test_adding_a_model_says_which_pointer_changed_and_when_none_did(dvc_repo, caplog):
+    caplog.set_level("INFO")
+    settings = StorageSettings()
+    save_model(VAE(32, [8, 16], 4), dvc_repo / "mine" / "vae.pt")
+    track_model(settings, Path("mine"))
+    assert "Wrote mine.dvc: commit it" in caplog.text and "models.dvc" not in caplog.text
+    track_model(settings, Path("mine"))
+    assert "mine.dvc already records mine as it is: nothing to commit." in caplog.text

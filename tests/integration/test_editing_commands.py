@@ -13,8 +13,9 @@ from PIL import Image
 
 from face_vae import cli
 from face_vae.data.synthetic import make_faces
+from face_vae.models.model_file import load_model, save_model
 from face_vae.serving.face_generator import BadRequest, face_jpegs_from_response
-from tests.conftest import image_array
+from tests.conftest import FAST_TRAIN, image_array
 
 SIZE = 32  # small faces: the VAE below trains in seconds and still learns skin and hair colour
 DATA = ["data=synthetic", f"data.image_size={SIZE}", "data.num_images.train=512", "data.num_images.test=256"]
@@ -32,7 +33,9 @@ def project(tmp_path_factory: pytest.TempPathFactory) -> Path:
             [*DATA, "data.batch_size=32", "model.net.channels=[16,32,64,128,256]", "model.net.latent_dim=32"]
             + ["trainer.max_epochs=8", "trainer.enable_model_summary=false", "tracking.enabled=false"],
         )
-        cli.run("train_classifier", [*DATA, "classifier.batch_size=64", "split=test"])
+        cli.run(
+            "train_classifier", [*DATA, "classifier.batch_size=64", "split=test", "tracking.registered_model=face_vae"]
+        )
     finally:
         os.chdir(previous)
     return root
@@ -180,10 +183,14 @@ def test_infer_explains_the_attributes_syntax(in_project, capsys):
     assert 'attributes="{Smiling: 1.5, Eyeglasses: 1}"' in capsys.readouterr().err
 
 
-def test_a_classifier_of_another_model_is_refused(in_project, tmp_path, capsys):
-    other = tmp_path / "other.pt"
-    # The same weights in another file (one more key): a different md5, as any retrained model has.
-    torch.save(torch.load(in_project / "models" / "vae.pt", weights_only=True) | {"copied": True}, other)
+def test_a_classifier_of_another_model_is_refused_and_of_the_same_weights_kept(in_project, tmp_path, capsys):
+    same = tmp_path / "same.pt"  # the same weights in another file (another prior, one more key): the same codes
+    torch.save(torch.load(in_project / "models" / "vae.pt", weights_only=True) | {"copied": True}, same)
+    cli.run("infer", [f"model_file={same}", "attributes={Pale_Skin: 1}", "tracking.enabled=false", "n=2"])
+    network, other = load_model(in_project / "models" / "vae.pt"), tmp_path / "other.pt"
+    with torch.no_grad():
+        next(network.parameters()).add_(0.01)  # other weights: as any retrained model has
+    save_model(network, other)
     with pytest.raises(SystemExit):
         cli.run("infer", [f"model_file={other}", "attributes={Pale_Skin: 1}", "tracking.enabled=false"])
     assert "was trained on the codes of another model" in capsys.readouterr().err
@@ -243,3 +250,15 @@ def test_train_classifier_registers_a_face_generator_that_steers_as_infer_does(i
     assert served == [path.read_bytes() for path in sorted(steered.glob("face_*.jpg"))]
     with pytest.raises(BadRequest, match="Unknown attribute Wings: the model knows Black_Hair"):
         generator.predict(pd.DataFrame([{"n": 1, "attributes": '{"Wings": 1}'}]))
+
+
+def test_only_train_adds_a_vae_version_unless_train_classifier_is_asked_to(workdir):
+    cli.run("train", [*FAST_TRAIN, "trainer.max_epochs=1"])
+    cli.run("train_classifier", [*FAST_TRAIN[:5], "split=val", "trainer.max_epochs=1"])
+    client = MlflowClient(tracking_uri=f"sqlite:///{workdir}/mlflow.db")  # absolute: MLflow caches stores by URI
+    versions = client.search_model_versions("name='face_vae'")
+    assert [version.version for version in versions] == [1], "the classifier run registered no version"
+    experiment = client.get_experiment_by_name("train_classifier_VAE").experiment_id
+    (run,) = client.search_runs([experiment])
+    logged = client.search_logged_models([experiment])
+    assert [model.name for model in logged if model.source_run_id == run.info.run_id] == ["face_generator"]

@@ -59,7 +59,10 @@ def test_a_second_export_replaces_the_first_whole_and_a_failed_one_leaves_it_as_
     cli.run("export", EXPORT)
     folder = model.parent.parent / "export"
     manifest = json.loads((folder / "manifest.json").read_text())
-    assert set(manifest["files"]) == {"decoder.onnx", "prior.npz", "sample_faces.py"} and manifest["latent_dim"] == 4
+    assert (
+        set(manifest["files"]) == {"decoder.onnx", "face_vae_stream.py", "prior.npz", "sample_faces.py"}
+        and manifest["latent_dim"] == 4
+    )
     before = {path.name: path.read_bytes() for path in folder.iterdir()}
     network = VAE(32, [8, 16], 4)  # another model: every file but the script changes
     network.prior = GaussianMixture(components=2, max_codes=20_000).fit(torch.randn(64, 4), seed=1)

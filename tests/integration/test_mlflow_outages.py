@@ -56,3 +56,30 @@ def test_a_server_that_accepts_and_never_answers_is_one_sentence_within_the_heal
         start = time.monotonic()
         line = error_line(capsys, "train", [*FAST_TRAIN, f"tracking.uri={uri}", "tracking.health_timeout_s=2"])
     assert line.startswith(f"error: The MLflow server {uri} does not answer") and time.monotonic() - start < 30
+
+
+# ---- a store that cannot be written, a database without its driver: one sentence before any work -------------
+
+
+@pytest.mark.parametrize("fault", [faults.read_only, faults.disk_full])
+def test_a_local_store_that_cannot_be_written_stops_train_before_any_work(workdir, capsys, monkeypatch, fault):
+    (workdir / "store").mkdir()
+    fault(monkeypatch, workdir / "store")
+    line = error_line(capsys, "train", [*FAST_TRAIN, "tracking.uri=sqlite:///store/mlflow.db"])
+    assert line.startswith(f"error: The MLflow store sqlite:///{workdir / 'store' / 'mlflow.db'} cannot be written")
+    assert not (workdir / "prepared").exists() and not (workdir / "checkpoints").exists()
+
+
+@pytest.mark.skipif(__import__("importlib").util.find_spec("psycopg") is not None, reason="a driver is installed")
+def test_a_database_store_without_its_driver_stops_infer_before_any_face_is_written(workdir, capsys):
+    line = error_line(capsys, "infer", ["tracking.uri=postgresql://alice:s3cret@127.0.0.1/mlflow"])
+    assert line == (
+        "error: tracking.uri=postgresql://***@127.0.0.1/mlflow needs the database driver 'psycopg', which is not "
+        "installed: `pip install psycopg[binary]`, or log to sqlite:///mlflow.db."
+    )
+    assert not (workdir / "result").exists()
+
+
+def test_an_experiment_name_mlflow_cannot_store_is_refused_in_a_short_sentence(workdir, capsys):
+    line = error_line(capsys, "infer", [f"tracking.experiment={'x' * 600}"])
+    assert "tracking.experiment must be a name of at most 500 characters" in line and len(line) < 250

@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 import torch
 from dvc.repo import Repo
+from PIL import Image
 
 from face_vae import cli
 from face_vae.models.model_file import save_model, training_data
@@ -199,3 +200,23 @@ def test_a_cold_start_says_at_once_that_work_has_begun_and_a_log_sees_training_s
         assert process.wait(timeout=300) == 0, rest[-2000:]
     assert first_line.startswith("Starting train") and first_seconds < 10, (first_line, first_seconds)
     assert "Training: 1 epoch of 4 batches; a line per epoch follows." in rest
+
+
+def test_no_data_here_leads_the_error_before_any_dvc_advice(dvc_repo_with_model, capsys):
+    workdir = dvc_repo_with_model
+    (workdir / "data.dvc").write_text("outs:\n- md5: 0123456789abcdef0123456789abcdef.dir\n  path: data\n")
+    with Repo(str(workdir)) as repo, repo.config.edit() as config:
+        config["remote"]["gdrive"] = {"url": "gdrive://0AIac4JZqHhKmUk9PDA"}
+        config["core"]["remote"] = "gdrive"
+    line = error_line(capsys, "train", ["tracking.enabled=false"])
+    assert line.startswith("error: There is no data in data/celeba (no such folder): download CelebA's official files")
+    assert line.index("data=folder") < line.index("did not work either") < line.index("OAuth")
+
+
+def test_a_folder_of_ones_own_photos_given_as_celeba_is_told_its_partition_file_is_missing(workdir, capsys):
+    photos = workdir / "photos"
+    photos.mkdir()
+    Image.new("RGB", (40, 40)).save(photos / "me.jpg")
+    line = error_line(capsys, "train", ["tracking.enabled=false", "data.source_dir=photos"])
+    assert line.startswith("error: photos has no list_eval_partition.txt (CelebA's partition file)")
+    assert "data=folder data.source_dir=photos" in line and "DVC" not in line

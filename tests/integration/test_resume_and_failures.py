@@ -15,6 +15,7 @@ from mlflow.tracking import MlflowClient
 from face_vae import cli, outputs
 from face_vae.errors import UserError
 from face_vae.models.model_file import load_model
+from face_vae.models.priors import StandardNormal
 from tests.conftest import FAST_TRAIN, error_line, subprocess_env
 
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
@@ -78,7 +79,7 @@ def test_resume_from_another_architecture_names_the_weights_that_differ(workdir,
 def test_an_empty_data_folder_says_what_is_missing(workdir, capsys):
     (workdir / "data" / "celeba").mkdir(parents=True)
     line = error_line(capsys, "prepare", [])
-    assert "data/celeba/list_eval_partition.txt is missing" in line and "data.dvc" in line
+    assert "data/celeba has no list_eval_partition.txt (CelebA's partition file)" in line and "data=folder" in line
 
 
 def test_partition_rows_naming_missing_images_are_counted(workdir, capsys):
@@ -151,3 +152,23 @@ def test_training_killed_mid_run_resumes_from_its_last_checkpoint_into_the_same_
     steps = [metric.step for metric in client.get_metric_history(run.info.run_id, "loss_train_step")]
     assert steps.count(0) == 1, "steps before the checkpoint were not trained again"
     assert max(steps) >= 40 * 4 - 2
+
+
+def test_resume_continues_the_run_with_its_own_config_and_only_the_words_given(workdir, capsys):
+    words = ["data=synthetic", "data.num_images.train=64", "data.num_images.val=32", "data.image_size=32",
+             "model.net.channels=[8,16]", "model.net.latent_dim=4", "model/prior=normal", "seed=9",
+             "model_file=models/mine.pt", "trainer.max_epochs=1", "tracking.enabled=false"]  # fmt: skip
+    cli.run("train", words)
+    first = load_model(workdir / "models" / "mine.pt")
+    cli.run("train", ["resume=true", "trainer.max_epochs=2"])  # nothing else retyped (tracking.enabled=false too)
+    resumed = load_model(workdir / "models" / "mine.pt")
+    assert not (workdir / "models" / "vae.pt").exists(), "the run's own model_file"
+    assert not (workdir / "mlflow.db").exists(), "tracking.enabled=false kept"
+    assert (
+        resumed.latent_dim == 4
+        and isinstance(resumed.prior, StandardNormal)
+        and isinstance(first.prior, StandardNormal)
+    )
+    assert any(not torch.equal(value, first.state_dict()[key]) for key, value in resumed.state_dict().items())
+    line = error_line(capsys, "train", ["resume=true", "trainer.max_epochs=3", "seed=5", "model.net.latent_dim=8"])
+    assert "resume=true continues a run trained with model.net.latent_dim=4 (now 8), seed=9 (now 5)" in line

@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 from mlflow.tracking import MlflowClient
 
-from face_vae import cli
+from face_vae import cli, credentials
 from face_vae.config import compose
 from face_vae.errors import UserError
 from face_vae.stages.shared import tracking_uri
@@ -78,3 +78,57 @@ def test_a_dvc_remote_url_with_credentials_is_masked_in_the_error(workdir, capsy
     Path("data.dvc").write_text("outs:\n- md5: 0123456789abcdef0123456789abcdef.dir\n  path: data\n")
     line = error_line(capsys, "prepare", ["data.source_dir=data/celeba"])
     assert "hunter2" not in line and "bob" not in line, line
+
+
+def test_the_fallback_stores_credentials_never_reach_the_server_nor_the_servers_the_fallback(workdir, monkeypatch):
+    del workdir
+    server = http.server.HTTPServer(("127.0.0.1", 0), _BasicAuthHealth)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    port = server.server_address[1]
+    try:
+        cfg = compose(
+            "infer",
+            [f"tracking.uri=http://alice:s3cret@127.0.0.1:{port}", "tracking.local_uri=http://bob:other@127.0.0.1:9"],
+        )
+        assert tracking_uri(cfg) == f"http://127.0.0.1:{port}", "the server got alice's password, not bob's"
+        assert cfg.tracking.local_uri == "http://***@127.0.0.1:9"
+    finally:
+        server.shutdown()
+    dead = free_port()
+    monkeypatch.setenv("MLFLOW_HTTP_REQUEST_MAX_RETRIES", "0")
+    cfg = compose(
+        "infer",
+        [
+            f"tracking.uri=http://alice:s3cret@127.0.0.1:{dead}",
+            "tracking.local_uri=http://bob:other@127.0.0.1:9",
+            "tracking.fallback_local=true",
+            "tracking.health_timeout_s=1",
+        ],
+    )
+    assert tracking_uri(cfg) == "http://127.0.0.1:9"
+    assert os.environ["MLFLOW_TRACKING_USERNAME"] == "bob" and os.environ["MLFLOW_TRACKING_PASSWORD"] == "other"
+    cfg = compose("infer", [f"tracking.uri=http://alice:s3cret@127.0.0.1:{dead}", "tracking.fallback_local=true"])
+    tracking_uri(cfg)
+    assert "MLFLOW_TRACKING_PASSWORD" not in os.environ, "a fallback without credentials gets none of the server's"
+
+
+@pytest.mark.parametrize("password", ["pa/ss", "pa?ss", "pa#ss"])
+def test_a_password_a_url_must_encode_is_one_sentence_that_does_not_show_it(workdir, capsys, password):
+    del workdir
+    with pytest.raises(SystemExit):
+        cli.run("infer", [f"tracking.uri=http://alice:{password}@127.0.0.1:5000"])
+    err = capsys.readouterr().err
+    assert ("percent-encode" in err or "quote" in err) and "Traceback" not in err
+    assert password not in err and password[2:] not in err
+
+
+def test_a_password_beyond_ascii_works_quoted_and_is_not_echoed_unquoted(workdir, capsys):
+    del workdir
+    cfg = compose("infer", ["tracking.uri='http://alice:пароль@127.0.0.1:5000'"])
+    assert cfg.tracking.uri == "http://***@127.0.0.1:5000"
+    header = credentials.basic_auth_header()["Authorization"]
+    assert base64.b64decode(header.split()[1]) == "alice:пароль".encode(), "sent as its UTF-8 bytes"
+    with pytest.raises(SystemExit):
+        cli.run("infer", ["tracking.uri=http://alice:пароль@127.0.0.1:5000"])
+    err = capsys.readouterr().err
+    assert "quote" in err and "пароль" not in err

@@ -61,6 +61,7 @@ def test_train_registers_a_face_generator_that_draws_infers_pixels(trained: Path
 def test_commands_read_a_registered_version_through_the_cache(trained: Path, capsys):
     local = _infer_jpegs(trained / "local", "n=3")
     assert _infer_jpegs(trained / "registered", "n=3", "model_file=models:/face_vae/1") == local
+    assert _infer_jpegs(trained / "latest", "n=3", "model_file=models:/face_vae/latest") == local, "MLflow's grammar"
     assert len(list((trained / "cache" / "face_vae" / "registry").glob("*/face_vae/1-*/MLmodel"))) == 1
     capsys.readouterr()
     cli.run("infer", ["n=1", f"result_dir={trained / 'again'}", "model_file=models:/face_vae/1"])
@@ -75,7 +76,7 @@ def test_commands_read_a_registered_version_through_the_cache(trained: Path, cap
         ("models:/face_vae/9", "error: There is no models:/face_vae/9 in the model registry"),
         ("models:/face_vae@champion", "error: There is no models:/face_vae@champion in the model registry"),
         ("models:/nobody/1", "error: There is no models:/nobody/1 in the model registry"),
-        ("models:/face_vae", "error: models:/face_vae is not a registry URI"),
+        ("models:/face_vae", "error: models:/face_vae is not a registered version"),
     ],
 )
 def test_a_registry_uri_that_names_nothing_is_one_sentence_naming_it(trained: Path, capsys, uri, expected):
@@ -86,7 +87,8 @@ def test_a_registry_uri_that_names_nothing_is_one_sentence_naming_it(trained: Pa
 def test_a_registered_model_of_another_image_size_is_one_sentence_naming_the_uri(trained: Path, capsys):
     line = error_line(capsys, "evaluate", ["data=synthetic", "data.image_size=64", "model_file=models:/face_vae/1"])
     assert line == (
-        "error: The model models:/face_vae/1 makes and reads 150 px faces, not 64: set data.image_size=150."
+        "error: The model models:/face_vae/1 makes and reads 150 px faces, not 64: leave data.image_size out (or "
+        "set data.image_size=150)."
     ), line
 
 
@@ -244,6 +246,7 @@ def test_onnx_export_matches_torch_and_its_sampler_runs_without_torch(trained: P
     folder = trained / "exported"
     assert sorted(path.name for path in folder.iterdir()) == [
         "decoder.onnx",
+        "face_vae_stream.py",
         "manifest.json",
         "prior.npz",
         "sample_faces.py",

@@ -150,3 +150,15 @@ def test_a_prior_added_as_a_yaml_file_is_offered_and_built(tmp_path, monkeypatch
 def test_a_mistyped_key_is_answered_with_the_closest_key_of_that_command(command, word, meant):
     with pytest.raises(UserError, match=rf"Could not override .*\. Did you mean {meant}\? \(`{command} --help`"):
         compose(command, [word])
+
+
+@pytest.mark.parametrize("command", ["fit_prior", "train"])
+def test_a_mixture_fitted_to_fewer_than_two_codes_is_refused_in_one_sentence(command):
+    with pytest.raises(UserError, match=r"model.prior.max_codes must be at least 2 .*not 1\."):
+        compose(command, ["model.prior.max_codes=1"])
+    import torch  # pylint: disable=import-outside-toplevel  # the rest of this file runs without torch
+
+    from face_vae.models.priors import GaussianMixture  # pylint: disable=import-outside-toplevel
+
+    with pytest.raises(UserError, match="fitted to 2 codes or more, and there is 1"):
+        GaussianMixture(3, 10).fit(torch.zeros(1, 4))

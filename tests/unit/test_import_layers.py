@@ -118,3 +118,16 @@ def test_only_the_stages_and_the_config_edge_touch_omegaconf_or_hydra():
     }
     assert not offenders
     assert "omegaconf" in _third_party_imports(PACKAGE / "stages" / "shared.py"), "the check reads real imports"
+
+
+def test_the_models_and_data_import_no_serving_code():
+    """Training works with face_vae/serving/ deleted: the random stream faces are drawn from is the models' own
+    (face_vae/models/face_vae_stream.py), and the export copies it."""
+    offenders = {
+        name: sorted(target for target in targets if target.startswith("face_vae.serving"))
+        for name, targets in GRAPH.items()
+        if name.startswith(("face_vae.models", "face_vae.data"))
+        and any(target.startswith("face_vae.serving") for target in targets)
+    }
+    assert not offenders
+    assert "face_vae.models.face_vae_stream" in GRAPH["face_vae.models.sampling"]

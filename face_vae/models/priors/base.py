@@ -4,7 +4,7 @@ import numpy as np
 import torch
 
 from face_vae.by_name import registered
-from face_vae.serving.sample_faces import face_latents
+from face_vae.models.face_vae_stream import face_latents
 
 PRIORS: dict[str, type["Prior"]] = {}
 

@@ -3,6 +3,7 @@
 import numpy as np
 import torch
 
+from face_vae.errors import UserError
 from face_vae.models.priors.base import Prior
 
 MAX_PRIOR_VALUE = 1e6  # codes of a trained encoder lie within tens of 0; far beyond, every decoded face is black
@@ -27,6 +28,11 @@ class GaussianMixture(Prior):
         dimensions well (all of CelebA's 162,770 would take many minutes on a CPU for the same density)."""
         from sklearn.mixture import GaussianMixture as SKMixture
 
+        if len(codes) < 2:
+            raise UserError(
+                f"A Gaussian mixture is fitted to 2 codes or more, and there {'is' if len(codes) == 1 else 'are'} "
+                f"{len(codes)}: use a larger train split, or model.prior=normal."
+            )
         if len(codes) > self.max_codes:
             codes = codes[torch.randperm(len(codes), generator=torch.Generator().manual_seed(seed))[: self.max_codes]]
         # A tiny training set (a smoke run) cannot support more components than it has codes.

@@ -1,0 +1,43 @@
+"""The DVC pipeline notices a change in the code a stage runs: every module that decides a stage's result (the
+models, the data, the callbacks, the hardware choices, the stage itself and what it shares) lies under one of its
+`deps`, so `dvc repro` never reports "up to date" on stale metrics after such a change."""
+
+from pathlib import Path
+
+import pytest
+import yaml
+
+from tests.unit.test_import_layers import GRAPH, PACKAGE
+
+ROOT = PACKAGE.parent
+# What decides the weights or the scores; tracking, storage and the CLI only record or move them. Prepare's crops
+# depend on the data code alone (its stage imports shared helpers that reach the models, which do not touch them).
+DECIDES = ("face_vae.models", "face_vae.data", "face_vae.callbacks", "face_vae.hardware", "face_vae.stages",
+           "face_vae.evaluation", "face_vae.config")  # fmt: skip
+DECIDES_PREPARE = ("face_vae.data", "face_vae.stages.prepare", "face_vae.stages.settings")
+
+
+def _reached(start: str) -> set[str]:
+    seen, todo = set(), [start]
+    while todo:
+        name = todo.pop()
+        if name in seen or name not in GRAPH:
+            continue
+        seen.add(name)
+        todo += GRAPH[name]
+    return seen
+
+
+def _path(module: str) -> Path:
+    relative = Path(*module.split("."))
+    return relative.with_suffix(".py") if (ROOT / relative.with_suffix(".py")).is_file() else relative / "__init__.py"
+
+
+@pytest.mark.parametrize("stage", ["prepare", "train", "evaluate"])
+def test_every_module_that_decides_a_stages_result_is_one_of_its_deps(stage):
+    deps = [ROOT / dep for dep in yaml.safe_load((ROOT / "dvc.yaml").read_text())["stages"][stage]["deps"]]
+    decides = DECIDES_PREPARE if stage == "prepare" else DECIDES
+    modules = {name for name in _reached(f"face_vae.stages.{stage}") if name.startswith(decides)}
+    assert len(modules) > 5, "the graph was read"
+    uncovered = sorted(name for name in modules if not any((ROOT / _path(name)).is_relative_to(dep) for dep in deps))
+    assert not uncovered, f"dvc.yaml's {stage} stage does not depend on {uncovered}"
