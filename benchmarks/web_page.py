@@ -145,9 +145,8 @@ def export_tiny(folder: Path) -> Path:
     import torch
 
     from face_vae import cli
-    from face_vae.atomic import file_md5
     from face_vae.models.classifier import AttributeClassifier, save_classifier
-    from face_vae.models.model_file import save_model
+    from face_vae.models.model_file import save_model, weights_checksum
     from face_vae.models.nets.resnet import VAE
     from face_vae.models.priors import GaussianMixture
 
@@ -157,7 +156,7 @@ def export_tiny(folder: Path) -> Path:
     save_model(network, folder / "vae.pt")
     classifier = AttributeClassifier(4, ["Smiling", "Eyeglasses"])
     classifier.fit_statistics(torch.randn(64, 4), (torch.rand(64, 2) > 0.5).float())
-    save_classifier(classifier, folder / "attributes.pt", file_md5(folder / "vae.pt"))
+    save_classifier(classifier, folder / "attributes.pt", weights_checksum(folder / "vae.pt"))
     cli.run("export", ["tracking.enabled=false", "storage.pull=false", "format=web", f"ort_dir={ORT_DIR}",
                        f"model_file={folder / 'vae.pt'}", f"classifier_file={folder / 'attributes.pt'}",
                        f"export_dir={folder / 'export'}"])  # fmt: skip

@@ -21,16 +21,21 @@ FIRST_VAE_FORMAT = "face_vae.VAE/1"
 DEFAULT_NETWORK = "resnet"  # files written before the network's name was recorded hold this one
 
 
-def save_model(network: torch.nn.Module, path: Path, trained_on: str = "celeba", data: dict | None = None) -> None:
+def save_model(  # pylint: disable=too-many-arguments  # the network, where, then what it records of its making
+    network: torch.nn.Module, path: Path, trained_on: str = "celeba", data: dict | None = None, run_id: str = ""
+) -> None:
     """Save the network (its name, arguments and weights, on CPU) and its prior in one file that `load_model`
     reads anywhere; `trained_on` names the data (`synthetic` for a smoke run), so that a smoke run never replaces a
     real model, and `data` is the recipe of the crops it learnt from (kind, image size, crop, split), so that the
-    commands that read faces for it can say what they need."""
+    commands that read faces for it can say what they need; `run_id` is the MLflow run that trained it (evaluate
+    logs its scores there too)."""
     state = {name: tensor.cpu() for name, tensor in network.state_dict().items()}
     saved = {"format": MODEL_FORMAT, "network": network.NAME, "hparams": network.config, "state_dict": state}
     saved["trained_on"] = trained_on
     if data is not None:
         saved["data"] = data
+    if run_id:
+        saved["mlflow_run_id"] = run_id
     saved["prior"] = network.prior.to_state()
     saved["checksum"] = tensors_checksum(state)
     saved["prior_checksum"] = tensors_checksum(_prior_tensors(saved["prior"]))
@@ -88,6 +93,15 @@ def weights_checksum(path: Path) -> str:
     is keyed on, so that a refitted prior (same weights, another file) keeps its classifier."""
     saved = torch.load(path, map_location="cpu", weights_only=True, mmap=True)
     return str(saved.get("checksum") or tensors_checksum(saved["state_dict"]))
+
+
+def training_run(path: Path) -> str:
+    """The MLflow run that trained the model in `path` ('' when it was trained without tracking, or before this was
+    recorded)."""
+    try:
+        return str(torch.load(path, map_location="cpu", weights_only=True, mmap=True).get("mlflow_run_id") or "")
+    except Exception:  # pylint: disable=broad-exception-caught  # any unreadable file: nothing recorded
+        return ""
 
 
 def load_model(path: Path) -> torch.nn.Module:

@@ -13,7 +13,7 @@ from face_vae import atomic
 from face_vae.data.face_crops import FaceCrops, as_floats, read_meta
 from face_vae.errors import UserError
 from face_vae.evaluation import metrics
-from face_vae.models.model_file import training_data
+from face_vae.models.model_file import training_data, training_run
 from face_vae.models.sampling import decoded_batches, latent_batches
 from face_vae.progress import progress
 from face_vae.stages.shared import (
@@ -83,13 +83,19 @@ def run(cfg: DictConfig) -> None:
             Path(cfg.metrics_file), json.dumps({key: float(value) for key, value in results.items()}, indent=1)
         )
     if uri is not None:
-        params = provenance.model_params(cfg.model_file, model_file, cfg.storage.models_dvc)
-        params |= {"split": cfg.split, "n": cfg.n, "sampler": cfg.sampler, "seed": cfg.seed}
-        model_id = registry.fetched_from(model_file).get("model_id", "")  # scores shown on the registered model
-        runs.log_stage_run(uri, cfg.tracking.experiment, params | runtime.params(), results, model_id=model_id)
+        _log_run(cfg, uri, model_file, runtime.params(), results)
     if cfg.promote:  # scores compare only at the same size, split and count
         score_name = f"fid_{sizes[0]}_{cfg.split}_n{cfg.n}"
         registry.promote(cfg.model_file, registry_uri(cfg), score_name, results[f"fid_{sizes[0]}"])
+
+
+def _log_run(cfg: DictConfig, uri: str, model_file: Path, runtime_params: dict, results: dict[str, float]) -> None:
+    """The evaluation's MLflow run; its scores shown on the registered model and on the model's training run too."""
+    params = provenance.model_params(cfg.model_file, model_file, cfg.storage.models_dvc)
+    params |= {"split": cfg.split, "n": cfg.n, "sampler": cfg.sampler, "seed": cfg.seed} | runtime_params
+    model_id = registry.fetched_from(model_file).get("model_id", "")
+    trained_by = (training_run(model_file), f"eval_{cfg.split}_")
+    runs.log_stage_run(uri, cfg.tracking.experiment, params, results, model_id=model_id, training_run=trained_by)
 
 
 def sample_scores(  # pylint: disable=too-many-arguments  # the run's settings, then what it compares

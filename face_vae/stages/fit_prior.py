@@ -95,7 +95,14 @@ def _log_and_register(cfg: DictConfig, uri: str, model_file: Path, output: Path)
     logger = training.training_logger(
         cfg.tracking.experiment, uri, params, config_yaml(cfg), Path("unsent_fit_prior_metrics.jsonl")
     )
-    model_uri = training.log_trained_model(logger, output, [])
-    if cfg.tracking.registered_model:
-        training.register_trained_model(logger, model_uri, uri, cfg.tracking.registered_model)
+
+    def log_and_register() -> None:
+        model_uri = training.log_trained_model(logger, output, [])
+        if cfg.tracking.registered_model:
+            training.register_trained_model(logger, model_uri, uri, cfg.tracking.registered_model)
+
+    if not logger.guarded(log_and_register, "the refitted model"):
+        log.warning(
+            "The run at %s lacks the refitted model (the server did not answer); it is saved in %s.", uri, output
+        )
     logger.end("success")

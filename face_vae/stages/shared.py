@@ -165,6 +165,10 @@ def data_from_model(cfg: DictConfig, command: str, network: torch.nn.Module, mod
     words = [] if same_kind else [f"data={recorded['kind']}"]
     for key in (*MATCHED_DATA_KEYS, "source_dir"):
         if key != "kind" and key in recorded and f"data.{key}" not in given and current.get(key) != recorded[key]:
+            if key == "source_dir" and not Path(recorded[key]).is_dir():  # another machine's folder: not here
+                log.info("%s was trained on data in %s, which is not here: reading %s.", model_file, recorded[key],
+                         current.get(key))  # fmt: skip
+                continue
             words.append(f"data.{key}={_override(recorded[key])}")
     if not words:
         return cfg

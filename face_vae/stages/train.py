@@ -104,7 +104,8 @@ def _save_log_and_version(  # pylint: disable=too-many-arguments  # the fitted r
             module.prior, network, prepared_dir, cfg.data.train_split, runtime, cfg.seed
         )
         model_file = Path(cfg.model_file)
-        save_model(network, model_file, trained_on=cfg.data.kind, data=data_recipe(cfg.data))
+        run_id = logger.run_id if logger is not None and logger.run_id else ""
+        save_model(network, model_file, trained_on=cfg.data.kind, data=data_recipe(cfg.data), run_id=run_id)
         log.info("Saved the model to %s.", model_file)
         if logger is not None:
             _log_model(cfg, logger, uri, [model_file, *Path(cfg.checkpoints_dir).glob("*.ckpt")])

@@ -150,6 +150,7 @@ def _check_writable(database: Path, artifacts: Path) -> None:
     fail at its first write, mid-run. Reading it (what opening it does) proves nothing, so a byte is written."""
     for folder in (database.parent, artifacts if artifacts.is_dir() else artifacts.parent):
         try:
+            folder.mkdir(parents=True, exist_ok=True)  # sqlite:///runs/mlflow.db: the folder is made, as a file is
             with tempfile.NamedTemporaryFile(dir=folder, prefix=".face_vae-write-check-") as probe:
                 probe.write(b"0")
                 probe.flush()

@@ -143,8 +143,24 @@ def training_logger(  # pylint: disable=too-many-arguments  # the run's identity
         commit, _ = git_state()
         logger.experiment.set_tag(logger.run_id, "mlflow.source.git.commit", commit)
         logger.experiment.log_text(logger.run_id, config_yaml, "config.yaml")
+        _log_data_input(logger, params)
     log.info("MLflow: experiment %s, run %s at %s.", experiment, logger.run_id, uri)
     return logger
+
+
+def _log_data_input(logger: MLFlowLogger, params: Mapping[str, str]) -> None:
+    """The data as the run's dataset input (the Datasets column and tab of MLflow's UI): its kind, where it came from
+    and a digest that changes with its contents (data.dvc's md5, or the prepared folder's fingerprint, which follows
+    a folder's names, sizes and times)."""
+    from mlflow.entities import Dataset, DatasetInput, InputTag
+
+    digest = params.get("data_dvc_md5") or params.get("prepared_data_md5")
+    if not digest:
+        return
+    where = json.dumps({"uri": params.get("data_source") or params.get("data.source_dir") or "unknown"})
+    dataset = Dataset(name=params.get("data.kind", "data"), digest=digest, source_type="local", source=where)
+    context = InputTag(key="mlflow.data.context", value="training")
+    logger.experiment.log_inputs(logger.run_id, datasets=[DatasetInput(dataset, [context])])
 
 
 def log_trained_model(

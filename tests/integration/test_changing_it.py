@@ -195,8 +195,8 @@ def test_a_prior_is_one_module_and_its_config_and_every_command_draws_from_it(co
     assert "Wrote 3 faces" in copy.run("infer", "n=3", *OFF)
     copy.run("export", *OFF)
     assert (copy.work / "export" / "decoder.onnx").is_file()
-    copy.run("fit_prior", *TINY_DATA, *OFF, "model/prior=normal")
-    copy.run("fit_prior", *TINY_DATA, *OFF, "model/prior=diagonal", "model.prior.min_std=0.5")
+    copy.run("fit_prior", *TINY_DATA, *OFF, "model/prior=normal", "replace=true")
+    copy.run("fit_prior", *TINY_DATA, *OFF, "model/prior=diagonal", "model.prior.min_std=0.5", "replace=true")
     assert float(copy.model()["prior"]["std"].min()) >= 0.5, "fit_prior reads the same group as train"
     assert copy.touched() == {"face_vae/models/priors/diagonal.py", "face_vae/configs/model/prior/diagonal.yaml"}
 

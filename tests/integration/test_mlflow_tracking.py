@@ -43,6 +43,8 @@ def test_train_and_infer_runs_on_a_server_hold_params_curves_grids_and_model(wor
     assert "None" not in params.values(), "a null value is left out, not logged as the string 'None'"
     assert params["model_file"] == "models/vae.pt", "model_file=null logged as the file it chose"
     assert params["data_source"] == "synthetic" and len(params["prepared_data_md5"]) == 32
+    (data_input,) = train_run.inputs.dataset_inputs  # the data as MLflow's dataset input
+    assert data_input.dataset.name == "synthetic" and data_input.dataset.digest == params["prepared_data_md5"]
     assert params["resolved.precision"] == params["runtime.precision"] != "auto"
     assert params["resolved.cpu_capability"] and params["resolved.threads"].isdigit()
     for curve in ("loss_train_step", "reconstruction_train_step", "kl_train_step"):

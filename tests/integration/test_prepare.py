@@ -96,7 +96,7 @@ def test_a_prepared_folder_that_cannot_be_written_names_its_key(workdir):
 
 
 def test_missing_data_without_dvc_file_is_one_clear_error(workdir):
-    with pytest.raises(UserError, match="there is no data.dvc"):
+    with pytest.raises(UserError, match="There is no data in .*nowhere \\(no such folder\\): download CelebA"):
         prepared_data(_cfg(workdir / "nowhere"))
 
 

@@ -172,6 +172,10 @@ def test_evaluate_promote_true_makes_the_first_scored_version_the_champion(workd
     assert float(client.get_model_version("face_vae", "1").tags["fid_64_val_n16"]) > 0
     scored = client.get_logged_model(client.get_model_version("face_vae", "1").source.removeprefix("models:/"))
     assert {"fid_64", "kid_64", "face_rate"} <= {metric.key for metric in scored.metrics}, "the scores are the model's"
+    trained_by = client.get_run(client.get_model_version("face_vae", "1").run_id)
+    assert {"eval_val_fid_64", "eval_val_face_rate"} <= set(trained_by.data.metrics), "and its training run's"
+    (evaluation,) = client.search_runs([client.get_experiment_by_name("evaluate_VAE").experiment_id])
+    assert evaluation.data.tags["training_run_id"] == trained_by.info.run_id
 
 
 def test_a_smoke_model_is_tagged_in_the_registry_and_never_promoted(workdir, capsys):
