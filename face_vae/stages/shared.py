@@ -44,6 +44,10 @@ def prepared_data(cfg: DictConfig, force: bool = False) -> Path:
                 f"either: {error}"
             ) from error
 
+    source_dir = cfg.data.get("source_dir")
+    if source_dir and not Path(source_dir).exists() and Path(f"{source_dir}.dvc").is_file() and cfg.storage.pull:
+        # A folder the team shares with `dvc add DIR` (DIR.dvc committed): pulled as CelebA is through data.dvc.
+        storage.pull_tracked(storage_settings(cfg), f"{source_dir}.dvc")
     try:
         return ensure_prepared(_data_source(cfg.data), Path(cfg.data.prepared_dir), pull, force=force)
     except TooManyBadImages as error:

@@ -264,3 +264,25 @@ def test_an_attributes_csv_trains_the_classifier_and_steers_faces_of_ones_own_fo
     (workdir / "attributes.csv").write_text("file,Smiling,Hat\n" + f"{images[0]},yes,0\n" + f"{images[1]},1\n")
     line = error_line(capsys, "train_classifier", words)
     assert "2 rows of attributes.csv are not an image path and 2 values of 0/1 or -1/1 (lines 2, 3)" in line
+
+
+def test_a_folder_the_team_shares_with_dvc_add_is_pulled_when_missing(workdir, capsys):
+    import subprocess  # pylint: disable=import-outside-toplevel
+
+    from dvc.repo import Repo  # pylint: disable=import-outside-toplevel
+
+    subprocess.run(["git", "init", "-q"], cwd=workdir, check=True)
+    Repo.init(str(workdir))
+    _people(workdir / "photos", people=6, each=4)
+    with Repo(str(workdir)) as repo:
+        with repo.config.edit() as config:
+            config["remote"]["local"] = {"url": str(workdir.parent / "remote")}
+            config["core"]["remote"] = "local"
+        repo.add("photos")
+        repo.push(targets=["photos.dvc"])
+    shutil.rmtree(workdir / "photos")
+    shutil.rmtree(workdir / ".dvc" / "cache")
+    line = error_line(capsys, "prepare", [*FOLDER, "storage.pull=false"])
+    assert "data.source_dir=photos is not a folder" in line and "photos.dvc brings it" in line
+    cli.run("prepare", [*FOLDER, "data.split=[0.5,0.5,0.0]"])  # as a teammate's clone would: photos.dvc pulls it
+    assert len(list((workdir / "photos").rglob("*.jpg"))) == 24

@@ -101,7 +101,7 @@ def list_images(root: Path) -> Listing:
     """Every image under `root`, recursively, in a stable order: hidden files and folders are passed over, and
     links are followed only when they stay inside `root`."""
     if not root.is_dir():
-        pull = f" (`dvc pull {root}.dvc` brings it)" if Path(f"{root}.dvc").is_file() else ""
+        pull = f" (or allow storage.pull, and {root}.dvc brings it)" if Path(f"{root}.dvc").is_file() else ""
         raise UserError(f"data.source_dir={root} is not a folder: point it at the folder that holds your images{pull}.")
     inside = root.resolve()
     images, hidden, other = [], 0, 0
