@@ -7,7 +7,7 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from PIL import Image, UnidentifiedImageError
+from PIL import Image, ImageOps, UnidentifiedImageError
 from torchvision.transforms.functional import pil_to_tensor
 
 from face_vae.data.celeba import TooLarge, check_pixels
@@ -56,19 +56,20 @@ def _without_own_pictures(folder: Path, found: list[Path]) -> list[Path]:
     return [path for path in found if path not in own]
 
 
-def load_photos(paths: list[Path], crop: Mapping[str, int], image_size: int) -> tuple[torch.Tensor, list[Path]]:
+def load_photos(paths: list[Path], crop: str | Mapping[str, int], image_size: int) -> tuple[torch.Tensor, list[Path]]:
     """The photos as (N, 3, image_size, image_size) floats in [0, 1], and the paths that could be read.
 
-    A photo of CelebA's aligned size gets the training crop box (`data.crop`); any other photo its
-    largest centred square. Either is then resized to `image_size`. Unreadable files are skipped
-    with a warning (none readable: an empty batch).
+    Turned upright (EXIF) as a folder's training images are; with a crop box (`data.crop` of CelebA) a photo of
+    CelebA's aligned size gets that box, any other photo its largest centred square (`crop=center`: every photo).
+    Either is then resized to `image_size`. Unreadable files are skipped with a warning (none readable: an empty
+    batch).
     """
     faces, kept = [], []
     for path in paths:
         try:
             with Image.open(path) as image:
                 check_pixels(image)
-                faces.append(pil_to_tensor(face_crop(rgb(image), crop, image_size)))
+                faces.append(pil_to_tensor(face_crop(rgb(ImageOps.exif_transpose(image)), crop, image_size)))
                 kept.append(path)
         except TooLarge as error:
             log.warning("Skipped %s: %s.", path, error)
@@ -92,9 +93,9 @@ def rgb(image: Image.Image) -> Image.Image:
     return image.convert("RGB")
 
 
-def face_crop(image: Image.Image, crop: Mapping[str, int], image_size: int) -> Image.Image:
+def face_crop(image: Image.Image, crop: str | Mapping[str, int], image_size: int) -> Image.Image:
     """The face square of `image`, resized to `image_size` x `image_size`."""
-    if image.size == ALIGNED_SIZE:
+    if crop != "center" and image.size == ALIGNED_SIZE:
         left, top, size = crop["left"], crop["top"], crop["size"]
         box = (left, top, left + size, top + size)
     else:

@@ -10,7 +10,14 @@ from face_vae.data.photos import load_photos, photo_paths
 from face_vae.errors import UserError
 from face_vae.models.sampling import decode_all
 from face_vae.outputs import image_grid, write_images
-from face_vae.stages.shared import inference_runtime, model_path, pulled_model, sampling_prior, tracking_uri
+from face_vae.stages.shared import (
+    inference_runtime,
+    model_path,
+    photo_crop,
+    pulled_model,
+    sampling_prior,
+    tracking_uri,
+)
 from face_vae.tracking import provenance, runs
 
 log = logging.getLogger(__name__)
@@ -49,7 +56,7 @@ def run(cfg: DictConfig) -> None:
         ends = sampling_prior(network, cfg.sampler, model_file).sample(2, cfg.seed)
     else:
         paths = photo_paths(cfg.start, "start") + photo_paths(cfg.end, "end")
-        photos, kept = load_photos(paths, dict(cfg.data.crop), network.image_size)
+        photos, kept = load_photos(paths, photo_crop(cfg, "interpolate", model_file), network.image_size)
         if len(kept) != 2:
             raise UserError(
                 f"start and end must be one readable photo each (got {len(paths)} files, {len(kept)} read)."

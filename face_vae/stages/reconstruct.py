@@ -10,7 +10,7 @@ from omegaconf import DictConfig
 from face_vae.data.photos import load_photos, photo_paths
 from face_vae.errors import UserError
 from face_vae.outputs import image_grid, write_images
-from face_vae.stages.shared import inference_runtime, model_path, pulled_model, tracking_uri
+from face_vae.stages.shared import inference_runtime, model_path, photo_crop, pulled_model, tracking_uri
 from face_vae.tracking import provenance, runs
 
 log = logging.getLogger(__name__)
@@ -31,7 +31,7 @@ def run(cfg: DictConfig) -> None:
     totals = {"photos": 0, "squared_error": 0.0}
     files = write_images(
         Path(cfg.result_dir),
-        reconstructed_pairs(vae, paths, cfg, totals),
+        reconstructed_pairs(vae, paths, cfg.batch_size, photo_crop(cfg, "reconstruct", model_file), totals),
         replaces=("*_reconstruction.jpg", GRID_FILE),
         total=len(paths) + 1,
     )
@@ -51,15 +51,15 @@ def run(cfg: DictConfig) -> None:
         )
 
 
-def reconstructed_pairs(
-    vae: torch.nn.Module, paths: list[Path], cfg: DictConfig, totals: dict[str, float]
+def reconstructed_pairs(  # pylint: disable=too-many-arguments  # the photos, how to read them, the totals
+    vae: torch.nn.Module, paths: list[Path], batch_size: int, crop: str | dict, totals: dict[str, float]
 ) -> Iterator[tuple[str, torch.Tensor]]:
-    """(file name, photo | reconstruction) of each readable photo, `cfg.batch_size` photos at a time,
+    """(file name, photo | reconstruction) of each readable photo, `batch_size` photos at a time (cropped as `crop`),
     then the grid of the first GRID_PAIRS; the photos and their summed squared errors are added to `totals`."""
     names = dict(zip(paths, _unique_names(paths)))
     shown: list[torch.Tensor] = []
-    for start in range(0, len(paths), cfg.batch_size):
-        photos, kept = load_photos(paths[start : start + cfg.batch_size], dict(cfg.data.crop), vae.image_size)
+    for start in range(0, len(paths), batch_size):
+        photos, kept = load_photos(paths[start : start + batch_size], crop, vae.image_size)
         if not kept:
             continue
         reconstructions = vae.decode(vae.encode(photos)).cpu()

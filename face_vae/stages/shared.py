@@ -180,6 +180,15 @@ def data_from_model(cfg: DictConfig, command: str, network: torch.nn.Module, mod
     return compose(command, [*words, *words_given(command)])
 
 
+def photo_crop(cfg: DictConfig, command: str, model_file: Path) -> str | dict:
+    """How photos are cropped for the model in `model_file`: as its training faces were (the crop its file records,
+    `center` for a folder of one's own), unless the user gave data.crop."""
+    given = {word.split("=", 1)[0].lstrip("+~") for word in words_given(command) if "=" in word}
+    recorded = (training_recipe(model_file) or {}).get("crop")
+    crop = cfg.data.crop if recorded is None or "data.crop" in given else recorded
+    return crop if isinstance(crop, str) else OmegaConf.to_container(crop) if isinstance(crop, DictConfig) else crop
+
+
 def check_model_data(cfg: DictConfig, network: torch.nn.Module, model_file: Path) -> None:
     """Refuse to read faces for the model in `model_file` from data other than its own (values the user gave that
     differ from the model's recipe), naming every difference at once."""

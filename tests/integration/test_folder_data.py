@@ -198,6 +198,42 @@ def test_a_model_trained_on_a_folder_per_person_draws_faces_and_records_its_data
     assert "leave these keys out" in line, "every conflict in one sentence"
 
 
+def test_photos_are_cropped_as_the_models_training_faces_were(workdir, monkeypatch):
+    """reconstruct and interpolate read the crop from the model file (`center` for a folder), or data.crop when given;
+    a photo of CelebA's aligned size is then centre-cropped too, and `data=folder` no longer breaks on its crop."""
+    from face_vae.stages import interpolate, reconstruct  # pylint: disable=import-outside-toplevel
+
+    _people(workdir / "photos", people=6, each=4)
+    tiny = ["model.net.channels=[8,16]", "model.net.latent_dim=4", "model/prior=normal", "storage.add=false"]
+    cli.run(
+        "train", [*FOLDER, "data.split=[0.5,0.5,0.0]", "data.batch_size=4", "trainer.max_epochs=1", *tiny, *NO_TRACKING]
+    )
+    aligned = [_photo(workdir / "in" / f"{index}.jpg", size=(178, 218), colour=index) for index in range(2)]
+    crops = []
+    for stage in (reconstruct, interpolate):
+        real = stage.load_photos
+        monkeypatch.setattr(
+            stage, "load_photos", lambda paths, crop, size, real=real: crops.append(crop) or real(paths, crop, size)
+        )
+    cli.run("reconstruct", [f"input={aligned[0]}", *NO_TRACKING])
+    cli.run("interpolate", [f"start={aligned[0]}", f"end={aligned[1]}", "steps=2", *NO_TRACKING])
+    cli.run("reconstruct", [f"input={aligned[0]}", "data=folder", *NO_TRACKING])  # was: dict('center') broke
+    cli.run("reconstruct", [f"input={aligned[0]}", "data.crop={left:0,top:0,size:100}", *NO_TRACKING])
+    assert crops == ["center", "center", "center", {"left": 0, "top": 0, "size": 100}]
+    assert (workdir / "result" / "0_reconstruction.jpg").is_file()
+
+
+def test_a_centre_crop_takes_the_middle_square_of_every_photo_even_at_celebas_size():
+    from face_vae.data.photos import face_crop  # pylint: disable=import-outside-toplevel
+
+    pixels = np.zeros((218, 178, 3), dtype=np.uint8)
+    pixels[20:198] = 255  # the centred square white, the bands above and below black
+    face = face_crop(Image.fromarray(pixels), "center", 16)
+    assert np.asarray(face).min() > 240
+    boxed = face_crop(Image.fromarray(pixels), {"left": 0, "top": 0, "size": 100}, 16)
+    assert np.asarray(boxed).min() < 15, "a box at CelebA's size still takes the box"
+
+
 def test_images_smaller_than_the_image_size_are_used_and_counted_in_one_warning(workdir, capsys):
     for index in range(4):
         _photo(workdir / "photos" / f"{index}.png", size=(8, 8), colour=index)
