@@ -13,7 +13,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 # pylint: disable=wrong-import-position
 from benchmarks.common import SHARED_SAMPLE, add_tiny, celeba_source, machine_header, prepared  # noqa: E402
-from face_vae.data.face_crops import FaceCrops, as_floats  # noqa: E402
+from face_vae.core.data.face_crops import FaceCrops, as_floats  # noqa: E402
 from face_vae.evaluation import metrics  # noqa: E402
 
 

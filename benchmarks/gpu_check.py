@@ -24,17 +24,17 @@ sys.path.insert(0, str(ROOT))
 # pylint: disable=wrong-import-position
 from benchmarks.common import Timer, add_tiny, machine_header  # noqa: E402
 from face_vae.config import build, compose  # noqa: E402
-from face_vae.data.datamodule import CelebADataModule  # noqa: E402
-from face_vae.data.face_crops import FaceCrops  # noqa: E402
-from face_vae.data.synthetic import make_faces  # noqa: E402
+from face_vae.core.data.datamodule import CelebADataModule  # noqa: E402
+from face_vae.core.data.face_crops import FaceCrops  # noqa: E402
+from face_vae.core.data.synthetic import make_faces  # noqa: E402
+from face_vae.core.models.codes import encoder_means  # noqa: E402
+from face_vae.core.models.priors import GaussianMixture  # noqa: E402
+from face_vae.core.models.vae_module import VAEModule  # noqa: E402
 from face_vae.hardware import resolve  # noqa: E402
-from face_vae.models.codes import encoder_means  # noqa: E402
-from face_vae.models.priors import GaussianMixture  # noqa: E402
-from face_vae.models.vae_module import VAEModule  # noqa: E402
 
 
 def default_module(size: int, compiled: bool, channels_last: bool) -> VAEModule:
-    """The default model and loss (face_vae/models/settings.py VAEModel) at `size`."""
+    """The default model and loss (face_vae/core/models/settings.py VAEModel) at `size`."""
     model = compose("train", [f"data.image_size={size}"]).model
     return build(model, compile=compiled, channels_last=channels_last)
 

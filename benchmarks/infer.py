@@ -23,10 +23,10 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 # pylint: disable=wrong-import-position
 from benchmarks.common import MEASURED_VAE, Timer, add_tiny, machine_header  # noqa: E402
 from benchmarks.train_step import matmul_flops_per_second  # noqa: E402
+from face_vae.core.models.model_file import load_model  # noqa: E402
+from face_vae.core.models.nets.resnet import VAE  # noqa: E402
+from face_vae.core.models.sampling import decoded_batches, latent_batches  # noqa: E402
 from face_vae.hardware import resolve  # noqa: E402
-from face_vae.models.model_file import load_model  # noqa: E402
-from face_vae.models.nets.resnet import VAE  # noqa: E402
-from face_vae.models.sampling import decoded_batches, latent_batches  # noqa: E402
 from face_vae.outputs import JPEG_QUALITY, face_pictures, to_pil_image, write_images  # noqa: E402
 from face_vae.serving.onnx_export import export_onnx  # noqa: E402
 

@@ -21,8 +21,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 # pylint: disable=wrong-import-position
 from benchmarks.common import Timer, add_tiny, celeba_source, machine_header, prepared  # noqa: E402
 from benchmarks.train_step import images_per_second  # noqa: E402
-from face_vae.data.celeba import PARTITION_FILE, find_images_dir, read_partition  # noqa: E402
-from face_vae.data.datamodule import CelebADataModule  # noqa: E402
+from face_vae.core.data.celeba import PARTITION_FILE, find_images_dir, read_partition  # noqa: E402
+from face_vae.core.data.datamodule import CelebADataModule  # noqa: E402
 from face_vae.hardware import resolve  # noqa: E402
 
 

@@ -29,14 +29,14 @@ from benchmarks.common import (  # noqa: E402
     machine_header,
     prepared,
 )
-from face_vae.data.face_crops import FaceCrops, as_floats  # noqa: E402
+from face_vae.core.data.face_crops import FaceCrops, as_floats  # noqa: E402
+from face_vae.core.models.codes import encoder_means  # noqa: E402
+from face_vae.core.models.model_file import load_model  # noqa: E402
+from face_vae.core.models.nets.resnet import VAE  # noqa: E402
+from face_vae.core.models.priors import GaussianMixture  # noqa: E402
+from face_vae.core.models.sampling import decode_all  # noqa: E402
 from face_vae.evaluation import metrics  # noqa: E402
 from face_vae.hardware import resolve  # noqa: E402
-from face_vae.models.codes import encoder_means  # noqa: E402
-from face_vae.models.model_file import load_model  # noqa: E402
-from face_vae.models.nets.resnet import VAE  # noqa: E402
-from face_vae.models.priors import GaussianMixture  # noqa: E402
-from face_vae.models.sampling import decode_all  # noqa: E402
 
 SIZE = 64
 

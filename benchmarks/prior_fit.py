@@ -18,7 +18,7 @@ import torch
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 # pylint: disable=wrong-import-position
 from benchmarks.common import Timer, add_tiny, machine_header  # noqa: E402
-from face_vae.models.priors import GaussianMixture  # noqa: E402
+from face_vae.core.models.priors import GaussianMixture  # noqa: E402
 
 
 def main() -> None:

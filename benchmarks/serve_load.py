@@ -76,8 +76,8 @@ def tiny_registered_model(folder: Path) -> str:
     """A tiny VAE logged and registered in a scratch store; its models:/ URI."""
     import mlflow
 
-    from face_vae.models.model_file import save_model
-    from face_vae.models.nets.resnet import VAE
+    from face_vae.core.models.model_file import save_model
+    from face_vae.core.models.nets.resnet import VAE
     from face_vae.serving.face_generator import log_face_generator
 
     save_model(VAE(32, [8, 16], 4), folder / "vae.pt")

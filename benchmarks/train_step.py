@@ -21,10 +21,10 @@ from torch.utils.flop_counter import FlopCounterMode
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 # pylint: disable=wrong-import-position
 from benchmarks.common import MEASURED_VAE, Timer, add_tiny, celeba_source, machine_header, prepared  # noqa: E402
-from face_vae.data.datamodule import CelebADataModule  # noqa: E402
+from face_vae.core.data.datamodule import CelebADataModule  # noqa: E402
+from face_vae.core.models.nets.resnet import VAE  # noqa: E402
+from face_vae.core.models.vae_module import kl_divergence, reconstruction_nll  # noqa: E402
 from face_vae.hardware import resolve  # noqa: E402
-from face_vae.models.nets.resnet import VAE  # noqa: E402
-from face_vae.models.vae_module import kl_divergence, reconstruction_nll  # noqa: E402
 
 
 def _trainer_step(image_size: int, bf16: bool, channels_last: bool, compiled: bool):

@@ -145,10 +145,10 @@ def export_tiny(folder: Path) -> Path:
     import torch
 
     from face_vae import cli
+    from face_vae.core.models.model_file import save_model, weights_checksum
+    from face_vae.core.models.nets.resnet import VAE
+    from face_vae.core.models.priors import GaussianMixture
     from face_vae.models.classifier import AttributeClassifier, save_classifier
-    from face_vae.models.model_file import save_model, weights_checksum
-    from face_vae.models.nets.resnet import VAE
-    from face_vae.models.priors import GaussianMixture
 
     torch.manual_seed(0)
     network = VAE(32, [8, 16], 4)

@@ -14,8 +14,8 @@ from omegaconf import DictConfig
 
 from face_vae import credentials
 from face_vae.config import command_names, command_summary, compose, config_help, flat_values
-from face_vae.errors import Terminated, UserError
-from face_vae.progress import is_terminal
+from face_vae.core.errors import Terminated, UserError
+from face_vae.core.progress import is_terminal
 
 
 def main(argv: list[str] | None = None) -> None:

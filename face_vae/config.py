@@ -21,7 +21,7 @@ from omegaconf.errors import OmegaConfBaseException, ValidationError
 from omegaconf.nodes import BooleanNode, FloatNode, IntegerNode
 
 from face_vae import credentials
-from face_vae.errors import UserError
+from face_vae.core.errors import UserError
 from face_vae.stages import settings
 
 # Inside the package, so that an installed `face-vae` has them; `configs` at the project root links here.

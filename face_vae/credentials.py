@@ -11,7 +11,7 @@ import os
 import re
 from urllib.parse import unquote, urlsplit
 
-from face_vae.errors import UserError
+from face_vae.core.errors import UserError
 
 MASK = "***"
 USERNAME, PASSWORD = "MLFLOW_TRACKING_USERNAME", "MLFLOW_TRACKING_PASSWORD"

@@ -20,7 +20,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from face_vae.rules import AUTO_OR_BOOL, AUTO_OR_POSITIVE, one_of, setting
+from face_vae.core.rules import AUTO_OR_BOOL, AUTO_OR_POSITIVE, one_of, setting
 
 if TYPE_CHECKING:
     import torch

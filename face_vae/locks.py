@@ -19,8 +19,8 @@ from pathlib import Path
 
 from filelock import FileLock, Timeout
 
+from face_vae.core.errors import UserError
 from face_vae.credentials import mask_text
-from face_vae.errors import UserError
 
 _HELD: dict[str, FileLock] = {}  # the locks this process holds, by the path they guard
 

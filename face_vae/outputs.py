@@ -21,8 +21,8 @@ from filelock import FileLock, Timeout
 from PIL import Image
 from tqdm import tqdm
 
-from face_vae import atomic
-from face_vae.errors import UserError
+from face_vae.core import atomic
+from face_vae.core.errors import UserError
 
 JPEG_QUALITY = 95  # PIL's default of 75 leaves visible blocks on smooth skin
 GIF_FRAME_MS = 120

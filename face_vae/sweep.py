@@ -17,8 +17,8 @@ from hydra.errors import HydraException
 from omegaconf import OmegaConf
 
 from face_vae.config import compose
+from face_vae.core.errors import UserError
 from face_vae.credentials import mask_text
-from face_vae.errors import UserError
 
 log = logging.getLogger(__name__)
 MAX_RUNS = 1_000  # each is composed and checked before the first trains: more would wait minutes in silence

@@ -5,8 +5,8 @@ from pathlib import Path
 import lightning as L
 from lightning.pytorch.plugins.io import TorchCheckpointIO
 
-from face_vae import atomic
-from face_vae.models.model_file import write_torch_file
+from face_vae.core import atomic
+from face_vae.core.models.model_file import write_torch_file
 
 
 class RunIdentity(L.Callback):

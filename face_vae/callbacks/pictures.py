@@ -8,7 +8,7 @@ import torch
 from lightning.pytorch.loggers import MLFlowLogger
 from matplotlib.figure import Figure
 
-from face_vae.data.face_crops import as_floats
+from face_vae.core.data.face_crops import as_floats
 from face_vae.outputs import image_grid
 
 

@@ -9,8 +9,8 @@ import lightning as L
 import torch
 from lightning.pytorch.callbacks import RichProgressBar, Timer, TQDMProgressBar
 
-from face_vae import atomic
-from face_vae.progress import is_terminal
+from face_vae.core import atomic
+from face_vae.core.progress import is_terminal
 
 log = logging.getLogger(__name__)
 

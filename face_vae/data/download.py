@@ -11,13 +11,54 @@ import socket
 import sys
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Optional
 
-from face_vae.atomic import file_md5
+from face_vae.core.atomic import file_md5
+from face_vae.core.errors import UserError, first_line
+from face_vae.core.rules import AT_LEAST_0, SECONDS, setting
 from face_vae.credentials import mask_text
-from face_vae.errors import UserError, first_line
 
 log = logging.getLogger(__name__)
 HTML_STARTS = (b"<!doctype html", b"<html", b"<head", b"<!--")
+
+
+@dataclass
+class OfficialFile:
+    """One of CelebA's official files: its name, Google Drive id and published MD5."""
+
+    name: str = setting("")
+    id: str = setting("")
+    md5: str = setting("")
+
+
+@dataclass
+class OfficialFiles:
+    """CelebA's official Google Drive files and their MD5s (the list torchvision's CelebA uses)."""
+
+    images: OfficialFile = setting(
+        OfficialFile("img_align_celeba.zip", "0B7EVK8r0v71pZjFTYXZWM3FlRnM", "00d2c5bc6d35e252742224ab0c1e8fcb"),
+        "1.4 GB: the 202,599 aligned JPEGs; prepare reads the zip as it is",
+    )
+    partition: OfficialFile = setting(
+        OfficialFile("list_eval_partition.txt", "0B7EVK8r0v71pY0NSMzRuSXJEVkk", "d32c9cbf5e040fd4025c592c306e6668")
+    )
+    attributes: OfficialFile = setting(
+        OfficialFile("list_attr_celeba.txt", "0B7EVK8r0v71pblRyaVFSWGxPY0U", "75e246fa4810816ffd6ee81facbd244c")
+    )
+
+
+@dataclass
+class DownloadSettings:
+    """Where CelebA's official files come from and how they are fetched."""
+
+    drive_url: str = setting("https://drive.google.com/uc?id=", "+ each file's id")
+    mirror: Optional[str] = setting(
+        None, "a team's own copy, e.g. download.mirror=https://files.example.org/celeba/ : mirror + each file's name"
+    )
+    files: OfficialFiles = setting(OfficialFiles())
+    timeout_s: float = setting(60.0, "seconds without an answer before a connection is given up", SECONDS)
+    retries: int = setting(3, "a dropped connection is resumed this many times before the command stops", AT_LEAST_0)
+    manual_page: str = setting("https://mmlab.ie.cuhk.edu.hk/projects/CelebA.html")
 
 
 @dataclass(frozen=True)

@@ -15,8 +15,8 @@ import torch.nn.functional as F
 from scipy import linalg
 from torchmetrics.functional.image import structural_similarity_index_measure
 
-from face_vae.errors import UserError
-from face_vae.progress import progress
+from face_vae.core.errors import UserError
+from face_vae.core.progress import progress
 
 INCEPTION_SIZE = 299
 

@@ -11,10 +11,10 @@ from pathlib import Path
 import torch
 from torch import nn
 
-from face_vae import atomic
-from face_vae.atomic import file_md5
-from face_vae.errors import UserError
-from face_vae.models.model_file import saved_format, weights_checksum
+from face_vae.core import atomic
+from face_vae.core.atomic import file_md5
+from face_vae.core.errors import UserError
+from face_vae.core.models.model_file import saved_format, weights_checksum
 
 FORMAT = "face_vae.AttributeClassifier/1"
 

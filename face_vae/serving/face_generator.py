@@ -50,8 +50,8 @@ class FaceGenerator(mlflow.pyfunc.PythonModel):  # pylint: disable=abstract-meth
     def load_context(self, context) -> None:
         # pylint: disable=attribute-defined-outside-init  # MLflow loads, then calls this
         from face_vae import hardware
+        from face_vae.core.models.model_file import load_model
         from face_vae.models.classifier import load_classifier
-        from face_vae.models.model_file import load_model
 
         model_file = Path(context.artifacts[MODEL_ARTIFACT])
         # The precision and layout `infer` chooses on this machine by default (runtime.*=auto): the same pixels.
@@ -75,7 +75,7 @@ class FaceGenerator(mlflow.pyfunc.PythonModel):  # pylint: disable=abstract-meth
 
     def faces(self, n: int, seed: int, attributes: dict[str, float]) -> list[bytes]:
         """`n` faces as JPEG bytes, drawn as `infer n=N seed=SEED attributes=...` draws them."""
-        from face_vae.models.sampling import decoded_batches, latent_batches
+        from face_vae.core.models.sampling import decoded_batches, latent_batches
         from face_vae.outputs import jpeg_bytes
 
         latents = latent_batches(self.prior, n, BATCH_SIZE, seed)
@@ -163,7 +163,7 @@ def served_model(folder: Path, uri: str):
     from mlflow.models import Model
     from mlflow.pyfunc import PyFuncModel
 
-    from face_vae.errors import UserError
+    from face_vae.core.errors import UserError
 
     meta = Model.load(str(folder / "MLmodel"))
     flavor = meta.flavors.get("python_function", {})

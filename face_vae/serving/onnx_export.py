@@ -10,12 +10,12 @@ from typing import Callable, Optional
 import numpy as np
 import torch
 
-from face_vae import atomic
-from face_vae.errors import UserError
-from face_vae.models import face_vae_stream
+from face_vae.core import atomic
+from face_vae.core.errors import UserError
+from face_vae.core.models import face_vae_stream
 
 DECODER_FILE, PRIOR_FILE, SAMPLER_FILE = "decoder.onnx", "prior.npz", "sample_faces.py"
-STREAM_FILE = "face_vae_stream.py"  # the random stream sample_faces.py imports, from face_vae/models/
+STREAM_FILE = "face_vae_stream.py"  # the random stream sample_faces.py imports, from face_vae/core/models/
 MANIFEST_FILE = "manifest.json"  # what the export holds, with checksums: the sampler checks them before drawing
 TOLERANCE = 2 / 255  # per pixel: what the export promises against the torch decoder
 

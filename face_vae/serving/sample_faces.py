@@ -11,7 +11,7 @@ the stream face_vae_stream.py defines, as `python commands.py infer seed=0` and 
 matches torch's within 2/255 per pixel; infer at bf16 differs a little more).
 Faces are decoded and written a batch at a time (memory stays flat however many); in --out only files this
 script wrote (listed in its .sample_faces.json) are replaced or removed.
-This file is copied from face_vae/serving/sample_faces.py (and face_vae_stream.py from face_vae/models/); in an
+This file is copied from face_vae/serving/sample_faces.py (and face_vae_stream.py from face_vae/core/models/); in an
 export it imports neither face_vae nor torch.
 """
 
@@ -29,8 +29,10 @@ HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))  # face_vae_stream.py lies beside this file in an export
 try:
     from face_vae_stream import face_latents  # pylint: disable=wrong-import-position
-except ModuleNotFoundError:  # this file inside the package (face_vae/serving/): the stream lies in face_vae/models/
-    from face_vae.models.face_vae_stream import face_latents  # pylint: disable=wrong-import-position
+except (
+    ModuleNotFoundError
+):  # this file inside the package (face_vae/serving/): the stream lies in face_vae/core/models/
+    from face_vae.core.models.face_vae_stream import face_latents  # pylint: disable=wrong-import-position
 finally:
     sys.path.remove(str(HERE))
 JPEG_QUALITY = 95  # what face_vae writes

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import numpy as np
 
-from face_vae.errors import UserError
+from face_vae.core.errors import UserError
 
 log = logging.getLogger(__name__)
 

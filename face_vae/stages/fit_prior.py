@@ -8,10 +8,10 @@ from pathlib import Path
 from omegaconf import DictConfig
 
 from face_vae import locks
-from face_vae.atomic import refuse_foreign_file
 from face_vae.config import build
-from face_vae.errors import UserError
-from face_vae.models.model_file import is_model_file, save_model, training_data, training_recipe
+from face_vae.core.atomic import refuse_foreign_file
+from face_vae.core.errors import UserError
+from face_vae.core.models.model_file import is_model_file, save_model, training_data, training_recipe
 from face_vae.stages.shared import (
     config_yaml,
     data_from_model,

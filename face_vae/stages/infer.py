@@ -9,9 +9,9 @@ from pathlib import Path
 import torch
 from omegaconf import DictConfig, OmegaConf
 
-from face_vae.errors import UserError
+from face_vae.core.errors import UserError
+from face_vae.core.models.sampling import decode_all, decoded_batches, latent_batches
 from face_vae.models.classifier import AttributeClassifier, load_classifier
-from face_vae.models.sampling import decode_all, decoded_batches, latent_batches
 from face_vae.outputs import face_pictures, image_grid, write_images
 from face_vae.stages.shared import inference_runtime, model_path, pulled_model, sampling_prior, tracking_uri
 from face_vae.tracking import provenance, runs

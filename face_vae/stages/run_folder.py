@@ -13,10 +13,10 @@ import lightning as L
 import torch
 from omegaconf import DictConfig, OmegaConf
 
-from face_vae import atomic
 from face_vae.callbacks.checkpoints import RunIdentity
 from face_vae.config import compose, flat_values, words_given
-from face_vae.errors import UserError, listed
+from face_vae.core import atomic
+from face_vae.core.errors import UserError, listed
 
 log = logging.getLogger(__name__)
 RUN_ID_FILE = "mlflow_run_id.txt"

@@ -6,7 +6,7 @@ import socket
 
 from omegaconf import DictConfig
 
-from face_vae.errors import UserError
+from face_vae.core.errors import UserError
 from face_vae.serving import guard
 from face_vae.stages.shared import registry_uri
 from face_vae.tracking import registry

@@ -1,8 +1,8 @@
 """Every command: its settings (defaults, rules, `--help` comments), the config groups it composes, and the one
 registry of commands (name -> settings -> face_vae/stages/<name>.py). A group's own settings live beside its code
-(face_vae/data/settings.py, models/settings.py, hardware.py, storage.py, tracking/server.py); a YAML file in configs/
-holds only a preset (configs/trainer/gpu.yaml) or a library class's arguments (configs/callbacks/).
-Torch-free: the command line checks a config in a second, before anything heavy loads.
+(face_vae/core/data/settings.py, core/models/settings.py, data/download.py, hardware.py, storage.py,
+tracking/server.py); a YAML file in configs/ holds only a preset (configs/trainer/gpu.yaml) or a library class's
+arguments (configs/callbacks/). Torch-free: the command line checks a config in a second, before anything heavy loads.
 """
 
 # A settings class has one field per key, however many that is.
@@ -14,11 +14,20 @@ from hydra.core.config_store import ConfigStore
 from omegaconf import OmegaConf
 
 from face_vae import hardware, storage
-from face_vae.data import settings as data_settings
-from face_vae.data.settings import DownloadSettings
-from face_vae.models import settings as model_settings
-from face_vae.models.settings import Classifier
-from face_vae.rules import AT_LEAST_0, AUTO_OR_POSITIVE, PATH, POSITIVE, SEED_RANGE, at_least, one_of, positive, setting
+from face_vae.core.data import settings as data_settings
+from face_vae.core.models import settings as model_settings
+from face_vae.core.rules import (
+    AT_LEAST_0,
+    AUTO_OR_POSITIVE,
+    PATH,
+    POSITIVE,
+    SEED_RANGE,
+    at_least,
+    one_of,
+    positive,
+    setting,
+)
+from face_vae.data.download import DownloadSettings
 from face_vae.tracking.server import TrackingSettings
 
 SAMPLER = setting(
@@ -62,6 +71,20 @@ def groups(*names: str) -> Any:
 def own(**values: Any) -> Any:
     """Values a command sets in one of its groups (over the group's defaults, under the user's overrides)."""
     return setting(dict(values))
+
+
+@dataclass
+class Classifier:
+    """The attribute classifier of `train_classifier`."""
+
+    hidden: int = setting(256, "one hidden layer: latent code -> hidden -> one logit per attribute", POSITIVE)
+    dropout: float = setting(0.2, "", (lambda value: 0 <= value < 1, "between 0 and 1"))
+    balanced: bool = setting(
+        True, "weigh positives by negatives/positives: best balanced accuracy; false: best plain accuracy"
+    )
+    lr: float = setting(0.001, "", positive("a positive learning rate"))
+    weight_decay: float = setting(0.0001, "", AT_LEAST_0)
+    batch_size: int = setting(256, "", POSITIVE)
 
 
 @dataclass

@@ -10,20 +10,20 @@ from omegaconf import DictConfig, OmegaConf
 
 from face_vae import hardware, storage
 from face_vae.config import build, compose, flat_values, words_given
-from face_vae.data.face_crops import FaceCrops
-from face_vae.data.preparation import FolderNotWritable, TooManyBadImages, ensure_prepared, prepared_folder
-from face_vae.data.sources import Source, source_for
-from face_vae.errors import UserError
-from face_vae.models.codes import encoder_means
-from face_vae.models.model_file import load_model, training_recipe
-from face_vae.models.priors import GaussianMixture, Prior, StandardNormal
-from face_vae.progress import is_terminal
+from face_vae.core.data.face_crops import FaceCrops
+from face_vae.core.data.preparation import FolderNotWritable, TooManyBadImages, ensure_prepared, prepared_folder
+from face_vae.core.data.sources import Source, source_for
+from face_vae.core.errors import UserError
+from face_vae.core.models.codes import encoder_means
+from face_vae.core.models.model_file import load_model, training_recipe
+from face_vae.core.models.priors import GaussianMixture, Prior, StandardNormal
+from face_vae.core.progress import is_terminal
 from face_vae.tracking import provenance, registry, server
 
 if TYPE_CHECKING:
     import lightning
 
-    from face_vae.data.datamodule import CelebADataModule
+    from face_vae.core.data.datamodule import CelebADataModule
 
 
 log = logging.getLogger(__name__)
@@ -74,14 +74,14 @@ def _no_data(source_dir: str, wanted: Path) -> str:
 
 
 def _data_source(data: DictConfig) -> Source:
-    """The source of the `data` group, by its kind (face_vae/data/sources/)."""
+    """The source of the `data` group, by its kind (face_vae/core/data/sources/)."""
     return source_for(OmegaConf.to_container(data, resolve=True))
 
 
 def data_module(data: DictConfig, prepared_dir: Path) -> "CelebADataModule":
     """The train, val and test loaders over the prepared crops of the `data` group."""
     # Lightning (and torchvision under it) load only for the commands that train: infer starts seconds faster.
-    from face_vae.data.datamodule import CelebADataModule
+    from face_vae.core.data.datamodule import CelebADataModule
 
     splits = {"train_split": data.train_split, "val_split": data.val_split, "test_split": data.test_split}
     return CelebADataModule(str(prepared_dir), data.batch_size, data.num_workers, **splits)

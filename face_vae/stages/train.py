@@ -14,8 +14,8 @@ from face_vae import hardware, locks, storage
 from face_vae.callbacks.checkpoints import RunFiles, RunIdentity
 from face_vae.callbacks.progress import EpochHistory
 from face_vae.config import build, words_given
-from face_vae.errors import Terminated
-from face_vae.models.model_file import save_model
+from face_vae.core.errors import Terminated
+from face_vae.core.models.model_file import save_model
 from face_vae.stages import run_folder, train_checks
 from face_vae.stages.shared import (
     build_trainer,

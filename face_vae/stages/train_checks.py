@@ -6,11 +6,11 @@ from pathlib import Path
 import lightning as L
 from omegaconf import DictConfig
 
-from face_vae import atomic
 from face_vae.callbacks.progress import EpochHistory
-from face_vae.data.face_crops import read_meta
-from face_vae.errors import UserError
-from face_vae.models.model_file import is_model_file, training_data
+from face_vae.core import atomic
+from face_vae.core.data.face_crops import read_meta
+from face_vae.core.errors import UserError
+from face_vae.core.models.model_file import is_model_file, training_data
 from face_vae.stages import run_folder
 from face_vae.stages.shared import model_file_path
 

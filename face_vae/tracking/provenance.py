@@ -5,8 +5,9 @@ import subprocess
 from importlib.metadata import version
 from pathlib import Path
 
-from face_vae import atomic, storage
-from face_vae.data.face_crops import META_FILE
+from face_vae import storage
+from face_vae.core import atomic
+from face_vae.core.data.face_crops import META_FILE
 from face_vae.tracking import registry
 
 LIBRARIES = ("torch", "torchvision", "lightning", "hydra-core", "mlflow", "dvc")

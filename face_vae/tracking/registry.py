@@ -9,7 +9,7 @@ import shutil
 from dataclasses import dataclass
 from pathlib import Path
 
-from face_vae.errors import UserError, first_line
+from face_vae.core.errors import UserError, first_line
 
 log = logging.getLogger(__name__)
 SCHEME = "models:/"

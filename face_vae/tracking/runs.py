@@ -3,7 +3,7 @@
 import time
 from pathlib import Path
 
-from face_vae.errors import UserError
+from face_vae.core.errors import UserError
 from face_vae.tracking.provenance import git_state
 
 

@@ -10,8 +10,8 @@ from pathlib import Path
 from typing import Optional
 
 from face_vae import credentials, locks
-from face_vae.errors import UserError, first_line
-from face_vae.rules import SECONDS, setting
+from face_vae.core.errors import UserError, first_line
+from face_vae.core.rules import SECONDS, setting
 
 log = logging.getLogger(__name__)
 

@@ -10,7 +10,7 @@ import mlflow
 from lightning.pytorch.loggers import MLFlowLogger
 from lightning.pytorch.utilities import rank_zero_only
 
-from face_vae.errors import first_line
+from face_vae.core.errors import first_line
 from face_vae.serving.face_generator import log_face_generator
 from face_vae.tracking import registry
 from face_vae.tracking.provenance import git_state

@@ -78,12 +78,12 @@ def test_a_model_knob_is_one_field_and_one_argument_and_older_model_files_still_
     copy.run("train", *TINY_TRAIN)  # a model file saved before the knob exists
     shutil.copy(copy.work / "models" / "vae.pt", copy.work / "before.pt")
     copy.edit(
-        "face_vae/models/settings.py",
+        "face_vae/core/models/settings.py",
         """    channels: list[int] = setting(""",
         """    code_noise: float = setting(1.0, "scale of the noise added to the codes in training (0: an autoencoder)")
     channels: list[int] = setting(""",
     )
-    network = "face_vae/models/nets/resnet.py"
+    network = "face_vae/core/models/nets/resnet.py"
     copy.edit(
         network,
         "chooses them.\n    def __init__(self, image_size: int, channels: Sequence[int], latent_dim: int):",
@@ -99,7 +99,7 @@ def test_a_model_knob_is_one_field_and_one_argument_and_older_model_files_still_
     copy.run("train", *TINY_TRAIN, "model.net.code_noise=0.5")
     assert copy.model()["hparams"]["code_noise"] == 0.5
     assert "Wrote 2 faces" in copy.run("infer", "n=2", *OFF, "model_file=before.pt")
-    assert copy.touched() == {"face_vae/models/settings.py", network}
+    assert copy.touched() == {"face_vae/core/models/settings.py", network}
 
 
 HELLO_SETTINGS = '''
@@ -114,7 +114,7 @@ HELLO_RUN = '''"""The `hello` command: the code size of a trained model."""
 
 from pathlib import Path
 
-from face_vae.models.model_file import load_model
+from face_vae.core.models.model_file import load_model
 
 
 def run(cfg):
@@ -145,7 +145,7 @@ DIAGONAL_PRIOR = '''"""model/prior=diagonal: one Gaussian with a diagonal covari
 import numpy as np
 import torch
 
-from face_vae.models.priors import Prior
+from face_vae.core.models.priors import Prior
 
 
 class DiagonalGaussian(Prior):
@@ -183,10 +183,10 @@ class DiagonalGaussian(Prior):
 
 
 def test_a_prior_is_one_module_and_its_config_and_every_command_draws_from_it(copy):
-    copy.write("face_vae/models/priors/diagonal.py", DIAGONAL_PRIOR)
+    copy.write("face_vae/core/models/priors/diagonal.py", DIAGONAL_PRIOR)
     copy.write(
         "face_vae/configs/model/prior/diagonal.yaml",
-        "_target_: face_vae.models.priors.diagonal.DiagonalGaussian\nmin_std: 0.01\n",
+        "_target_: face_vae.core.models.priors.diagonal.DiagonalGaussian\nmin_std: 0.01\n",
     )
     train = [word for word in TINY_TRAIN if not word.startswith("model.prior.")]
     copy.run("train", *train, "model/prior=diagonal")
@@ -198,7 +198,7 @@ def test_a_prior_is_one_module_and_its_config_and_every_command_draws_from_it(co
     copy.run("fit_prior", *TINY_DATA, *OFF, "model/prior=normal", "replace=true")
     copy.run("fit_prior", *TINY_DATA, *OFF, "model/prior=diagonal", "model.prior.min_std=0.5", "replace=true")
     assert float(copy.model()["prior"]["std"].min()) >= 0.5, "fit_prior reads the same group as train"
-    assert copy.touched() == {"face_vae/models/priors/diagonal.py", "face_vae/configs/model/prior/diagonal.yaml"}
+    assert copy.touched() == {"face_vae/core/models/priors/diagonal.py", "face_vae/configs/model/prior/diagonal.yaml"}
 
 
 TINY_NETWORK = '''"""model/net=tiny: a fully connected VAE, small enough for 16 px faces."""
@@ -206,7 +206,7 @@ TINY_NETWORK = '''"""model/net=tiny: a fully connected VAE, small enough for 16 
 import torch
 from torch import nn
 
-from face_vae.models.nets import register
+from face_vae.core.models.nets import register
 
 
 @register("tiny")
@@ -241,10 +241,10 @@ class TinyVAE(nn.Module):
 
 
 def test_a_network_is_one_module_and_its_config_and_trains_reloads_draws_and_exports(copy):
-    copy.write("face_vae/models/nets/tiny.py", TINY_NETWORK)
+    copy.write("face_vae/core/models/nets/tiny.py", TINY_NETWORK)
     copy.write(
         "face_vae/configs/model/net/tiny.yaml",
-        "_target_: face_vae.models.nets.tiny.TinyVAE\nimage_size: ${data.image_size}\nlatent_dim: 6\nhidden: 32\n",
+        "_target_: face_vae.core.models.nets.tiny.TinyVAE\nimage_size: ${data.image_size}\nlatent_dim: 6\nhidden: 32\n",
     )
     train = [word for word in TINY_TRAIN if not word.startswith("model.net.")]
     copy.run("train", *train, "model/net=tiny")
@@ -255,7 +255,7 @@ def test_a_network_is_one_module_and_its_config_and_trains_reloads_draws_and_exp
     copy.run("evaluate", *TINY_DATA, *OFF, "split=val", "fid_sizes=[16]")
     copy.run("export", *OFF)
     assert (copy.work / "export" / "decoder.onnx").is_file()
-    assert copy.touched() == {"face_vae/models/nets/tiny.py", "face_vae/configs/model/net/tiny.yaml"}
+    assert copy.touched() == {"face_vae/core/models/nets/tiny.py", "face_vae/configs/model/net/tiny.yaml"}
 
 
 STRIPES_SOURCE = '''"""data=stripes: coloured stripes drawn from a seed."""
@@ -264,8 +264,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from face_vae.data.preparation import write_arrays
-from face_vae.data.sources import Source
+from face_vae.core.data.preparation import write_arrays
+from face_vae.core.data.sources import Source
 
 
 @dataclass
@@ -296,7 +296,7 @@ class StripesSource(Source):
 
 
 def test_a_dataset_is_one_module_and_its_config_and_touches_no_command(copy):
-    copy.write("face_vae/data/sources/stripes.py", STRIPES_SOURCE)
+    copy.write("face_vae/core/data/sources/stripes.py", STRIPES_SOURCE)
     copy.write("face_vae/configs/data/stripes.yaml", "defaults:\n  - base\n  - _self_\nkind: stripes\ncount: 40\n")
     data = ["data=stripes", "data.image_size=16", "data.batch_size=8"]
     train = [word for word in TINY_TRAIN if not word.startswith("data")]
@@ -305,4 +305,4 @@ def test_a_dataset_is_one_module_and_its_config_and_touches_no_command(copy):
     assert copy.model()["trained_on"] == "stripes"
     copy.run("infer", "n=2", *OFF)
     copy.run("reconstruct", *OFF, "input=result")  # photos cropped and resized as the model's data
-    assert copy.touched() == {"face_vae/data/sources/stripes.py", "face_vae/configs/data/stripes.yaml"}
+    assert copy.touched() == {"face_vae/core/data/sources/stripes.py", "face_vae/configs/data/stripes.yaml"}

@@ -10,7 +10,7 @@ import torch
 
 from face_vae import cli
 from face_vae.callbacks.checkpoints import ReplacingCheckpointIO
-from face_vae.errors import UserError
+from face_vae.core.errors import UserError
 from face_vae.stages.run_folder import read_checkpoint
 from tests.conftest import FAST_TRAIN
 from tests.faults import disk_full

@@ -9,7 +9,7 @@ import pytest
 import torch
 from mlflow.tracking import MlflowClient
 
-from face_vae.models.model_file import load_model
+from face_vae.core.models.model_file import load_model
 from tests.conftest import FAST_TRAIN, subprocess_env
 
 PROJECT_ROOT = Path(__file__).resolve().parents[2]

@@ -11,8 +11,8 @@ import yaml
 from dvc.repo import Repo
 
 from face_vae import cli
-from face_vae.models.model_file import save_model
-from face_vae.models.nets.resnet import VAE
+from face_vae.core.models.model_file import save_model
+from face_vae.core.models.nets.resnet import VAE
 from face_vae.storage import StorageSettings, track_model
 from tests.conftest import error_line, free_port, write_fake_celeba
 

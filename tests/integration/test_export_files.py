@@ -13,9 +13,9 @@ import pytest
 import torch
 
 from face_vae import cli
-from face_vae.models.model_file import save_model
-from face_vae.models.nets.resnet import VAE
-from face_vae.models.priors import GaussianMixture
+from face_vae.core.models.model_file import save_model
+from face_vae.core.models.nets.resnet import VAE
+from face_vae.core.models.priors import GaussianMixture
 from tests.conftest import error_line
 
 HAS_ONNX = importlib.util.find_spec("onnxruntime") is not None

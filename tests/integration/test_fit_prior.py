@@ -9,8 +9,8 @@ import torch
 from mlflow.tracking import MlflowClient
 
 from face_vae import cli
-from face_vae.models.model_file import load_model
-from face_vae.models.priors import GaussianMixture, StandardNormal
+from face_vae.core.models.model_file import load_model
+from face_vae.core.models.priors import GaussianMixture, StandardNormal
 from tests.conftest import FAST_TRAIN, error_line
 
 NO_TRACKING = ["tracking.enabled=false", "storage.pull=false", "storage.add=false"]

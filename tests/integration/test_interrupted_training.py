@@ -7,7 +7,7 @@ import signal
 import pytest
 
 from face_vae import cli
-from face_vae.models.vae_module import VAEModule
+from face_vae.core.models.vae_module import VAEModule
 from tests.conftest import FAST_TRAIN
 
 

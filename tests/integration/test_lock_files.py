@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from face_vae import locks
-from face_vae.errors import UserError
+from face_vae.core.errors import UserError
 
 
 def test_a_planted_fallback_lock_folder_is_refused_and_nothing_is_written_through_it(tmp_path, monkeypatch):

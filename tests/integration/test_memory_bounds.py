@@ -17,8 +17,8 @@ from pathlib import Path
 import numpy as np, torch
 from PIL import Image
 from face_vae import cli
-from face_vae.models.model_file import save_model
-from face_vae.models.nets.resnet import VAE
+from face_vae.core.models.model_file import save_model
+from face_vae.core.models.nets.resnet import VAE
 
 photos = Path("photos"); photos.mkdir()
 rng = np.random.default_rng(0)

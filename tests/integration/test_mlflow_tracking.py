@@ -92,7 +92,7 @@ def test_fallback_local_logs_to_the_embedded_store_when_the_server_is_down(workd
 
 
 def test_lightning_loads_a_checkpoint_and_the_served_requirements_have_no_local_labels(workdir):
-    from face_vae.models.vae_module import VAEModule
+    from face_vae.core.models.vae_module import VAEModule
 
     cli.run("train", FAST_TRAIN)
     module = VAEModule.load_from_checkpoint(workdir / "checkpoints" / "last.ckpt", map_location="cpu")

@@ -13,8 +13,8 @@ from dvc.repo import Repo
 from PIL import Image
 
 from face_vae import cli
-from face_vae.models.model_file import save_model, training_data
-from face_vae.models.nets.resnet import VAE
+from face_vae.core.models.model_file import save_model, training_data
+from face_vae.core.models.nets.resnet import VAE
 from tests.conftest import FAST_TRAIN, error_line, subprocess_env, write_fake_celeba
 
 ROOT = Path(__file__).resolve().parents[2]

@@ -14,8 +14,8 @@ from mlflow.tracking import MlflowClient
 from PIL import Image
 
 from face_vae import cli
-from face_vae.models.model_file import save_model
-from face_vae.models.nets.resnet import VAE
+from face_vae.core.models.model_file import save_model
+from face_vae.core.models.nets.resnet import VAE
 from tests.conftest import FAST_TRAIN, error_line, image_array, subprocess_env
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -77,7 +77,7 @@ def test_ctrl_c_while_the_prior_is_fitted_marks_the_run_killed_and_says_one_line
     def interrupted(*_args, **_kwargs):
         raise KeyboardInterrupt
 
-    monkeypatch.setattr("face_vae.models.priors.GaussianMixture.fit", interrupted)
+    monkeypatch.setattr("face_vae.core.models.priors.GaussianMixture.fit", interrupted)
     with pytest.raises(SystemExit) as stopped:
         cli.run("train", FAST_TRAIN)
     assert stopped.value.code == 130

@@ -7,10 +7,10 @@ import pytest
 from PIL import Image
 
 from face_vae.config import compose
-from face_vae.data.datamodule import CelebADataModule
-from face_vae.data.face_crops import FaceCrops, read_meta
-from face_vae.data.preparation import BAD_IMAGES_REPORT
-from face_vae.errors import UserError
+from face_vae.core.data.datamodule import CelebADataModule
+from face_vae.core.data.face_crops import FaceCrops, read_meta
+from face_vae.core.data.preparation import BAD_IMAGES_REPORT
+from face_vae.core.errors import UserError
 from face_vae.stages.shared import prepared_data
 from tests.conftest import image_array, write_fake_celeba
 

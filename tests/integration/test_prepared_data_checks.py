@@ -12,8 +12,8 @@ from pathlib import Path
 import pytest
 
 from face_vae.config import compose
-from face_vae.data.face_crops import FaceCrops, read_meta
-from face_vae.errors import UserError
+from face_vae.core.data.face_crops import FaceCrops, read_meta
+from face_vae.core.errors import UserError
 from face_vae.stages.shared import prepared_data
 from tests.conftest import subprocess_env, write_fake_celeba
 

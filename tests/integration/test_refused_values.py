@@ -123,8 +123,8 @@ def test_an_attribute_sweep_that_is_not_a_strength_is_one_sentence(workdir, caps
 
 
 def test_a_strip_taller_than_a_jpeg_is_refused_before_any_face_is_decoded(workdir, capsys):
-    from face_vae.models.model_file import save_model
-    from face_vae.models.nets.resnet import VAE
+    from face_vae.core.models.model_file import save_model
+    from face_vae.core.models.nets.resnet import VAE
 
     save_model(VAE(64, [8, 16], 4), workdir / "models" / "vae.pt")
     line = error_line(capsys, "interpolate", ["steps=40000", "tracking.enabled=false", "data.image_size=64"])

@@ -13,9 +13,9 @@ import torch
 from mlflow.tracking import MlflowClient
 
 from face_vae import cli, outputs
-from face_vae.errors import UserError
-from face_vae.models.model_file import load_model
-from face_vae.models.priors import StandardNormal
+from face_vae.core.errors import UserError
+from face_vae.core.models.model_file import load_model
+from face_vae.core.models.priors import StandardNormal
 from tests.conftest import FAST_TRAIN, error_line, subprocess_env
 
 PROJECT_ROOT = Path(__file__).resolve().parents[2]

@@ -106,8 +106,8 @@ def test_infer_without_tracking_imports_neither_lightning_nor_mlflow_nor_torchvi
         f"cli.run('infer', ['n=2', 'tracking.enabled=false', 'model_file={tmp_path}/m.pt', 'storage.pull=false'])\n"
     )
     tiny = (
-        "from pathlib import Path\nfrom face_vae.models.nets.resnet import VAE\n"
-        "from face_vae.models.model_file import save_model\n"
+        "from pathlib import Path\nfrom face_vae.core.models.nets.resnet import VAE\n"
+        "from face_vae.core.models.model_file import save_model\n"
         f"save_model(VAE(32, [8, 16], 4), Path('{tmp_path}/m.pt'))\n"
     )
     subprocess.run([sys.executable, "-c", tiny], cwd=tmp_path, env=subprocess_env(ROOT), check=True)

@@ -8,8 +8,8 @@ import pytest
 from mlflow.exceptions import MlflowException
 from mlflow.pyfunc import scoring_server
 
-from face_vae.models.model_file import save_model
-from face_vae.models.nets.resnet import VAE
+from face_vae.core.models.model_file import save_model
+from face_vae.core.models.nets.resnet import VAE
 from face_vae.serving.face_generator import log_face_generator
 
 

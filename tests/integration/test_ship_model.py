@@ -19,7 +19,7 @@ from mlflow.tracking import MlflowClient
 from PIL import Image
 
 from face_vae import cli
-from face_vae.models.model_file import load_model
+from face_vae.core.models.model_file import load_model
 from face_vae.serving.face_generator import face_jpegs_from_response
 from face_vae.tracking import registry
 from tests.conftest import FAST_TRAIN, answers, error_line, free_port, image_array, subprocess_env

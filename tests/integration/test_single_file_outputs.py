@@ -7,8 +7,8 @@ from pathlib import Path
 import pytest
 
 from face_vae import cli
-from face_vae.models.model_file import save_model
-from face_vae.models.nets.resnet import VAE
+from face_vae.core.models.model_file import save_model
+from face_vae.core.models.nets.resnet import VAE
 from face_vae.stages import train_classifier
 from tests.conftest import FAST_TRAIN, error_line
 

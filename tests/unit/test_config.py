@@ -9,8 +9,8 @@ from omegaconf import OmegaConf
 
 from face_vae import cli, config
 from face_vae.config import CONFIG_DIR, command_names, command_summary, compose, config_help
-from face_vae.errors import UserError
-from face_vae.models.settings import VAEModel
+from face_vae.core.errors import UserError
+from face_vae.core.models.settings import VAEModel
 from face_vae.stages import settings
 
 
@@ -118,7 +118,7 @@ def test_each_registered_command_has_its_stage_and_summary_and_a_stray_yaml_adds
 def test_the_model_is_built_from_its_injected_net_optimizer_and_prior():
     import torch
 
-    from face_vae.models.priors import StandardNormal
+    from face_vae.core.models.priors import StandardNormal
 
     words = ["data=synthetic", "data.image_size=32", "model.net.channels=[8,16]", "model.net.latent_dim=4"]
     cfg = compose("train", [*words, "model.optimizer._target_=torch.optim.SGD", "model/prior=normal"])
@@ -133,7 +133,7 @@ def test_a_prior_added_as_a_yaml_file_is_offered_and_built(tmp_path, monkeypatch
     shutil.copytree(CONFIG_DIR, configs)
     (configs / "model" / "prior").mkdir(parents=True, exist_ok=True)
     (configs / "model" / "prior" / "one.yaml").write_text(
-        "_target_: face_vae.models.priors.GaussianMixture\ncomponents: 1\nmax_codes: 100\n"
+        "_target_: face_vae.core.models.priors.GaussianMixture\ncomponents: 1\nmax_codes: 100\n"
     )
     monkeypatch.setattr(config, "CONFIG_DIR", configs)
     assert "|one;" in config_help("train").split("choose with model/prior=")[1]
@@ -158,7 +158,7 @@ def test_a_mixture_fitted_to_fewer_than_two_codes_is_refused_in_one_sentence(com
         compose(command, ["model.prior.max_codes=1"])
     import torch  # pylint: disable=import-outside-toplevel  # the rest of this file runs without torch
 
-    from face_vae.models.priors import GaussianMixture  # pylint: disable=import-outside-toplevel
+    from face_vae.core.models.priors import GaussianMixture  # pylint: disable=import-outside-toplevel
 
     with pytest.raises(UserError, match="fitted to 2 codes or more, and there is 1"):
         GaussianMixture(3, 10).fit(torch.zeros(1, 4))

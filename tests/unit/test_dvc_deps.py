@@ -10,11 +10,12 @@ import yaml
 from tests.unit.test_import_layers import GRAPH, PACKAGE
 
 ROOT = PACKAGE.parent
-# What decides the weights or the scores; tracking, storage and the CLI only record or move them. Prepare's crops
-# depend on the data code alone (its stage imports shared helpers that reach the models, which do not touch them).
-DECIDES = ("face_vae.models", "face_vae.data", "face_vae.callbacks", "face_vae.hardware", "face_vae.stages",
+# What decides the weights or the scores; tracking, storage, download, the attribute classifier and the CLI only record
+# or move them. Prepare's crops depend on the data code alone (its stage imports shared helpers that reach the models,
+# which do not touch them).
+DECIDES = ("face_vae.core", "face_vae.callbacks", "face_vae.hardware", "face_vae.stages",
            "face_vae.evaluation", "face_vae.config")  # fmt: skip
-DECIDES_PREPARE = ("face_vae.data", "face_vae.stages.prepare", "face_vae.stages.settings")
+DECIDES_PREPARE = ("face_vae.core.data", "face_vae.stages.prepare", "face_vae.stages.settings")
 
 
 def _reached(start: str) -> set[str]:

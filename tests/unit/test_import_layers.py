@@ -37,12 +37,12 @@ GRAPH = {name: _imports(path, set(_modules())) for name, path in _modules().item
 
 
 def test_the_graph_is_read_from_the_real_package():
-    assert "face_vae.models.model_file" in GRAPH["face_vae.stages.shared"]
+    assert "face_vae.core.models.model_file" in GRAPH["face_vae.stages.shared"]
     assert "face_vae.stages.run_folder" in GRAPH["face_vae.stages.train"], "from-imports of submodules are resolved"
     assert COMMANDS >= {"train", "infer", "download", "prepare"}
 
 
-@pytest.mark.parametrize("package", ["face_vae.models.nets", "face_vae.data.sources"])
+@pytest.mark.parametrize("package", ["face_vae.core.models.nets", "face_vae.core.data.sources"])
 def test_networks_and_data_sources_are_reached_by_name_only(package):
     """A new network or dataset is one module in its folder: no other code names a network's or a source's module
     (they are found by the name the config or the model file gives)."""
@@ -59,7 +59,20 @@ def test_no_module_imports_a_command_stage():
     assert not offenders
 
 
-@pytest.mark.parametrize("layer", ["face_vae.models", "face_vae.data", "face_vae.evaluation"])
+def test_the_core_imports_nothing_else_of_face_vae():
+    """face_vae/core/ (networks, priors, the model file, data sources, crops, the DataModule) is what a person copies
+    for a new model: it imports only itself, so it works with every other folder of the package deleted."""
+    core = {name for name in GRAPH if name.startswith("face_vae.core")}
+    assert {"face_vae.core.models.model_file", "face_vae.core.data.sources.folder"} <= core, "the graph holds the core"
+    offenders = {
+        name: sorted(target for target in GRAPH[name] if not target.startswith("face_vae.core"))
+        for name in core
+        if any(not target.startswith("face_vae.core") for target in GRAPH[name])
+    }
+    assert not offenders
+
+
+@pytest.mark.parametrize("layer", ["face_vae.core", "face_vae.models", "face_vae.data", "face_vae.evaluation"])
 def test_models_data_and_evaluation_import_nothing_from_tracking_storage_stages_or_the_edge(layer):
     upper = ("face_vae.tracking", "face_vae.storage", "face_vae.stages", "face_vae.cli", "face_vae.config")
     offenders = {
@@ -122,12 +135,12 @@ def test_only_the_stages_and_the_config_edge_touch_omegaconf_or_hydra():
 
 def test_the_models_and_data_import_no_serving_code():
     """Training works with face_vae/serving/ deleted: the random stream faces are drawn from is the models' own
-    (face_vae/models/face_vae_stream.py), and the export copies it."""
+    (face_vae/core/models/face_vae_stream.py), and the export copies it."""
     offenders = {
         name: sorted(target for target in targets if target.startswith("face_vae.serving"))
         for name, targets in GRAPH.items()
-        if name.startswith(("face_vae.models", "face_vae.data"))
+        if name.startswith(("face_vae.core", "face_vae.models", "face_vae.data"))
         and any(target.startswith("face_vae.serving") for target in targets)
     }
     assert not offenders
-    assert "face_vae.models.face_vae_stream" in GRAPH["face_vae.models.sampling"]
+    assert "face_vae.core.models.face_vae_stream" in GRAPH["face_vae.core.models.sampling"]

@@ -4,10 +4,10 @@ sentence, never black faces or a matrix-shape traceback."""
 import pytest
 import torch
 
-from face_vae.errors import UserError
-from face_vae.models.model_file import load_model, save_model
-from face_vae.models.nets.resnet import VAE
-from face_vae.models.priors import GaussianMixture
+from face_vae.core.errors import UserError
+from face_vae.core.models.model_file import load_model, save_model
+from face_vae.core.models.nets.resnet import VAE
+from face_vae.core.models.priors import GaussianMixture
 
 LATENT = 4
 

@@ -9,7 +9,7 @@ import pytest
 from lightning.pytorch.callbacks import Timer
 
 from face_vae.callbacks.progress import EpochLine
-from face_vae.progress import progress
+from face_vae.core.progress import progress
 
 
 def test_in_a_log_file_progress_is_one_plain_line_per_tenth(monkeypatch):
@@ -18,7 +18,7 @@ def test_in_a_log_file_progress_is_one_plain_line_per_tenth(monkeypatch):
     lines: list[str] = []
     handler = logging.Handler()
     handler.emit = lambda record: lines.append(record.getMessage())
-    logger = logging.getLogger("face_vae.progress")
+    logger = logging.getLogger("face_vae.core.progress")
     logger.addHandler(handler)
     level, logger.level = logger.level, logging.INFO
     try:

@@ -4,7 +4,7 @@ import importlib
 import pkgutil
 from typing import TypeVar
 
-from face_vae.errors import UserError
+from face_vae.core.errors import UserError
 
 Found = TypeVar("Found")
 

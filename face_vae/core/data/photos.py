@@ -10,8 +10,8 @@ import torch
 from PIL import Image, ImageOps, UnidentifiedImageError
 from torchvision.transforms.functional import pil_to_tensor
 
-from face_vae.data.celeba import TooLarge, check_pixels
-from face_vae.errors import UserError
+from face_vae.core.data.celeba import TooLarge, check_pixels
+from face_vae.core.errors import UserError
 
 log = logging.getLogger(__name__)
 PHOTO_SUFFIXES = {".jpg", ".jpeg", ".png", ".bmp", ".webp"}

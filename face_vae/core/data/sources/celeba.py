@@ -9,7 +9,7 @@ from typing import Any, Mapping
 import numpy as np
 from PIL import Image, UnidentifiedImageError
 
-from face_vae.data.celeba import (
+from face_vae.core.data.celeba import (
     PARTITION_FILE,
     FolderImages,
     TooLarge,
@@ -18,9 +18,9 @@ from face_vae.data.celeba import (
     find_images,
     read_partition,
 )
-from face_vae.data.preparation import decode_splits
-from face_vae.data.sources import Source
-from face_vae.errors import UserError
+from face_vae.core.data.preparation import decode_splits
+from face_vae.core.data.sources import Source
+from face_vae.core.errors import UserError
 
 log = logging.getLogger(__name__)
 

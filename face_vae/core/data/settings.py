@@ -1,15 +1,14 @@
-"""The settings of the `data` group (data=celeba|synthetic) and of `download`: defaults, rules, `--help` comments.
+"""The settings of the `data` group (data=celeba|folder|synthetic): defaults, rules, `--help` comments.
 Torch-free: the command line reads them before anything heavy loads."""
 
 from dataclasses import dataclass
 from typing import Any, Optional
 
-from face_vae.rules import (
+from face_vae.core.rules import (
     AT_LEAST_0,
     AUTO_OR_POSITIVE,
     FRACTION,
     POSITIVE,
-    SECONDS,
     SEED_RANGE,
     at_least,
     one_of,
@@ -31,7 +30,7 @@ class Data:
     """What every data source shares (data=base: what a new source's YAML starts from): the prepared folder, the
     loaders and the split names."""
 
-    kind: str = setting("", "the data source's name (face_vae/data/sources/): each data option sets it")
+    kind: str = setting("", "the data source's name (face_vae/core/data/sources/): each data option sets it")
     source_dir: Optional[str] = setting(None, "the folder the images come from (null for drawn faces)")
     image_size: int = setting(
         150, "the crop is resized to this when it differs (64 works too)", at_least(8, "at least 8 pixels")
@@ -83,7 +82,7 @@ class NumImages:
 
 @dataclass
 class SyntheticData(Data):
-    """Face-like images drawn by face_vae/data/synthetic.py: the whole pipeline offline, in seconds."""
+    """Face-like images drawn by face_vae/core/data/synthetic.py: the whole pipeline offline, in seconds."""
 
     kind: str = setting("synthetic")
     prepared_dir: str = setting("prepared/synthetic_${data.image_size}", "where `prepare` draws the faces")
@@ -139,45 +138,6 @@ class FolderData(Data):
     )
     max_bad_fraction: float = setting(0.01, "prepare fails when more images than this are unreadable", FRACTION)
     prepare_workers: Any = setting("auto", "processes decoding images in prepare; auto: one per core", AUTO_OR_POSITIVE)
-
-
-@dataclass
-class OfficialFile:
-    """One of CelebA's official files: its name, Google Drive id and published MD5."""
-
-    name: str = setting("")
-    id: str = setting("")
-    md5: str = setting("")
-
-
-@dataclass
-class OfficialFiles:
-    """CelebA's official Google Drive files and their MD5s (the list torchvision's CelebA uses)."""
-
-    images: OfficialFile = setting(
-        OfficialFile("img_align_celeba.zip", "0B7EVK8r0v71pZjFTYXZWM3FlRnM", "00d2c5bc6d35e252742224ab0c1e8fcb"),
-        "1.4 GB: the 202,599 aligned JPEGs; prepare reads the zip as it is",
-    )
-    partition: OfficialFile = setting(
-        OfficialFile("list_eval_partition.txt", "0B7EVK8r0v71pY0NSMzRuSXJEVkk", "d32c9cbf5e040fd4025c592c306e6668")
-    )
-    attributes: OfficialFile = setting(
-        OfficialFile("list_attr_celeba.txt", "0B7EVK8r0v71pblRyaVFSWGxPY0U", "75e246fa4810816ffd6ee81facbd244c")
-    )
-
-
-@dataclass
-class DownloadSettings:
-    """Where CelebA's official files come from and how they are fetched."""
-
-    drive_url: str = setting("https://drive.google.com/uc?id=", "+ each file's id")
-    mirror: Optional[str] = setting(
-        None, "a team's own copy, e.g. download.mirror=https://files.example.org/celeba/ : mirror + each file's name"
-    )
-    files: OfficialFiles = setting(OfficialFiles())
-    timeout_s: float = setting(60.0, "seconds without an answer before a connection is given up", SECONDS)
-    retries: int = setting(3, "a dropped connection is resumed this many times before the command stops", AT_LEAST_0)
-    manual_page: str = setting("https://mmlab.ie.cuhk.edu.hk/projects/CelebA.html")
 
 
 OPTIONS = {"base": Data, "celeba": CelebAData, "folder": FolderData, "synthetic": SyntheticData}

@@ -12,7 +12,7 @@ from pathlib import Path
 import torch
 from torch.utils.data import Dataset
 
-from face_vae.errors import UserError
+from face_vae.core.errors import UserError
 
 META_FILE = "meta.json"
 SAMPLE = 2**20  # bytes read at each of three places of a file to fingerprint it

@@ -8,7 +8,7 @@ from typing import BinaryIO
 
 from PIL import Image
 
-from face_vae.errors import UserError
+from face_vae.core.errors import UserError
 
 PARTITION_FILE = "list_eval_partition.txt"
 # The official partition file codes each image's split as a number.

@@ -1,17 +1,17 @@
-"""The settings of the `model` group (the VAE: its net, optimizer and loss), the priors (model/prior=gmm|normal) and
-the attribute classifier: defaults, rules, `--help` comments. Torch-free: the command line reads them first."""
+"""The settings of the `model` group (the VAE: its net, optimizer and loss) and the priors (model/prior=gmm|normal):
+defaults, rules, `--help` comments. Torch-free: the command line reads them first."""
 
 from dataclasses import dataclass, field
 from typing import Any
 
-from face_vae.rules import AT_LEAST_0, POSITIVE, WIDTHS, at_least, one_of, positive, setting
+from face_vae.core.rules import AT_LEAST_0, POSITIVE, WIDTHS, at_least, one_of, positive, setting
 
 
 @dataclass
 class MixturePrior:
-    """prior=gmm: a Gaussian mixture fitted to the training codes (face_vae/models/priors/gmm.py)."""
+    """prior=gmm: a Gaussian mixture fitted to the training codes (face_vae/core/models/priors/gmm.py)."""
 
-    _target_: str = "face_vae.models.priors.gmm.GaussianMixture"
+    _target_: str = "face_vae.core.models.priors.gmm.GaussianMixture"
     components: int = setting(200, "why 200: docs/RESULTS.md", POSITIVE)
     max_codes: int = setting(
         20000,
@@ -24,14 +24,14 @@ class MixturePrior:
 class NormalPrior:
     """prior=normal: N(0, I), the prior the VAE is trained with; nothing to fit."""
 
-    _target_: str = "face_vae.models.priors.normal.StandardNormal"
+    _target_: str = "face_vae.core.models.priors.normal.StandardNormal"
 
 
 @dataclass
 class ResNetSettings:
-    """net=resnet (face_vae/models/nets/resnet.py VAE): residual encoder and decoder."""
+    """net=resnet (face_vae/core/models/nets/resnet.py VAE): residual encoder and decoder."""
 
-    _target_: str = "face_vae.models.nets.resnet.VAE"
+    _target_: str = "face_vae.core.models.nets.resnet.VAE"
     image_size: Any = setting("${data.image_size}", "the data's")
     latent_dim: int = setting(128, "size of the latent code", POSITIVE)
     channels: list[int] = setting(
@@ -50,13 +50,13 @@ class Optimizer:
 
 @dataclass
 class VAEModel:
-    """The VAE and its training loss (face_vae/models/vae_module.py); net, optimizer and prior are built here and
+    """The VAE and its training loss (face_vae/core/models/vae_module.py); net, optimizer and prior are built here and
     handed to it."""
 
     # The network and the prior are groups of their own inside the model: model/net=resnet|..., model.net.KEY=VALUE;
-    # model/prior=gmm|normal|..., model.prior.KEY=VALUE (face_vae/models/nets/, face_vae/models/priors/).
+    # model/prior=gmm|normal|..., model.prior.KEY=VALUE (face_vae/core/models/nets/, face_vae/core/models/priors/).
     defaults: list[Any] = field(default_factory=lambda: ["_self_", {"net": "resnet"}, {"prior": "gmm"}])
-    _target_: str = "face_vae.models.vae_module.VAEModule"
+    _target_: str = "face_vae.core.models.vae_module.VAEModule"
     net: Any = setting(None, "the network, chosen by name: model/net=resnet|...")
     optimizer: Optimizer = setting(Optimizer())
     likelihood: str = setting(
@@ -72,20 +72,6 @@ class VAEModel:
     kl_warmup_steps: int = setting(0, "KL weight ramps 0 -> 1 over these steps (0: none)", AT_LEAST_0)
     prior: Any = setting(None, "fitted to the training codes after training, sampled by infer: model/prior=gmm|normal")
     compile: bool = setting(False, "torch.compile the VAE's forward (minutes of compilation first)")
-
-
-@dataclass
-class Classifier:
-    """The attribute classifier of `train_classifier`."""
-
-    hidden: int = setting(256, "one hidden layer: latent code -> hidden -> one logit per attribute", POSITIVE)
-    dropout: float = setting(0.2, "", (lambda value: 0 <= value < 1, "between 0 and 1"))
-    balanced: bool = setting(
-        True, "weigh positives by negatives/positives: best balanced accuracy; false: best plain accuracy"
-    )
-    lr: float = setting(0.001, "", positive("a positive learning rate"))
-    weight_decay: float = setting(0.0001, "", AT_LEAST_0)
-    batch_size: int = setting(256, "", POSITIVE)
 
 
 PRIORS = {"gmm": MixturePrior, "normal": NormalPrior}

@@ -10,7 +10,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from face_vae.by_name import registered
+from face_vae.core.by_name import registered
 
 SOURCES: dict[str, type["Source"]] = {}
 
@@ -45,12 +45,12 @@ class Source:
         return None
 
     def write(self, prepared_dir: Path) -> dict[str, int]:
-        """Write each split's crops (face_vae.data.face_crops' format) into `prepared_dir`; return the count per
+        """Write each split's crops (face_vae.core.data.face_crops' format) into `prepared_dir`; return the count per
         split."""
         raise NotImplementedError
 
 
 def source_for(data: Mapping[str, Any]) -> Source:
     """The source of the `data` group, found by its `kind` among the modules of this folder."""
-    advice = "set data.kind to one of them, or add its module to face_vae/data/sources/"
+    advice = "set data.kind to one of them, or add its module to face_vae/core/data/sources/"
     return registered(SOURCES, str(data["kind"]), __name__, "data source", advice).from_settings(data)

@@ -11,7 +11,7 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-from face_vae.errors import UserError, listed
+from face_vae.core.errors import UserError, listed
 
 
 @contextmanager

@@ -3,7 +3,7 @@
 import numpy as np
 import torch
 
-from face_vae.models.priors.base import Prior
+from face_vae.core.models.priors.base import Prior
 
 
 class StandardNormal(Prior):

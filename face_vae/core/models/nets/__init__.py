@@ -18,7 +18,7 @@ from collections.abc import Callable
 from functools import wraps
 from typing import Any
 
-from face_vae.by_name import registered
+from face_vae.core.by_name import registered
 
 NETWORKS: dict[str, type] = {}
 
@@ -55,7 +55,7 @@ def _plain(value: Any) -> Any:
 
 def network_class(name: str) -> type:
     """The network registered as `name`, looked up among the modules of this folder."""
-    advice = "add its module to face_vae/models/nets/ or use a model file of a known network"
+    advice = "add its module to face_vae/core/models/nets/ or use a model file of a known network"
     return registered(NETWORKS, name, __name__, "network", advice)
 
 

@@ -9,10 +9,10 @@ from pathlib import Path
 
 import torch
 
-from face_vae import atomic
-from face_vae.errors import UserError
-from face_vae.models.nets import build_network
-from face_vae.models.priors import GaussianMixture, Prior, StandardNormal, prior_class
+from face_vae.core import atomic
+from face_vae.core.errors import UserError
+from face_vae.core.models.nets import build_network
+from face_vae.core.models.priors import GaussianMixture, Prior, StandardNormal, prior_class
 
 log = logging.getLogger(__name__)
 MODEL_FORMAT = "face_vae.VAE/2"

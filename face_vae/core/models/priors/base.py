@@ -1,10 +1,10 @@
-"""The `Prior` interface and the registry of priors by name (face_vae/models/priors/__init__.py says how to add one)."""
+"""The `Prior` interface and the registry of priors by name (priors/__init__.py says how to add one)."""
 
 import numpy as np
 import torch
 
-from face_vae.by_name import registered
-from face_vae.models.face_vae_stream import face_latents
+from face_vae.core.by_name import registered
+from face_vae.core.models.face_vae_stream import face_latents
 
 PRIORS: dict[str, type["Prior"]] = {}
 
@@ -59,5 +59,7 @@ class Prior:
 
 def prior_class(name: str) -> type[Prior]:
     """The prior registered as `name`, looked up among the modules of this folder."""
-    advice = "add its module to face_vae/models/priors/, or refit the model's prior with `python commands.py fit_prior`"
+    advice = (
+        "add its module to face_vae/core/models/priors/, or refit the model's prior with `python commands.py fit_prior`"
+    )
     return registered(PRIORS, name, __package__, "prior", advice)

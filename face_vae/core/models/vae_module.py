@@ -6,9 +6,9 @@ from collections.abc import Callable
 import lightning as L
 import torch
 
-from face_vae.errors import UserError
-from face_vae.models.nets import build_network
-from face_vae.models.priors import StandardNormal
+from face_vae.core.errors import UserError
+from face_vae.core.models.nets import build_network
+from face_vae.core.models.priors import StandardNormal
 
 LIKELIHOODS = ("calibrated", "fixed")
 # Reading a GPU's loss on the host stalls it until the step is done: there the loss is checked every this
@@ -40,12 +40,12 @@ def reconstruction_nll(images: torch.Tensor, reconstructions: torch.Tensor, sigm
 class VAEModule(L.LightningModule):
     """Maximises the ELBO: loss = reconstruction NLL + beta * KL, both per image, averaged over the batch.
 
-    `net` is the network (face_vae/models/nets/), `optimizer` a torch.optim class awaiting the parameters (Hydra's
+    `net` is the network (face_vae/core/models/nets/), `optimizer` a torch.optim class awaiting the parameters (Hydra's
     `_partial_`; None when Lightning loads the module from a checkpoint). likelihood `fixed` uses the decoder sigma
     given; `calibrated` sets it to the batch's RMSE each step. beta ramps from 0 to 1 over `kl_warmup_steps` (0: no
     warm-up), so the decoder learns to reconstruct before the KL term pulls the codes towards the prior. After
     training, the stage fits `prior` (None: N(0, I)) to the training codes: it is what `infer` samples from. The
-    values come from the config (face_vae/models/settings.py VAEModel), the one place that sets their defaults.
+    values come from the config (face_vae/core/models/settings.py VAEModel), the one place that sets their defaults.
     """
 
     def __init__(  # pylint: disable=too-many-arguments  # the config keys, each a named argument

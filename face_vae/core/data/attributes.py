@@ -8,8 +8,8 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from face_vae import atomic
-from face_vae.errors import UserError
+from face_vae.core import atomic
+from face_vae.core.errors import UserError
 
 ATTRIBUTES_FILE = "list_attr_celeba.txt"
 

@@ -5,8 +5,8 @@ from collections.abc import Iterator
 import torch
 from torch import nn
 
-from face_vae.models.face_vae_stream import face_latents
-from face_vae.models.priors import Prior
+from face_vae.core.models.face_vae_stream import face_latents
+from face_vae.core.models.priors import Prior
 
 
 def latent_batches(prior: Prior, count: int, batch_size: int, seed: int) -> Iterator[torch.Tensor]:

@@ -1,4 +1,4 @@
-"""Build the prepared form of a data source (face_vae/data/sources/): uint8 crops on disk in the format of
+"""Build the prepared form of a data source (face_vae/core/data/sources/): uint8 crops on disk in the format of
 data.face_crops, one folder per recipe, and the helpers sources write them with.
 
 Decoding and cropping JPEGs happens once here, so a training epoch only copies bytes, read with
@@ -19,10 +19,10 @@ from pathlib import Path
 import numpy as np
 from filelock import FileLock
 
-from face_vae import atomic
-from face_vae.data.face_crops import META_FILE, damage, fingerprint, read_meta
-from face_vae.data.sources import Source
-from face_vae.progress import progress
+from face_vae.core import atomic
+from face_vae.core.data.face_crops import META_FILE, damage, fingerprint, read_meta
+from face_vae.core.data.sources import Source
+from face_vae.core.progress import progress
 
 LOCK_FILE = ".prepare.lock"
 
@@ -87,7 +87,7 @@ def _ready(folder: Path, recipe: dict, contents: dict) -> bool:
 
 
 def _remove_files_of_dead_writers(folder: Path) -> None:
-    """Temporary files (`.NAME.tmpPID`, face_vae.atomic) of a writer that died without cleaning up (SIGKILL)."""
+    """Temporary files (`.NAME.tmpPID`, face_vae.core.atomic) of a writer that died without cleaning up (SIGKILL)."""
     for path in folder.glob(".*.tmp*"):
         pid = path.name.rsplit(".tmp", 1)[1]
         if pid.isdigit() and not _alive(int(pid)):

@@ -6,8 +6,8 @@ import lightning as L
 import torch
 from torch.utils.data import DataLoader
 
-from face_vae.data.face_crops import FaceCrops, as_floats, batched
-from face_vae.errors import UserError
+from face_vae.core.data.face_crops import FaceCrops, as_floats, batched
+from face_vae.core.errors import UserError
 
 
 class CelebADataModule(L.LightningDataModule):

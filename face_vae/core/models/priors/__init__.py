@@ -13,8 +13,8 @@ serving/sample_faces.py, so infer, the served model, the ONNX export and the web
 a prior that cannot returns None there, overrides `sample`, and the exports refuse it by name.
 """
 
-from face_vae.models.priors.base import PRIORS, Prior, prior_class
-from face_vae.models.priors.gmm import GaussianMixture
-from face_vae.models.priors.normal import StandardNormal
+from face_vae.core.models.priors.base import PRIORS, Prior, prior_class
+from face_vae.core.models.priors.gmm import GaussianMixture
+from face_vae.core.models.priors.normal import StandardNormal
 
 __all__ = ["PRIORS", "GaussianMixture", "Prior", "StandardNormal", "prior_class"]

@@ -6,9 +6,9 @@ from collections.abc import Sequence
 import torch
 from torch import nn
 
-from face_vae.models.nets import register
-from face_vae.models.nets.resnet_layers import ResidualDecoderLayers, ResidualEncoder
-from face_vae.models.priors import StandardNormal
+from face_vae.core.models.nets import register
+from face_vae.core.models.nets.resnet_layers import ResidualDecoderLayers, ResidualEncoder
+from face_vae.core.models.priors import StandardNormal
 
 LOG_VAR_MIN, LOG_VAR_MAX = -12.0, 6.0  # std from 0.0025 to 20: far wider than any useful code
 
@@ -71,7 +71,7 @@ class VAE(nn.Module):
     """A Gaussian-latent VAE trained with prior N(0, I): residual encoder, residual upsampling decoder, and the
     prior its codes are drawn from (train replaces N(0, I) with the one it fits)."""
 
-    # No defaults: the config (face_vae/models/settings.py ResNetSettings) is the one place that chooses them.
+    # No defaults: the config (face_vae/core/models/settings.py ResNetSettings) is the one place that chooses them.
     def __init__(self, image_size: int, channels: Sequence[int], latent_dim: int):
         super().__init__()
         check_size(image_size, channels)

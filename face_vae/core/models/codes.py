@@ -4,8 +4,8 @@ import torch
 from torch import nn
 from torch.utils.data import DataLoader
 
-from face_vae.data.face_crops import FaceCrops, as_floats, batched
-from face_vae.progress import progress
+from face_vae.core.data.face_crops import FaceCrops, as_floats, batched
+from face_vae.core.progress import progress
 
 
 @torch.inference_mode()

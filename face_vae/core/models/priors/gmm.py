@@ -3,8 +3,8 @@
 import numpy as np
 import torch
 
-from face_vae.errors import UserError
-from face_vae.models.priors.base import Prior
+from face_vae.core.errors import UserError
+from face_vae.core.models.priors.base import Prior
 
 MAX_PRIOR_VALUE = 1e6  # codes of a trained encoder lie within tens of 0; far beyond, every decoded face is black
 
@@ -14,7 +14,7 @@ class GaussianMixture(Prior):
 
     NAME = "gaussian_mixture"
 
-    # No defaults: the config (face_vae/models/settings.py MixturePrior) is the one place that chooses them.
+    # No defaults: the config (face_vae/core/models/settings.py MixturePrior) is the one place that chooses them.
     def __init__(self, components: int, max_codes: int):
         super().__init__()
         if components < 1 or max_codes < 1:
