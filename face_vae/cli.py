@@ -111,6 +111,8 @@ NOISE_WARNINGS = (
     # Only on resume=true now (a fresh run's folder is empty, an earlier run's set aside): there the folder
     # holds the run's own checkpoints, which is the point of resuming.
     r"Checkpoint directory .* exists and is not empty",
+    # ThroughputMonitor (configs/callbacks/default.yaml) logs images/s; its FLOPs figure needs a count we do not make.
+    r"When using the `ThroughputMonitor`, you need to define a `flops_per_batch`",
     # torch.export's weight packer (model exporters use it) about tensors it packs one by one; nothing to change.
     r"No complete tensor found in the group",
 )

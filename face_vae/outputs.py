@@ -21,6 +21,7 @@ from filelock import FileLock, Timeout
 from PIL import Image
 from tqdm import tqdm
 
+from face_vae import file_guards
 from face_vae.core import atomic
 from face_vae.core.errors import UserError
 
@@ -78,7 +79,7 @@ def write_images(
     match a `replaces` pattern go once every new file is complete, and a new file whose name is taken by a
     file of the user's stops the command before anything is moved. An error leaves `result_dir` as it was.
     """
-    atomic.refuse_current_or_above(result_dir, "result_dir")
+    file_guards.refuse_current_or_above(result_dir, "result_dir")
     pairs = images.items() if isinstance(images, Mapping) else images
     names: list[str] = []
     try:
@@ -108,7 +109,7 @@ def write_images(
             for name in names:
                 os.replace(Path(tmp) / name, result_dir / name)
     except OSError as error:
-        raise UserError(atomic.folder_problem(result_dir, error, "result_dir")) from error
+        raise UserError(file_guards.folder_problem(result_dir, error, "result_dir")) from error
     return [result_dir / name for name in names]
 
 

@@ -16,9 +16,9 @@ from typing import Any, Optional
 import yaml
 
 from face_vae import credentials
-from face_vae.core.atomic import file_md5
 from face_vae.core.errors import UserError, first_line, listed
 from face_vae.core.rules import AUTO_OR_BOOL, setting
+from face_vae.file_guards import file_md5
 
 log = logging.getLogger(__name__)
 

@@ -7,16 +7,19 @@ MLflow run. At the end a table ranks the runs by their best validation loss and 
 
 import itertools
 import logging
+import math
 import sys
 import time
 from pathlib import Path
 
-import torch
+from hydra import initialize_config_dir
+from hydra._internal.core_plugins.basic_sweeper import BasicSweeper
+from hydra.core.global_hydra import GlobalHydra
 from hydra.core.override_parser.overrides_parser import OverridesParser
 from hydra.errors import HydraException
 from omegaconf import OmegaConf
 
-from face_vae.config import compose
+from face_vae.config import CONFIG_DIR, compose
 from face_vae.core.errors import UserError
 from face_vae.credentials import mask_text
 
@@ -27,12 +30,21 @@ OWN_PER_RUN = ("model_file", "checkpoints_dir")  # every run writes its own, und
 
 
 def combinations(overrides: list[str]) -> list[list[str]]:
-    """Every combination of the sweep's values (`key=a,b`, `key=range(1,4)`, `key=choice(a,b)`), as override lists;
-    a key given twice, a key each run sets itself, or more than MAX_RUNS runs is refused before any is listed."""
+    """Every combination of the sweep's values (`key=a,b`, `key=range(1,4)`, `key=choice(a,b)`, `group=glob(*)`), as
+    override lists, by Hydra's own parser and BasicSweeper; a key given twice, a key each run sets itself, a sweep
+    only an optimizer can run (`interval`), or more than MAX_RUNS runs is refused before any is listed."""
     try:
-        parsed = OverridesParser.create().parse_overrides(overrides)
+        # glob(...) lists a config group's options: the parser needs Hydra's config loader over our configs.
+        with initialize_config_dir(config_dir=str(CONFIG_DIR), version_base="1.3"):
+            parser = OverridesParser.create(config_loader=GlobalHydra.instance().config_loader())
+            parsed = parser.parse_overrides(overrides)
+            _refuse_what_cannot_run(parsed)
+            return BasicSweeper.split_arguments(parsed, max_batch_size=None)[0]
     except HydraException as error:
-        raise UserError(f"Bad sweep override: {str(error).strip().splitlines()[0]}") from error
+        raise UserError(f"Bad sweep override: {mask_text(str(error).strip().splitlines()[0])}") from error
+
+
+def _refuse_what_cannot_run(parsed: list) -> None:
     keys = [item.get_key_element() for item in parsed]
     twice = sorted({key for key in keys if keys.count(key) > 1})
     if twice:
@@ -46,19 +58,25 @@ def combinations(overrides: list[str]) -> list[list[str]]:
             f"train -m gives every run its own {' and '.join(OWN_PER_RUN)} under sweeps/<stamp>/<n>/ (one given to all "
             f"would be overwritten run after run): leave out {', '.join(given)}, and copy the best run's vae.pt after."
         )
-    choices = []
-    for item in parsed:
-        if not item.is_sweep_override():
-            choices.append([item.input_line])
-            continue
-        values = itertools.islice(item.sweep_string_iterator(), MAX_RUNS + 1)  # `range(0,10**8)` is never listed
-        choices.append([f"{item.get_key_element()}={value}" for value in values])
-    count = 1
-    for values in choices:
-        count *= len(values)
-    if count > MAX_RUNS:
+    intervals = [item.input_line for item in parsed if item.is_interval_sweep()]
+    if intervals:
+        raise UserError(
+            f"{', '.join(intervals)}: an interval is searched by an optimizer (Optuna, Ax), which train -m does not "
+            "run; list the values instead, e.g. model.optimizer.lr=0.001,0.003,0.01 (or range(...))."
+        )
+    counts = {
+        item.input_line: sum(1 for _ in itertools.islice(item.sweep_string_iterator(), MAX_RUNS + 1))
+        for item in parsed
+        if item.is_sweep_override()  # counted lazily: `range(0,10**8)` is never listed
+    }
+    empty = [line for line, count in counts.items() if count == 0]
+    if empty:
+        raise UserError(
+            f"{', '.join(empty)} sweeps no value (glob(...) matches a config group's options, e.g. "
+            "model/prior=glob(*); a range needs its start below its stop): give each swept key at least one value."
+        )
+    if math.prod(counts.values()) > MAX_RUNS:
         raise UserError(f"The sweep has more than {MAX_RUNS:,} runs: sweep fewer values, or run several sweeps.")
-    return [list(combination) for combination in itertools.product(*choices)]
 
 
 def run_sweep(overrides: list[str], run_one) -> None:
@@ -80,7 +98,7 @@ def run_sweep(overrides: list[str], run_one) -> None:
         log.info("Sweep run %d/%d: %s", number, len(runs), " ".join(chosen) or "(no swept value)")
         try:
             run_one([*words, *([f"tracking.parent_run_id={parent[1]}"] if parent else [])])
-            results.append((_best_val_loss(folder / "checkpoints"), number, " ".join(chosen)))
+            results.append((_best_val_loss(folder / "checkpoints", parent), number, " ".join(chosen)))
         except SystemExit as stop:  # a user error ends one run (its line is printed), not the sweep
             results.append((float("nan"), number, f"{' '.join(chosen)} (failed, exit {stop.code})"))
             if stop.code in STOPPED:  # Ctrl-C or SIGTERM: the whole sweep stops, with what it has
@@ -145,8 +163,23 @@ def _parent_run(words: list[str], overrides: list[str], stamp: str):
     return client, run.info.run_id
 
 
-def _best_val_loss(checkpoints_dir: Path) -> float:
-    """The best validation loss the run's checkpoint callback recorded (NaN when it recorded none)."""
+def _best_val_loss(checkpoints_dir: Path, parent) -> float:
+    """The run's best validation loss: from its MLflow run (the child's `loss_val` history) when it logged one, else
+    from what its checkpoint callback recorded (tracking off); NaN when neither has it."""
+    # Only once a child has run (in this process, so torch is loaded): checking a sweep stays light.
+    import torch  # pylint: disable=import-outside-toplevel
+
+    from face_vae.stages.run_folder import RUN_ID_FILE  # pylint: disable=import-outside-toplevel
+
+    run_id_file = checkpoints_dir / RUN_ID_FILE
+    if parent and run_id_file.is_file():
+        client = parent[0]
+        try:
+            history = client.get_metric_history(run_id_file.read_text(encoding="utf-8").strip(), "loss_val")
+            if history:
+                return min(metric.value for metric in history)
+        except Exception:  # pylint: disable=broad-exception-caught  # a server gone quiet: the checkpoint knows too
+            log.warning("MLflow did not answer for %s: its loss comes from its checkpoint.", checkpoints_dir.parent)
     try:
         checkpoint = torch.load(checkpoints_dir / "last.ckpt", map_location="cpu", weights_only=True)
         states = [state for key, state in checkpoint["callbacks"].items() if "Checkpoint" in key]

@@ -9,6 +9,7 @@ import lightning as L
 import torch
 from lightning.pytorch.callbacks import RichProgressBar, Timer, TQDMProgressBar
 
+from face_vae import file_guards
 from face_vae.core import atomic
 from face_vae.core.progress import is_terminal
 
@@ -110,7 +111,7 @@ class EpochHistory(L.Callback):
     @staticmethod
     def is_history(path: Path) -> bool:
         """Whether `path` holds a history this callback wrote (a file a later run may replace)."""
-        rows = atomic.json_file(path)
+        rows = file_guards.json_file(path)
         return isinstance(rows, list) and all(isinstance(row, dict) and "epoch" in row for row in rows)
 
 

@@ -13,10 +13,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Optional
 
-from face_vae.core.atomic import file_md5
 from face_vae.core.errors import UserError, first_line
 from face_vae.core.rules import AT_LEAST_0, SECONDS, setting
 from face_vae.credentials import mask_text
+from face_vae.file_guards import file_md5
 
 log = logging.getLogger(__name__)
 HTML_STARTS = (b"<!doctype html", b"<html", b"<head", b"<!--")

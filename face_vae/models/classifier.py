@@ -12,9 +12,9 @@ import torch
 from torch import nn
 
 from face_vae.core import atomic
-from face_vae.core.atomic import file_md5
 from face_vae.core.errors import UserError
 from face_vae.core.models.model_file import saved_format, weights_checksum
+from face_vae.file_guards import file_md5
 
 FORMAT = "face_vae.AttributeClassifier/1"
 

@@ -154,6 +154,11 @@ def _attributes(value) -> dict[str, float]:
     return parsed
 
 
+# Where `serve` tells its uvicorn workers (face_vae/serving/served_app.py) which downloaded version to load.
+SERVED_FOLDER_VARIABLE = "FACE_VAE_SERVED_FOLDER"
+SERVED_URI_VARIABLE = "FACE_VAE_SERVED_URI"
+
+
 def served_model(folder: Path, uri: str):
     """The registered face_generator downloaded into `folder`, as the scoring server's model: face_vae's own
     FaceGenerator over the version's model file (read as weights only). Nothing the version holds is run, and a

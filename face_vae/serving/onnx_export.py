@@ -10,7 +10,7 @@ from typing import Callable, Optional
 import numpy as np
 import torch
 
-from face_vae.core import atomic
+from face_vae import file_guards
 from face_vae.core.errors import UserError
 from face_vae.core.models import face_vae_stream
 
@@ -43,7 +43,7 @@ def export_onnx(network: torch.nn.Module, folder: Path, page: Optional[Callable[
         )
     if not all(np.isfinite(array).all() for array in prior.values() if array.dtype.kind == "f"):
         raise UserError("The model's prior holds values that are not finite: fit it again (train) before exporting.")
-    with atomic.new_folder(folder, MANIFEST_FILE, "export_dir") as tmp:
+    with file_guards.new_folder(folder, MANIFEST_FILE, "export_dir") as tmp:
         difference = _write_decoder(network, tmp / DECODER_FILE, onnxruntime)
         with open(tmp / PRIOR_FILE, "wb") as file:
             # float32, as the model holds them (half the size of float64; the sampler widens them back, exactly).

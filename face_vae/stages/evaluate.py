@@ -9,6 +9,7 @@ import numpy as np
 import torch
 from omegaconf import DictConfig
 
+from face_vae import file_guards
 from face_vae.core import atomic
 from face_vae.core.data.face_crops import FaceCrops, as_floats, read_meta
 from face_vae.core.errors import UserError
@@ -34,7 +35,7 @@ log = logging.getLogger(__name__)
 
 def _is_metrics(path: Path) -> bool:
     """Whether `path` holds scores evaluate wrote (a JSON object of numbers with a FID among them)."""
-    scores = atomic.json_file(path)
+    scores = file_guards.json_file(path)
     return (
         isinstance(scores, dict)
         and any(key.startswith("fid_") for key in scores)
@@ -44,13 +45,13 @@ def _is_metrics(path: Path) -> bool:
 
 def run(cfg: DictConfig) -> None:
     """Evaluate `cfg.model_file` against the `cfg.split` images; print a table and log it to MLflow."""
-    if cfg.promote and not registry.is_registry_uri(cfg.model_file):
+    if cfg.promote and (not registry.is_registry_uri(cfg.model_file) or registry.is_logged_model(cfg.model_file)):
         raise UserError(
             f"promote=true moves the champion alias between registered versions: evaluate model_file=models:/NAME/N "
             f"(a version `train` registered), not {cfg.model_file}."
         )
     if cfg.metrics_file:
-        atomic.refuse_foreign_file(cfg.metrics_file, "metrics_file", "scores", _is_metrics)
+        file_guards.refuse_foreign_file(cfg.metrics_file, "metrics_file", "scores", _is_metrics)
     metrics.require_extras()
     uri = tracking_uri(cfg)
     runtime = inference_runtime(cfg)

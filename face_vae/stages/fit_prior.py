@@ -9,9 +9,9 @@ from omegaconf import DictConfig
 
 from face_vae import locks
 from face_vae.config import build
-from face_vae.core.atomic import refuse_foreign_file
 from face_vae.core.errors import UserError
 from face_vae.core.models.model_file import is_model_file, save_model, training_data, training_recipe
+from face_vae.file_guards import refuse_foreign_file
 from face_vae.stages.shared import (
     config_yaml,
     data_from_model,

@@ -13,9 +13,9 @@ import lightning as L
 import torch
 from omegaconf import DictConfig, OmegaConf
 
+from face_vae import file_guards
 from face_vae.callbacks.checkpoints import RunIdentity
 from face_vae.config import compose, flat_values, words_given
-from face_vae.core import atomic
 from face_vae.core.errors import UserError, listed
 
 log = logging.getLogger(__name__)
@@ -40,7 +40,7 @@ def foreign_files(checkpoints_dir: Path) -> str | None:
     """Why a fresh run may not use `checkpoints_dir` (it sets the folder aside whole, and a user's folder is not
     ours to move), or None: it must be empty, new, or hold only a face_vae run's files."""
     try:
-        atomic.refuse_current_or_above(checkpoints_dir, "checkpoints_dir")
+        file_guards.refuse_current_or_above(checkpoints_dir, "checkpoints_dir")
     except UserError as error:
         return str(error)
     folder = Path(os.path.abspath(checkpoints_dir))

@@ -314,6 +314,16 @@ class Serve(Command):
     model_uri: str = setting("models:/face_vae@champion", "the registered version served (models:/NAME/N or @ALIAS)")
     host: str = setting("127.0.0.1", "the address to listen on (0.0.0.0: every interface of this machine)")
     port: int = setting(5001, "the port to listen on", ((lambda value: 1 <= value <= 65535), "a port from 1 to 65535"))
+    workers: int = setting(
+        1,
+        "processes answering requests, each with its own copy of the model (as `mlflow models serve -w`)",
+        ((lambda value: 1 <= value <= 64), "a number of processes from 1 to 64"),
+    )
+    timeout_s: int = setting(
+        60,
+        "a request still unanswered after this many seconds gets a 504 (MLflow's own limit, `mlflow models serve -t`)",
+        ((lambda value: 1 <= value <= 3600), "a number of seconds from 1 to 3600"),
+    )
 
 
 @dataclass

@@ -84,7 +84,7 @@ def data_module(data: DictConfig, prepared_dir: Path) -> "CelebADataModule":
     from face_vae.core.data.datamodule import CelebADataModule
 
     splits = {"train_split": data.train_split, "val_split": data.val_split, "test_split": data.test_split}
-    return CelebADataModule(str(prepared_dir), data.batch_size, data.num_workers, **splits)
+    return CelebADataModule(str(prepared_dir), batch_size=data.batch_size, num_workers=data.num_workers, **splits)
 
 
 def model_path(cfg: DictConfig) -> Path:

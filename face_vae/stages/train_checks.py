@@ -6,8 +6,8 @@ from pathlib import Path
 import lightning as L
 from omegaconf import DictConfig
 
+from face_vae import file_guards
 from face_vae.callbacks.progress import EpochHistory
-from face_vae.core import atomic
 from face_vae.core.data.face_crops import read_meta
 from face_vae.core.errors import UserError
 from face_vae.core.models.model_file import is_model_file, training_data
@@ -23,7 +23,7 @@ def before_any_work(cfg: DictConfig) -> None:
             _model_file_problem(cfg),
             _replaces_a_real_model(cfg),
             cfg.history_file
-            and atomic.foreign_file(cfg.history_file, "history_file", "a history", EpochHistory.is_history),
+            and file_guards.foreign_file(cfg.history_file, "history_file", "a history", EpochHistory.is_history),
             None if cfg.resume else run_folder.foreign_files(Path(cfg.checkpoints_dir)),
         )
         if problem
@@ -39,7 +39,7 @@ def _model_file_problem(cfg: DictConfig) -> str | None:
         model_file_path(cfg.model_file)  # not a folder
     except UserError as error:
         return str(error)
-    return atomic.foreign_file(cfg.model_file, "model_file", "a model", is_model_file)
+    return file_guards.foreign_file(cfg.model_file, "model_file", "a model", is_model_file)
 
 
 def _replaces_a_real_model(cfg: DictConfig) -> str | None:
@@ -74,6 +74,6 @@ def model_fits(cfg: DictConfig, module: L.LightningModule, resume_from: str | No
     weights = 4 * sum(parameter.numel() for parameter in module.parameters())  # float32 on disk
     components = (cfg.model.get("prior") or {}).get("components", 1)
     prior = 4 * components * module.network.latent_dim**2  # a full-covariance mixture's Cholesky factors
-    atomic.check_room(Path(cfg.model_file).parent, weights + prior, "model_file")
+    file_guards.check_room(Path(cfg.model_file).parent, weights + prior, "model_file")
     # best.ckpt and last.ckpt, each with the weights and Adam's two moments, written beside an older copy.
-    atomic.check_room(Path(cfg.checkpoints_dir), 2 * 3 * weights * 2, "checkpoints_dir")
+    file_guards.check_room(Path(cfg.checkpoints_dir), 2 * 3 * weights * 2, "checkpoints_dir")

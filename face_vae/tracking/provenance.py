@@ -5,8 +5,7 @@ import subprocess
 from importlib.metadata import version
 from pathlib import Path
 
-from face_vae import storage
-from face_vae.core import atomic
+from face_vae import file_guards, storage
 from face_vae.core.data.face_crops import META_FILE
 from face_vae.tracking import registry
 
@@ -60,7 +59,7 @@ def model_params(model_file: str, path: Path, models_dvc: str) -> dict[str, str]
     """What names the model a run used: `model_file` as asked, the md5 of the file read, and the registered version
     it resolved to (an alias moves: `models:/face_vae@champion` alone does not say which model ran), or the md5
     models.dvc records when the file is the one it tracks."""
-    params = {"model_file": str(model_file), "model_md5": atomic.file_md5(path)}
+    params = {"model_file": str(model_file), "model_md5": file_guards.file_md5(path)}
     registered = registry.pinned_version(path)
     tracked = storage.tracked_path(models_dvc)
     if registered is not None:

@@ -22,9 +22,14 @@ def is_registry_uri(model_file: str) -> bool:
     return str(model_file).startswith(SCHEME)
 
 
+def is_logged_model(model_file: str) -> bool:
+    """Whether `model_file` names MLflow 3's logged model (`models:/m-ID`) rather than a registered version."""
+    return str(model_file).startswith(f"{SCHEME}m-")
+
+
 @dataclass
 class Version:
-    """One registered model version, as a registry URI names it."""
+    """One registered model version (or MLflow 3's logged model, models:/m-ID), as a registry URI names it."""
 
     name: str
     version: str
@@ -40,8 +45,8 @@ class Version:
 
     @property
     def pinned_uri(self) -> str:
-        """The URI of this very version (an alias resolved)."""
-        return f"{SCHEME}{self.name}/{self.version}"
+        """The URI of this very version (an alias resolved); a logged model's own URI."""
+        return f"{SCHEME}{self.model_id}" if self.version == self.model_id else f"{SCHEME}{self.name}/{self.version}"
 
 
 def _client(tracking_uri: str):
@@ -61,10 +66,14 @@ def resolve(uri: str, tracking_uri: str) -> Version:
     client = _client(tracking_uri)
     try:
         named = get_model_name_and_version(client, uri)
-        if len(named) == 1:  # models:/ID: a logged model, or a name without a version
+        if len(named) == 1 and is_logged_model(uri):  # models:/m-ID: a logged model (MLflow 3)
+            logged = client.get_logged_model(named[0])
+            identity = f"{logged.source_run_id}|{logged.artifact_location}|{logged.creation_timestamp}"
+            return Version(logged.name or "logged", logged.model_id, uri, identity, logged.model_id)
+        if len(named) == 1:  # a name without a version
             raise UserError(
-                f"{uri} is not a registered version: write models:/NAME/VERSION, models:/NAME/latest or "
-                "models:/NAME@ALIAS (a logged model models:/m-... is registered first, e.g. by train)."
+                f"{uri} is not a registered version: write models:/NAME/VERSION, models:/NAME/latest, "
+                "models:/NAME@ALIAS or a logged model's models:/m-ID."
             )
         found = client.get_model_version(*named)
     except MlflowException as error:

@@ -1,9 +1,11 @@
 """The attribute classifier's report in its MLflow run: metrics, the table and a bar chart."""
 
+import time
 from pathlib import Path
 
 from lightning.pytorch.loggers import MLFlowLogger
 from matplotlib.figure import Figure
+from mlflow.entities import Metric
 
 
 def log_classifier_report(logger: MLFlowLogger, rows: list[dict], report: str, classifier_file: Path) -> None:
@@ -13,8 +15,8 @@ def log_classifier_report(logger: MLFlowLogger, rows: list[dict], report: str, c
     metrics = {f"{score}.{row['attribute']}": row[score] for row in rows for score in scores}
     metrics |= {f"macro_{score}": sum(row[score] for row in rows) / len(rows) for score in scores}
     client, run_id = logger.experiment, logger.run_id
-    for name, value in metrics.items():
-        client.log_metric(run_id, name, value)
+    now = int(time.time() * 1000)
+    client.log_batch(run_id, metrics=[Metric(name, value, now, 0) for name, value in metrics.items()])  # one request
     client.log_text(run_id, report, "classification_report.md")
     client.log_figure(run_id, classifier_figure(rows), "classification_report.png")
     client.log_artifact(run_id, str(classifier_file), artifact_path="files")

@@ -3,6 +3,7 @@
 import csv
 import importlib.util
 import io
+import json
 import os
 import shutil
 import subprocess
@@ -93,6 +94,28 @@ def test_repro_runs_what_changed_and_experiments_compare_their_metrics(pipeline_
     assert "fid_32" in rows[0] and "train.lr" in rows[0], rows[0].keys()
     assert {"0.002", "0.003"} <= {row["train.lr"] for row in rows} and all(row["fid_32"] for row in rows)
     assert {name: (pipeline_repo / name).read_text() for name in pointers} == pointers, "data.dvc, models.dvc alone"
+
+
+@pytest.mark.slow
+def test_editing_code_a_stage_runs_makes_dvc_status_report_that_stage(pipeline_repo):
+    """A callbacks YAML and a DataModule line decide the weights: after either edit `dvc status` names `train`."""
+
+    def status() -> dict:
+        said = _run(pipeline_repo, "dvc", "status", "--json", "train")
+        return json.loads(said[said.index("{") : said.rindex("}") + 1])
+
+    _run(pipeline_repo, "dvc", "repro", "train")
+    assert "train" not in status(), "up to date after the run"
+    for edited, dep in (
+        ("face_vae/configs/callbacks/default.yaml", "face_vae/configs"),
+        ("face_vae/core/data/datamodule.py", "face_vae/core"),
+    ):
+        path = pipeline_repo / edited
+        original = path.read_text(encoding="utf-8")
+        path.write_text(original + "\n# an edit\n", encoding="utf-8")
+        changed = status()
+        assert dep in json.dumps(changed.get("train")), (edited, changed)
+        path.write_text(original, encoding="utf-8")
 
 
 def test_repro_and_exp_run_leave_the_teams_pointers_as_they_are(pipeline_repo):

@@ -25,7 +25,8 @@ def _commit_everything(folder) -> str:
 
 def test_train_and_infer_runs_on_a_server_hold_params_curves_grids_and_model(workdir, mlflow_server):
     commit = _commit_everything(workdir)
-    cli.run("train", [*FAST_TRAIN, "trainer.max_epochs=2", f"tracking.uri={mlflow_server}"])
+    throughput_every_2_steps = "callbacks.throughput.window_size=2"  # the default 10 is more steps than this run has
+    cli.run("train", [*FAST_TRAIN, "trainer.max_epochs=2", throughput_every_2_steps, f"tracking.uri={mlflow_server}"])
     cli.run("infer", ["n=3", f"tracking.uri={mlflow_server}"])
 
     client = MlflowClient(tracking_uri=mlflow_server)
@@ -51,6 +52,8 @@ def test_train_and_infer_runs_on_a_server_hold_params_curves_grids_and_model(wor
         assert len(client.get_metric_history(train_run.info.run_id, curve)) >= 4, curve
     for curve in ("loss_train_epoch", "loss_val", "kl_val", "reconstruction_val", "elapsed_s", "epoch_time_s"):
         assert len(client.get_metric_history(train_run.info.run_id, curve)) == 2, curve
+    images_per_s = client.get_metric_history(train_run.info.run_id, "train/device/samples_per_sec")
+    assert images_per_s and all(metric.value > 0 for metric in images_per_s), "Lightning's ThroughputMonitor logs"
 
     def artifacts(run_id, path=None):
         return {item.path for item in client.list_artifacts(run_id, path)}

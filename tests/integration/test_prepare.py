@@ -113,4 +113,4 @@ def test_datamodule_gives_float_batches_in_unit_range_and_flips_only_train(workd
 
 def test_a_batch_size_of_zero_is_refused(workdir):
     with pytest.raises(UserError, match="batch_size"):
-        CelebADataModule("p", batch_size=0)
+        CelebADataModule("p", batch_size=0, num_workers=0)

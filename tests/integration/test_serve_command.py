@@ -69,7 +69,7 @@ def server(store):
     port = free_port()
     env = subprocess_env(ROOT) | {"XDG_CACHE_HOME": str(store / "cache")}
     command = [sys.executable, str(ROOT / "commands.py"), "serve", "model_uri=models:/serve_load/1",
-               f"tracking.uri=sqlite:///{store}/mlflow.db", f"port={port}"]  # fmt: skip
+               f"tracking.uri=sqlite:///{store}/mlflow.db", f"port={port}", "workers=2", "timeout_s=30"]  # fmt: skip
     with open(store / "serve.log", "wb") as log_file:
         # pylint: disable-next=consider-using-with  # stopped at the end of the module
         process = subprocess.Popen(command, cwd=store, env=env, stdout=log_file, stderr=subprocess.STDOUT,
@@ -77,6 +77,7 @@ def server(store):
     url = f"http://127.0.0.1:{port}"
     try:
         assert answers(f"{url}/ping", process, 180), (store / "serve.log").read_text()[-3000:]
+        assert "with 2 worker process(es), each request stopped after 30 s" in (store / "serve.log").read_text()
         yield url
     finally:
         os.killpg(process.pid, signal.SIGINT)

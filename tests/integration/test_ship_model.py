@@ -62,6 +62,9 @@ def test_commands_read_a_registered_version_through_the_cache(trained: Path, cap
     local = _infer_jpegs(trained / "local", "n=3")
     assert _infer_jpegs(trained / "registered", "n=3", "model_file=models:/face_vae/1") == local
     assert _infer_jpegs(trained / "latest", "n=3", "model_file=models:/face_vae/latest") == local, "MLflow's grammar"
+    (version,) = MlflowClient(tracking_uri=_store(trained)).search_model_versions("name='face_vae'")
+    logged = version.source.split("/")[-1]  # MLflow 3's logged model behind the version: models:/m-...
+    assert logged.startswith("m-") and _infer_jpegs(trained / "logged", "n=3", f"model_file=models:/{logged}") == local
     assert len(list((trained / "cache" / "face_vae" / "registry").glob("*/face_vae/1-*/MLmodel"))) == 1
     capsys.readouterr()
     cli.run("infer", ["n=1", f"result_dir={trained / 'again'}", "model_file=models:/face_vae/1"])

@@ -162,3 +162,17 @@ def test_a_mixture_fitted_to_fewer_than_two_codes_is_refused_in_one_sentence(com
 
     with pytest.raises(UserError, match="fitted to 2 codes or more, and there is 1"):
         GaussianMixture(3, 10).fit(torch.zeros(1, 4))
+
+
+@pytest.mark.parametrize(
+    "word, said",
+    [
+        ("workers=0", "workers must be a number of processes from 1 to 64, not 0."),
+        ("timeout_s=0", "timeout_s must be a number of seconds from 1 to 3600, not 0."),
+    ],
+)
+def test_serves_workers_and_timeout_are_checked_when_the_config_is_read(word, said):
+    with pytest.raises(UserError) as refused:
+        compose("serve", [word])
+    assert str(refused.value) == said
+    assert compose("serve", ["workers=4", "timeout_s=120"]).workers == 4

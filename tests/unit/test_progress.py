@@ -50,3 +50,24 @@ def test_the_epoch_line_comes_every_epoch_or_every_tenth_of_many(epochs, timed, 
         if EpochLine._shown(trainer):  # pylint: disable=protected-access
             seen.append(epoch + 1)
     assert seen == [epoch for epoch in shown if epoch <= 30]
+
+
+def test_the_rich_bar_counts_epochs_from_one_as_the_epoch_lines_do(tmp_path):
+    """RichEpochBar overrides Lightning's `_get_train_description`: a Lightning that renames it fails here, not
+    silently in users' terminals."""
+    pytest.importorskip("rich")
+    import lightning as L  # pylint: disable=import-outside-toplevel
+    import torch  # pylint: disable=import-outside-toplevel
+    from lightning.pytorch.demos.boring_classes import BoringModel  # pylint: disable=import-outside-toplevel
+
+    from face_vae.callbacks.progress import RichEpochBar  # pylint: disable=import-outside-toplevel
+
+    console = io.StringIO()
+    rich_bar = RichEpochBar(console_kwargs={"file": console, "force_terminal": True, "width": 200})
+    trainer = L.Trainer(max_epochs=2, limit_train_batches=2, limit_val_batches=0, callbacks=[rich_bar], logger=False,
+                        enable_checkpointing=False, enable_model_summary=False, default_root_dir=tmp_path)  # fmt: skip
+    torch.manual_seed(0)
+    trainer.fit(BoringModel())
+    shown = console.getvalue()
+    assert "Epoch 1/2" in shown and "Epoch 2/2" in shown, shown[-500:]
+    assert "Epoch 0" not in shown

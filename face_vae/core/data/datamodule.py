@@ -19,8 +19,9 @@ class CelebADataModule(L.LightningDataModule):
     def __init__(
         self,
         prepared_dir: str,
-        batch_size: int = 32,
-        num_workers: int = 2,
+        *,
+        batch_size: int,
+        num_workers: int,
         train_split: str = "train",
         val_split: str = "val",
         test_split: str = "test",
