@@ -52,6 +52,7 @@ def compose(config_name: str, overrides: Iterable[object] = ()) -> DictConfig:
     except (HydraException, OmegaConfBaseException) as error:
         # Hydra's message quotes the override: a URL's password in it must not reach the screen
         raise UserError(credentials.mask_text(_one_sentence(error)) + _did_you_mean(error, config_name)) from error
+    _check_group_words(cfg)
     check_values(cfg)
     _check_sizes(values)
     _WORDS_GIVEN[config_name] = words
@@ -110,6 +111,20 @@ def _flat(node: object, prefix: str) -> dict[str, Any]:
     if isinstance(node, dict) and node:
         return {key: value for name, child in node.items() for key, value in _flat(child, f"{prefix}{name}.").items()}
     return {prefix.rstrip("."): node}
+
+
+def _check_group_words(cfg: DictConfig) -> None:
+    """Refuse `model.prior=normal` (a dot where the slash of `model/prior=normal` belongs): Hydra takes it as a
+    word in place of the whole group, which would fail later as a class that cannot be built."""
+    for group, options in settings.GROUPS.items():
+        key = group.replace("/", ".")
+        word = OmegaConf.select(cfg, key, default=None)
+        if isinstance(word, str):
+            choices = "|".join(sorted(options.keys() | {path.stem for path in (CONFIG_DIR / group).glob("*.yaml")}))
+            raise UserError(
+                f"{key}={word} would replace the whole {key} group with a word: choose an option with {group}={word} "
+                f"({group}={choices}), or set one of its keys as {key}.KEY=VALUE."
+            )
 
 
 def _check_sizes(values: dict) -> None:

@@ -176,3 +176,21 @@ def test_serves_workers_and_timeout_are_checked_when_the_config_is_read(word, sa
         compose("serve", [word])
     assert str(refused.value) == said
     assert compose("serve", ["workers=4", "timeout_s=120"]).workers == 4
+
+
+@pytest.mark.parametrize(
+    "command, word, said",
+    [
+        ("train", "model.prior=normal", "choose an option with model/prior=normal (model/prior=gmm|normal)"),
+        ("fit_prior", "model.prior=normal", "choose an option with model/prior=normal"),
+        ("train", "model.net=resnet", "choose an option with model/net=resnet (model/net=resnet)"),
+        ("train", "data=folder2", None),
+    ],
+)
+def test_a_dot_where_a_groups_slash_belongs_is_one_sentence(command, word, said):
+    """`model.prior=normal` would put a word where the prior's settings belong; it failed later as 'str' object has
+    no attribute 'needs_codes'."""
+    with pytest.raises(UserError) as refused:
+        compose(command, [word])
+    if said:
+        assert said in str(refused.value) and "would replace the whole" in str(refused.value)
