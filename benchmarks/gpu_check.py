@@ -23,7 +23,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 # pylint: disable=wrong-import-position
 from benchmarks.common import Timer, add_tiny, machine_header  # noqa: E402
-from face_vae.config import build, compose  # noqa: E402
+from face_vae.core.config import build, compose  # noqa: E402
 from face_vae.core.data.datamodule import CelebADataModule  # noqa: E402
 from face_vae.core.data.face_crops import FaceCrops  # noqa: E402
 from face_vae.core.data.synthetic import make_faces  # noqa: E402

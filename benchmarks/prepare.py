@@ -18,7 +18,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 # pylint: disable=wrong-import-position
 from benchmarks.common import Timer, add_tiny, celeba_source, machine_header  # noqa: E402
-from face_vae.config import compose  # noqa: E402
+from face_vae.core.config import compose  # noqa: E402
 from face_vae.core.data.celeba import PARTITION_FILE, find_images_dir  # noqa: E402
 from face_vae.stages.shared import prepared_data  # noqa: E402
 

@@ -13,15 +13,15 @@ from pathlib import Path
 from omegaconf import DictConfig
 
 from face_vae import credentials
-from face_vae.config import command_names, command_summary, compose, config_help, flat_values
+from face_vae.core.config import command_names, command_summary, compose, config_help, flat_values
 from face_vae.core.errors import Terminated, UserError
 from face_vae.core.progress import is_terminal
 
 
 def main(argv: list[str] | None = None) -> None:
     """`face-vae COMMAND [KEY=VALUE ...]` (and `python commands.py ...`): one fire command per command that
-    face_vae/stages/settings.py registers; flags after a command are answered or refused before fire runs anything
-    (`answer_flags`)."""
+    face_vae/core/settings.py and the extras register; flags after a command are answered or refused before fire runs
+    anything (`answer_flags`)."""
     import fire
 
     commands = {name: _command(name) for name in command_names()}

@@ -8,27 +8,17 @@ this process and handed to MLflow only when that URI is the one logged to (`use_
 """
 
 import os
-import re
 from urllib.parse import unquote, urlsplit
 
-from face_vae.core.errors import UserError
+from face_vae.core.errors import MASK, URL_USER_PART, UserError, mask_text
 
-MASK = "***"
 USERNAME, PASSWORD = "MLFLOW_TRACKING_USERNAME", "MLFLOW_TRACKING_PASSWORD"
-# Everything between `scheme://` and the last `@` before a space: the user part, even when a password holds a
-# `/`, `?`, `#` or `@` that the URL should have percent-encoded (masking too much is harmless, too little is not).
-_USER_PART = re.compile(r"(\b[a-zA-Z][\w+.-]*://)\S*@")
 _KEPT: dict[str, tuple[str, str]] = {}  # masked URI -> (user, password), for URIs other than tracking.uri
 
 
 def mask(url: str) -> str:
     """`url` with its user name and password replaced by ***."""
     return mask_text(url)
-
-
-def mask_text(text: str) -> str:
-    """`text` with the credentials of every URL in it replaced by *** (a library's error message may quote one)."""
-    return _USER_PART.sub(rf"\g<1>{MASK}@", str(text))
 
 
 def hide_tracking_credentials(uri: str, key: str = "tracking.uri") -> str:
@@ -49,7 +39,7 @@ def hide_tracking_credentials(uri: str, key: str = "tracking.uri") -> str:
 
 def _user_and_password(uri: str, key: str) -> tuple[str, str]:
     parts = urlsplit(uri)
-    written = _USER_PART.match(uri)
+    written = URL_USER_PART.match(uri)
     if written is None or parts.netloc.rpartition("@")[0] != written.group(0)[len(written.group(1)) : -1]:
         # urlsplit ended the host early (at a / ? or # inside the password): what it calls the host is not one
         raise UserError(
@@ -79,7 +69,7 @@ def use_credentials_of(uri: str) -> None:
 
 def without_credentials(uri: str) -> str:
     """The URI a client connects to: no user part (MLflow reads the credentials from the environment)."""
-    return _USER_PART.sub(r"\g<1>", str(uri))
+    return URL_USER_PART.sub(r"\g<1>", str(uri))
 
 
 def basic_auth_header() -> dict[str, str]:

@@ -19,7 +19,7 @@ from hydra.core.override_parser.overrides_parser import OverridesParser
 from hydra.errors import HydraException
 from omegaconf import OmegaConf
 
-from face_vae.config import CONFIG_DIR, compose
+from face_vae.core.config import CONFIG_DIR, compose
 from face_vae.core.errors import UserError
 from face_vae.credentials import mask_text
 

@@ -1,4 +1,12 @@
-"""The one exception type for problems a user can cause and fix, and the helpers its messages share."""
+"""The one exception type for problems a user can cause and fix, and the helpers its messages share (a password in
+a URL never reaches the screen: `mask_text`)."""
+
+import re
+
+MASK = "***"
+# Everything between `scheme://` and the last `@` before a space: the user part, even when a password holds a
+# `/`, `?`, `#` or `@` that the URL should have percent-encoded (masking too much is harmless, too little is not).
+URL_USER_PART = re.compile(r"(\b[a-zA-Z][\w+.-]*://)\S*@")
 
 
 class UserError(Exception):
@@ -22,3 +30,8 @@ def first_line(error: BaseException) -> str:
 def listed(names: list, most: int = 3) -> str:
     """'a, b, c and 4 more': the first `most` of `names`, and how many are left out."""
     return ", ".join(str(name) for name in names[:most]) + (f" and {len(names) - most} more" if names[most:] else "")
+
+
+def mask_text(text: object) -> str:
+    """`text` with the credentials of every URL in it replaced by *** (a library's error message may quote one)."""
+    return URL_USER_PART.sub(rf"\g<1>{MASK}@", str(text))

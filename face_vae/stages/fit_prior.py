@@ -8,7 +8,7 @@ from pathlib import Path
 from omegaconf import DictConfig
 
 from face_vae import locks
-from face_vae.config import build
+from face_vae.core.config import build
 from face_vae.core.errors import UserError
 from face_vae.core.models.model_file import is_model_file, save_model, training_data, training_recipe
 from face_vae.file_guards import refuse_foreign_file

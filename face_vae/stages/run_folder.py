@@ -15,7 +15,7 @@ from omegaconf import DictConfig, OmegaConf
 
 from face_vae import file_guards
 from face_vae.callbacks.checkpoints import RunIdentity
-from face_vae.config import compose, flat_values, words_given
+from face_vae.core.config import compose, flat_values, words_given
 from face_vae.core.errors import UserError, listed
 
 log = logging.getLogger(__name__)

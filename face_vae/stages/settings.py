@@ -1,8 +1,7 @@
-"""Every command: its settings (defaults, rules, `--help` comments), the config groups it composes, and the one
-registry of commands (name -> settings -> face_vae/stages/<name>.py). A group's own settings live beside its code
-(face_vae/core/data/settings.py, core/models/settings.py, data/download.py, hardware.py, storage.py,
-tracking/server.py); a YAML file in configs/ holds only a preset (configs/trainer/gpu.yaml) or a library class's
-arguments (configs/callbacks/). Torch-free: the command line checks a config in a second, before anything heavy loads.
+"""The extras' commands (download, evaluate, train_classifier, fit_prior, reconstruct, interpolate, export, serve,
+pull): their settings (defaults, rules, `--help` comments) and the groups they compose, added to the core's registry
+(face_vae/core/settings.py) with the groups of tracking, storage and the automatic runtime, and the hook that hides a
+tracking URI's password. configs/extras.yaml names this module. Torch-free, as the core's.
 """
 
 # A settings class has one field per key, however many that is.
@@ -10,67 +9,27 @@ arguments (configs/callbacks/). Torch-free: the command line checks a config in 
 from dataclasses import dataclass
 from typing import Any, Optional
 
-from hydra.core.config_store import ConfigStore
-from omegaconf import OmegaConf
+from omegaconf import DictConfig
 
-from face_vae import hardware, storage
-from face_vae.core.data import settings as data_settings
-from face_vae.core.models import settings as model_settings
-from face_vae.core.rules import (
-    AT_LEAST_0,
-    AUTO_OR_POSITIVE,
-    PATH,
-    POSITIVE,
-    SEED_RANGE,
-    at_least,
-    one_of,
-    positive,
-    setting,
+from face_vae import credentials, hardware, storage
+from face_vae.core.rules import AT_LEAST_0, PATH, POSITIVE, at_least, one_of, positive, setting
+from face_vae.core.settings import (
+    BATCH_SIZE,
+    FORCE,
+    MODEL_FILE,
+    SAMPLER,
+    SEED,
+    Command,
+    ReadsFaces,
+    RunsTheNetwork,
+    Trains,
+    add,
+    group,
+    groups,
+    own,
 )
 from face_vae.data.download import DownloadSettings
 from face_vae.tracking.server import TrackingSettings
-
-SAMPLER = setting(
-    "auto",
-    "auto: the prior the model was trained with (a Gaussian mixture fitted to the training codes, "
-    "docs/RESULTS.md); normal: N(0, I); gmm: the mixture, refused when the model has none",
-    one_of("auto", "gmm", "normal"),
-)
-SEED = setting(0, "the same seed gives the same faces", SEED_RANGE)
-BATCH_SIZE = setting(64, "images through the network at a time", POSITIVE)
-MODEL_FILE = setting(
-    "models/vae.pt",
-    "the model `train` saved (pulled through models.dvc when missing), or a registered version: "
-    "models:/face_vae/3, models:/face_vae@champion",
-)
-DEBUG = setting(False, "true: show the traceback of an error instead of one sentence")
-FORCE = setting(False, "prepare the data again even when it is up to date")
-# The option each group starts from; `group=option` on the command line picks another.
-DEFAULT_OPTIONS = {
-    "model/prior": "gmm",
-    "data": "celeba",
-    "model": "vae",
-    "callbacks": "default",
-    "tracking": "mlflow",
-    "storage": "default",
-    "runtime": "default",
-    "trainer": "default",
-}
-
-
-def group() -> Any:
-    """A group's slot in a command: filled by the option its defaults list names."""
-    return setting({})
-
-
-def groups(*names: str) -> Any:
-    """A command's defaults list: each group's default option, in this order, then the command's own values."""
-    return setting([{name: DEFAULT_OPTIONS[name]} for name in names] + ["_self_"])
-
-
-def own(**values: Any) -> Any:
-    """Values a command sets in one of its groups (over the group's defaults, under the user's overrides)."""
-    return setting(dict(values))
 
 
 @dataclass
@@ -88,132 +47,12 @@ class Classifier:
 
 
 @dataclass
-class Trainer:
-    """Lightning's Trainer (more of its arguments can be added: `+trainer.KEY=VALUE`); the precision is
-    runtime.precision."""
-
-    _target_: str = "lightning.Trainer"
-    accelerator: str = setting("auto", "auto: CUDA when present, else the CPU")
-    strategy: str = setting("auto", "ddp: see trainer=ddp")
-    devices: Any = setting(1, "", AUTO_OR_POSITIVE)
-    num_nodes: int = setting(1, "", POSITIVE)
-    max_epochs: int = setting(10, "", at_least(1, "a positive number of epochs"))
-    max_time: Optional[str] = setting(
-        None, "a wall-clock budget, DD:HH:MM:SS (e.g. 00:00:20:00); training stops at whichever comes first"
-    )
-    log_every_n_steps: int = setting(10, "", POSITIVE)
-    limit_train_batches: Any = setting(
-        1.0, "a fraction, or a number of batches", positive("a positive fraction or number of batches")
-    )
-    limit_val_batches: Any = setting(1.0, "", AT_LEAST_0)
-    enable_checkpointing: bool = setting(True)
-    enable_model_summary: bool = setting(True)
-
-
-@dataclass
-class Command:
-    """What every command has. Its groups are `Any` here: each is typed by its own settings class."""
-
-    debug: bool = DEBUG
-
-
-@dataclass
-class RunsTheNetwork(Command):
-    """A command that loads a model: where it logs, how it pulls, how the network runs."""
-
-    tracking: Any = group()
-    storage: Any = group()
-    runtime: Any = group()
-
-
-@dataclass
-class ReadsFaces(RunsTheNetwork):
-    """A command that also reads face images (prepared crops, or photos cropped like them)."""
-
-    data: Any = group()
-
-
-@dataclass
-class Trains(ReadsFaces):
-    """A command that trains with Lightning."""
-
-    trainer: Any = group()
-
-
-@dataclass
-class Prepare(Command):
-    """Decode, crop and store the dataset once in a training-ready form (raw uint8 crops; reads the image folder
-    or the zip)."""
-
-    defaults: list[Any] = groups("data", "storage")
-    data: Any = group()
-    storage: Any = group()
-    force: bool = FORCE
-
-
-@dataclass
 class Download(Command):
     """Fetch CelebA's official files (aligned images zip, partition, attributes) into data.source_dir, MD5-checked."""
 
     defaults: list[Any] = groups("data")
     data: Any = group()
     download: DownloadSettings = setting(DownloadSettings())
-
-
-@dataclass
-class Train(Trains):
-    """Train the VAE on the train split, validate on val, save models/vae.pt, log to MLflow."""
-
-    defaults: list[Any] = groups("data", "model", "callbacks", "tracking", "storage", "runtime", "trainer")
-    tracking: Any = own(experiment="train_VAE")
-    model: Any = group()
-    callbacks: Any = group()
-    seed: int = setting(42, "", SEED_RANGE)
-    force: bool = FORCE
-    resume: bool = setting(False, "true: continue from <checkpoints_dir>/last.ckpt")
-    model_file: str = setting("models/vae.pt", "where the trained model is saved")
-    checkpoints_dir: str = setting("checkpoints", "", PATH)
-    keep_previous_runs: int = setting(
-        3,
-        "a fresh run moves an earlier run's checkpoints to <checkpoints_dir>.previous-*; the newest this many stay "
-        "(resumable), older ones are deleted: each holds two checkpoints (~50 MB for the default model)",
-        AT_LEAST_0,
-    )
-    history_file: Optional[str] = setting(
-        None, "a JSON file of the losses per epoch (the DVC pipeline's plot); null: none"
-    )
-
-
-@dataclass
-class Infer(RunsTheNetwork):
-    """Sample n faces from the trained model and write them as JPGs to result/ (attributes= steers them)."""
-
-    defaults: list[Any] = groups("tracking", "storage", "runtime")
-    tracking: Any = own(experiment="infer_VAE")
-    n: int = setting(16, "faces to generate", at_least(1, "a positive number of faces"))
-    seed: int = SEED
-    sampler: str = SAMPLER
-    batch_size: int = setting(
-        16, "faces decoded at a time (why 16: docs/PERFORMANCE.md, benchmarks/infer.py)", POSITIVE
-    )
-    attributes: Any = setting(
-        None,
-        'steering: attributes="{Smiling: 1.5, Eyeglasses: 1}" moves every face along each attribute\'s direction '
-        "(1 = the average code difference between faces with and without it); needs `train_classifier` first",
-    )
-    classifier_file: str = setting("models/attributes.pt")
-    attribute_sweep: Any = setting(
-        [-2, -1, 0, 1, 2],
-        "the strengths shown left to right in attribute_grid.jpg",
-        (
-            lambda sweep: bool(sweep)
-            and all(isinstance(x, (int, float)) and not isinstance(x, bool) and abs(x) <= 10 for x in sweep),
-            "a list of numbers between -10 and 10 (as attributes' strengths)",
-        ),
-    )
-    grid_faces: int = setting(2, "faces per attribute in attribute_grid.jpg", POSITIVE)
-    model_file: str = MODEL_FILE
-    result_dir: str = setting("result", "", PATH)
 
 
 @dataclass
@@ -375,15 +214,10 @@ class TrainClassifier(Trains):
     trainer: Any = own(max_epochs=30, log_every_n_steps=5, enable_checkpointing=False, enable_model_summary=False)
 
 
-# The fields of a command that are config groups, each typed by its own settings class (or YAML files).
-GROUP_FIELDS = tuple(DEFAULT_OPTIONS)
 COMMANDS: dict[str, type[Command]] = {
     "download": Download,
-    "prepare": Prepare,
-    "train": Train,
     "train_classifier": TrainClassifier,
     "fit_prior": FitPrior,
-    "infer": Infer,
     "evaluate": Evaluate,
     "interpolate": Interpolate,
     "reconstruct": Reconstruct,
@@ -391,27 +225,19 @@ COMMANDS: dict[str, type[Command]] = {
     "serve": Serve,
     "pull": Pull,
 }
-# The options of each group that are settings classes (YAML presets live in configs/<group>/).
 GROUPS: dict[str, dict[str, type]] = {
-    "data": data_settings.OPTIONS,
-    "model": {"vae": model_settings.VAEModel},
-    "model/prior": model_settings.PRIORS,  # inside model=vae
-    "model/net": model_settings.NETS,  # inside model=vae
-    "trainer": {"default": Trainer},
     "tracking": {"mlflow": TrackingSettings},
     "storage": {"default": storage.StorageSettings},
     "runtime": {"default": hardware.RuntimeSettings},
 }
 
 
-def register() -> None:
-    """Store every settings class where Hydra looks for it: a command under its name, a group's option as
-    `<group>/<option>`."""
-    store = ConfigStore.instance()
-    for command, settings in COMMANDS.items():
-        store.store(name=command, node=settings)
-    for name, options in GROUPS.items():
-        for option, settings in options.items():
-            store.store(group=name, name=option, node=settings)
-    # What a new data source's YAML starts from, as plain values: its own keys (a folder, a count) join them.
-    store.store(group="data", name="base", node=OmegaConf.to_container(OmegaConf.structured(data_settings.Data)))
+def hide_tracking_passwords(cfg: DictConfig) -> None:
+    """From here on the config (logged, saved, printed) holds no password: `tracking.uri`'s goes to MLflow's
+    variables, `tracking.local_uri`'s is kept in this process (face_vae/credentials.py)."""
+    if "tracking" in cfg:
+        for key in ("uri", "local_uri"):
+            cfg.tracking[key] = credentials.hide_tracking_credentials(cfg.tracking[key], f"tracking.{key}")
+
+
+add(COMMANDS, GROUPS, after_compose=(hide_tracking_passwords,))

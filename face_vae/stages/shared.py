@@ -9,7 +9,7 @@ import torch
 from omegaconf import DictConfig, OmegaConf
 
 from face_vae import hardware, storage
-from face_vae.config import build, compose, flat_values, words_given
+from face_vae.core.config import build, compose, flat_values, words_given
 from face_vae.core.data.face_crops import FaceCrops
 from face_vae.core.data.preparation import FolderNotWritable, TooManyBadImages, ensure_prepared, prepared_folder
 from face_vae.core.data.sources import Source, source_for

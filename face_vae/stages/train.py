@@ -13,7 +13,7 @@ from omegaconf import DictConfig, OmegaConf
 from face_vae import hardware, locks, storage
 from face_vae.callbacks.checkpoints import RunFiles, RunIdentity
 from face_vae.callbacks.progress import EpochHistory
-from face_vae.config import build, words_given
+from face_vae.core.config import build, words_given
 from face_vae.core.errors import Terminated
 from face_vae.core.models.model_file import save_model
 from face_vae.stages import run_folder, train_checks

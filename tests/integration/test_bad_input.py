@@ -12,12 +12,12 @@ import torch
 from omegaconf import DictConfig, OmegaConf
 
 from face_vae import cli
-from face_vae.config import compose, flat_values
+from face_vae.core import settings
+from face_vae.core.config import compose, flat_values
 from face_vae.core.errors import UserError
 from face_vae.core.models.model_file import save_model
 from face_vae.core.models.nets.resnet import VAE
 from face_vae.outputs import LOCK_FILE, face_pictures
-from face_vae.stages import settings
 from tests.conftest import FAST_TRAIN, error_line, subprocess_env
 
 ROOT = Path(__file__).resolve().parents[2]

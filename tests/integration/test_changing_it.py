@@ -127,8 +127,8 @@ def test_a_command_is_its_settings_class_and_its_run(copy):
     copy.run("train", *TINY_TRAIN)
     copy.edit(
         "face_vae/stages/settings.py",
-        "\n\n# The fields of a command that are config groups",
-        HELLO_SETTINGS + "\n\n# The fields of a command that are config groups",
+        "\n\nCOMMANDS: dict[str, type[Command]] = {",
+        HELLO_SETTINGS + "\n\nCOMMANDS: dict[str, type[Command]] = {",
     )
     copy.edit("face_vae/stages/settings.py", '    "pull": Pull,\n', '    "pull": Pull,\n    "hello": Hello,\n')
     copy.write("face_vae/stages/hello.py", HELLO_RUN)

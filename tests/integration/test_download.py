@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 
 from face_vae import cli
-from face_vae.config import compose
+from face_vae.core.config import compose
 from face_vae.core.data.attributes import write_attributes
 from face_vae.core.data.synthetic import write_celeba_layout
 from face_vae.stages.shared import prepared_data

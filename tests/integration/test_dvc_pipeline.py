@@ -150,7 +150,7 @@ def test_a_missing_source_is_one_line(pipeline_repo):
 @pytest.mark.parametrize("stage", ["prepare", "train", "evaluate"])
 def test_the_pipelines_source_dir_reaches_every_stages_command(stage):
     """`dvc exp run -S source_dir=DIR` (or params.yaml) must change what the stage reads, not only what it hashes."""
-    from face_vae.config import compose  # pylint: disable=import-outside-toplevel
+    from face_vae.core.config import compose  # pylint: disable=import-outside-toplevel
 
     params = yaml.safe_load((ROOT / "params.yaml").read_text()) | {"data": "folder", "source_dir": "my_photos"}
     command = yaml.safe_load((ROOT / "dvc.yaml").read_text())["stages"][stage]["cmd"]

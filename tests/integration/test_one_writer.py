@@ -55,7 +55,7 @@ def test_a_second_run_on_the_same_folder_or_model_file_is_refused_at_once(workdi
 @pytest.mark.slow
 def test_commands_started_together_on_a_new_store_all_create_it(workdir):
     code = (
-        "import sys\nfrom face_vae.config import compose\nfrom face_vae.stages.shared import tracking_uri\n"
+        "import sys\nfrom face_vae.core.config import compose\nfrom face_vae.stages.shared import tracking_uri\n"
         "from mlflow import MlflowClient\n"
         "uri = tracking_uri(compose('infer'))\nMlflowClient(tracking_uri=uri).search_experiments()\n"
     )

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from face_vae.config import compose
+from face_vae.core.config import compose
 from face_vae.core.data.datamodule import CelebADataModule
 from face_vae.core.data.face_crops import FaceCrops, read_meta
 from face_vae.core.data.preparation import BAD_IMAGES_REPORT

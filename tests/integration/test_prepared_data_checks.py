@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from face_vae.config import compose
+from face_vae.core.config import compose
 from face_vae.core.data.face_crops import FaceCrops, read_meta
 from face_vae.core.errors import UserError
 from face_vae.stages.shared import prepared_data

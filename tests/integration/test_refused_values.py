@@ -12,7 +12,7 @@ import torch
 from PIL import Image
 
 from face_vae import cli
-from face_vae.config import compose
+from face_vae.core.config import compose
 from face_vae.stages.shared import prepared_data
 from tests.conftest import FAST_TRAIN, error_line, image_array, write_fake_celeba
 

@@ -14,7 +14,7 @@ import pytest
 from mlflow.tracking import MlflowClient
 
 from face_vae import cli, credentials
-from face_vae.config import compose
+from face_vae.core.config import compose
 from face_vae.core.errors import UserError
 from face_vae.stages.shared import tracking_uri
 from tests.conftest import FAST_TRAIN, error_line, free_port

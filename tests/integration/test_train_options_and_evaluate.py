@@ -7,7 +7,7 @@ from lightning.pytorch.callbacks import EMAWeightAveraging
 from mlflow.tracking import MlflowClient
 
 from face_vae import cli
-from face_vae.config import build, compose
+from face_vae.core.config import build, compose
 from face_vae.core.models.model_file import load_model
 from face_vae.core.models.priors import GaussianMixture, StandardNormal
 from tests.conftest import FAST_TRAIN

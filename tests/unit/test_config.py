@@ -7,11 +7,11 @@ import shutil
 import pytest
 from omegaconf import OmegaConf
 
-from face_vae import cli, config
-from face_vae.config import CONFIG_DIR, command_names, command_summary, compose, config_help
+from face_vae import cli
+from face_vae.core import config, settings
+from face_vae.core.config import CONFIG_DIR, command_names, command_summary, compose, config_help
 from face_vae.core.errors import UserError
 from face_vae.core.models.settings import VAEModel
-from face_vae.stages import settings
 
 
 def test_train_config_composes_groups_and_applies_overrides():
@@ -98,7 +98,7 @@ def test_help_lists_every_key_with_its_default_and_comment():
     prior = text.split("Group model/prior (default gmm; choose with model/prior=")[1].split(";")[0]
     assert {"gmm", "normal"} <= set(prior.split("|")) and "override as model.prior.KEY" in text
     for key in _declared_keys(VAEModel) + _declared_keys(settings.Trainer) + _declared_keys(settings.Train):
-        if key not in (*settings.GROUP_FIELDS, "defaults"):
+        if key not in (*settings.group_fields(), "defaults"):
             assert f"  {key}:" in text, key
 
 

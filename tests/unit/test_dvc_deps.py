@@ -14,8 +14,13 @@ ROOT = PACKAGE.parent
 # or move them. Prepare's crops depend on the data code alone (its stage imports shared helpers that reach the models,
 # which do not touch them).
 DECIDES = ("face_vae.core", "face_vae.callbacks", "face_vae.hardware", "face_vae.stages",
-           "face_vae.evaluation", "face_vae.config")  # fmt: skip
-DECIDES_PREPARE = ("face_vae.core.data", "face_vae.stages.prepare", "face_vae.stages.settings")
+           "face_vae.evaluation", "face_vae.core.config")  # fmt: skip
+DECIDES_PREPARE = (
+    "face_vae.core.data",
+    "face_vae.core.settings",
+    "face_vae.stages.prepare",
+    "face_vae.stages.settings",
+)
 
 
 def _reached(start: str) -> set[str]:

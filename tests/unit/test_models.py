@@ -9,7 +9,7 @@ import pytest
 import torch
 from torch import nn
 
-from face_vae.config import compose
+from face_vae.core.config import compose
 from face_vae.core.data.synthetic import make_faces
 from face_vae.core.errors import UserError
 from face_vae.core.models.model_file import load_model, save_model

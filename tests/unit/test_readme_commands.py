@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from face_vae.config import compose
+from face_vae.core.config import compose
 
 ROOT = Path(__file__).resolve().parents[2]
 # The README and what moved out of it; docs/RESULTS.md is left out: its rows name the commit their commands ran at.

@@ -6,6 +6,7 @@ second, before any data, DVC remote or MLflow server is touched.
 
 import dataclasses
 import difflib
+import importlib
 import re
 from collections.abc import Iterable
 from pathlib import Path
@@ -20,12 +21,13 @@ from omegaconf import DictConfig, ListConfig, OmegaConf
 from omegaconf.errors import OmegaConfBaseException, ValidationError
 from omegaconf.nodes import BooleanNode, FloatNode, IntegerNode
 
-from face_vae import credentials
-from face_vae.core.errors import UserError
-from face_vae.stages import settings
+from face_vae.core import settings
+from face_vae.core.errors import UserError, mask_text
 
 # Inside the package, so that an installed `face-vae` has them; `configs` at the project root links here.
-CONFIG_DIR = Path(__file__).resolve().parent / "configs"
+CONFIG_DIR = Path(__file__).resolve().parents[1] / "configs"
+for _extra in yaml.safe_load((CONFIG_DIR / "extras.yaml").read_text(encoding="utf-8")) or []:
+    importlib.import_module(_extra)  # each adds its commands, groups and hooks to settings' registry
 settings.register()
 _WORDS_GIVEN: dict[str, list[str]] = {}  # command -> the override words of its last composition
 
@@ -38,7 +40,8 @@ def words_given(config_name: str) -> list[str]:
 
 def compose(config_name: str, overrides: Iterable[object] = ()) -> DictConfig:
     """Return the config `config_name` with `key=value` overrides applied, its types checked by the
-    settings classes while Hydra composes it (face_vae/stages/settings.py) and its values by their rules.
+    settings classes while Hydra composes it (face_vae/core/settings.py and the extras') and its values by their
+    rules.
 
     fire turns a bare `8` into an int, so every override is converted back to text.
     """
@@ -51,14 +54,13 @@ def compose(config_name: str, overrides: Iterable[object] = ()) -> DictConfig:
         values = OmegaConf.to_container(cfg, resolve=True)
     except (HydraException, OmegaConfBaseException) as error:
         # Hydra's message quotes the override: a URL's password in it must not reach the screen
-        raise UserError(credentials.mask_text(_one_sentence(error)) + _did_you_mean(error, config_name)) from error
+        raise UserError(mask_text(_one_sentence(error)) + _did_you_mean(error, config_name)) from error
     _check_group_words(cfg)
     check_values(cfg)
     _check_sizes(values)
     _WORDS_GIVEN[config_name] = words
-    if "tracking" in cfg:  # from here on the config (logged, saved, printed) holds no password
-        for key in ("uri", "local_uri"):
-            cfg.tracking[key] = credentials.hide_tracking_credentials(cfg.tracking[key], f"tracking.{key}")
+    for hook in settings.AFTER_COMPOSE:
+        hook(cfg)
     return cfg
 
 
@@ -186,7 +188,7 @@ def build(node: DictConfig, **kwargs: object) -> Any:
 
 
 def command_names() -> list[str]:
-    """The commands, as face_vae/stages/settings.py registers them (each run by face_vae.stages.<name>)."""
+    """The commands, as face_vae/core/settings.py and the extras register them (each run by face_vae.stages.<name>)."""
     return sorted(settings.COMMANDS)
 
 
@@ -241,7 +243,7 @@ def _field_lines(settings_class: type, indent: str = "  ") -> list[str]:
     defaults = settings_class()
     for field in dataclasses.fields(settings_class):
         value = getattr(defaults, field.name)
-        if field.name in (*settings.GROUP_FIELDS, "defaults"):
+        if field.name in (*settings.group_fields(), "defaults"):
             continue  # a group: listed under its own heading; a defaults list: Hydra's
         comment = f" # {field.metadata['comment']}" if field.metadata.get("comment") else ""
         if dataclasses.is_dataclass(value):
