@@ -9,7 +9,7 @@ from pathlib import Path
 import torch
 
 from face_vae.core.config import compose
-from face_vae.core.data.synthetic import write_celeba_layout
+from face_vae.data.synthetic import write_celeba_layout
 from face_vae.hardware import cpu_model, detect
 from face_vae.stages.shared import prepared_data
 

@@ -26,10 +26,10 @@ from benchmarks.common import Timer, add_tiny, machine_header  # noqa: E402
 from face_vae.core.config import build, compose  # noqa: E402
 from face_vae.core.data.datamodule import CelebADataModule  # noqa: E402
 from face_vae.core.data.face_crops import FaceCrops  # noqa: E402
-from face_vae.core.data.synthetic import make_faces  # noqa: E402
 from face_vae.core.models.codes import encoder_means  # noqa: E402
 from face_vae.core.models.priors import GaussianMixture  # noqa: E402
 from face_vae.core.models.vae_module import VAEModule  # noqa: E402
+from face_vae.data.synthetic import make_faces  # noqa: E402
 from face_vae.hardware import resolve  # noqa: E402
 
 

@@ -18,7 +18,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 # pylint: disable=wrong-import-position
 from benchmarks.common import Timer, add_tiny, machine_header  # noqa: E402
 from face_vae.core.data.datamodule import CelebADataModule  # noqa: E402
-from face_vae.core.data.synthetic import make_faces  # noqa: E402
+from face_vae.data.synthetic import make_faces  # noqa: E402
 
 IMAGE_SIZE = 64
 

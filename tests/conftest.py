@@ -15,7 +15,7 @@ import pytest
 from PIL import Image
 
 # pylint: disable-next=unused-import  # the tests' name for it
-from face_vae.core.data.synthetic import write_celeba_layout as write_fake_celeba  # noqa: F401
+from face_vae.data.synthetic import write_celeba_layout as write_fake_celeba  # noqa: F401
 
 # The CelebA sample the tests that need real faces read (they skip without it): FACE_VAE_CELEBA_SAMPLE, or the
 # shared folder beside the project.

@@ -2,6 +2,7 @@
 
 import importlib
 import pkgutil
+from collections.abc import Sequence
 from typing import TypeVar
 
 from face_vae.core.errors import UserError
@@ -9,11 +10,11 @@ from face_vae.core.errors import UserError
 Found = TypeVar("Found")
 
 
-def registered(known: dict[str, Found], name: str, package: str, what: str, advice: str) -> Found:
-    """`known[name]`, after importing every module of `package` (where each registers itself) when it is not known
-    yet; a UserError naming the known ones and `advice` when no module registers it. Only that package's modules
-    are imported: a name can choose a class, never code to run."""
-    if name not in known:
+def registered(known: dict[str, Found], name: str, packages: Sequence[str], what: str, advice: str) -> Found:
+    """`known[name]`, after importing every module of `packages` (where each registers itself) when it is not known
+    yet; a UserError naming the known ones and `advice` when no module registers it. Only those packages' modules
+    are imported (the core's own, and those an extra adds): a name can choose a class, never code to run."""
+    for package in packages if name not in known else ():
         for module in pkgutil.iter_modules(importlib.import_module(package).__path__):
             importlib.import_module(f"{package}.{module.name}")
     if name not in known:

@@ -6,9 +6,9 @@ from pathlib import Path
 import torch
 from omegaconf import DictConfig
 
-from face_vae.core.data.photos import load_photos, photo_paths
 from face_vae.core.errors import UserError
 from face_vae.core.models.sampling import decode_all
+from face_vae.data.photos import load_photos, photo_paths
 from face_vae.outputs import image_grid, write_images
 from face_vae.stages.shared import (
     inference_runtime,

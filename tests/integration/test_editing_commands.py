@@ -12,8 +12,8 @@ from mlflow.tracking import MlflowClient
 from PIL import Image
 
 from face_vae import cli
-from face_vae.core.data.synthetic import make_faces
 from face_vae.core.models.model_file import load_model, save_model
+from face_vae.data.synthetic import make_faces
 from face_vae.serving.face_generator import BadRequest, face_jpegs_from_response
 from tests.conftest import FAST_TRAIN, image_array
 

@@ -12,7 +12,7 @@ from PIL import Image
 
 from face_vae import cli
 from face_vae.core.data.face_crops import FaceCrops
-from face_vae.core.data.sources.folder import list_images, split_by_hash
+from face_vae.data.sources.folder import list_images, split_by_hash
 from tests.conftest import SHARED_SAMPLE, error_line
 
 NO_TRACKING = ["tracking.enabled=false"]
@@ -224,7 +224,7 @@ def test_photos_are_cropped_as_the_models_training_faces_were(workdir, monkeypat
 
 
 def test_a_centre_crop_takes_the_middle_square_of_every_photo_even_at_celebas_size():
-    from face_vae.core.data.photos import face_crop  # pylint: disable=import-outside-toplevel
+    from face_vae.data.photos import face_crop  # pylint: disable=import-outside-toplevel
 
     pixels = np.zeros((218, 178, 3), dtype=np.uint8)
     pixels[20:198] = 255  # the centred square white, the bands above and below black

@@ -17,14 +17,23 @@ DECIDES = ("face_vae.core", "face_vae.callbacks", "face_vae.hardware", "face_vae
            "face_vae.evaluation", "face_vae.core.config")  # fmt: skip
 DECIDES_PREPARE = (
     "face_vae.core.data",
+    "face_vae.data",
     "face_vae.core.settings",
     "face_vae.stages.prepare",
     "face_vae.stages.settings",
 )
 
 
+# Reached without an import statement: the extras configs/extras.yaml names (imported when a config is composed) and
+# the modules found by name (networks, priors, data sources).
+EXTRAS = yaml.safe_load((PACKAGE / "configs" / "extras.yaml").read_text(encoding="utf-8"))
+BY_NAME_PACKAGES = ("face_vae.core.models.nets", "face_vae.core.models.priors", "face_vae.core.data.sources",
+                    "face_vae.data.sources")  # fmt: skip
+BY_NAME = tuple(f"{package}." for package in BY_NAME_PACKAGES)
+
+
 def _reached(start: str) -> set[str]:
-    seen, todo = set(), [start]
+    seen, todo = set(), [start, *EXTRAS, *(name for name in GRAPH if name.startswith(BY_NAME))]
     while todo:
         name = todo.pop()
         if name in seen or name not in GRAPH:

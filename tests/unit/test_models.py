@@ -10,12 +10,12 @@ import torch
 from torch import nn
 
 from face_vae.core.config import compose
-from face_vae.core.data.synthetic import make_faces
 from face_vae.core.errors import UserError
 from face_vae.core.models.model_file import load_model, save_model
 from face_vae.core.models.nets.resnet import VAE
 from face_vae.core.models.priors import GaussianMixture, StandardNormal
 from face_vae.core.models.vae_module import VAEModule, calibrated_sigma, kl_divergence, reconstruction_nll
+from face_vae.data.synthetic import make_faces
 from face_vae.evaluation.metrics import fid, kid, nyquist_share
 
 SMALL = {"channels": [8, 16, 32, 64, 128], "latent_dim": 8}

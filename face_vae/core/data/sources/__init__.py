@@ -13,6 +13,8 @@ from typing import Any
 from face_vae.core.by_name import registered
 
 SOURCES: dict[str, type["Source"]] = {}
+# Where a source is looked for by name: this package, and those the extras add (face_vae/data/settings.py).
+PACKAGES = [__name__]
 
 
 class Source:
@@ -51,6 +53,6 @@ class Source:
 
 
 def source_for(data: Mapping[str, Any]) -> Source:
-    """The source of the `data` group, found by its `kind` among the modules of this folder."""
+    """The source of the `data` group, found by its `kind` among the modules of PACKAGES."""
     advice = "set data.kind to one of them, or add its module to face_vae/core/data/sources/"
-    return registered(SOURCES, str(data["kind"]), __name__, "data source", advice).from_settings(data)
+    return registered(SOURCES, str(data["kind"]), PACKAGES, "data source", advice).from_settings(data)

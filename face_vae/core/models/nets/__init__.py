@@ -56,7 +56,7 @@ def _plain(value: Any) -> Any:
 def network_class(name: str) -> type:
     """The network registered as `name`, looked up among the modules of this folder."""
     advice = "add its module to face_vae/core/models/nets/ or use a model file of a known network"
-    return registered(NETWORKS, name, __name__, "network", advice)
+    return registered(NETWORKS, name, [__name__], "network", advice)
 
 
 def build_network(name: str, config: dict) -> Any:

@@ -62,4 +62,4 @@ def prior_class(name: str) -> type[Prior]:
     advice = (
         "add its module to face_vae/core/models/priors/, or refit the model's prior with `python commands.py fit_prior`"
     )
-    return registered(PRIORS, name, __package__, "prior", advice)
+    return registered(PRIORS, name, [str(__package__)], "prior", advice)

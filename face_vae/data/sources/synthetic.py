@@ -1,13 +1,13 @@
-"""data=synthetic: face-like images drawn by face_vae/core/data/synthetic.py, for offline runs and tests."""
+"""data=synthetic: face-like images drawn by face_vae/data/synthetic.py, for offline runs and tests."""
 
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Mapping
 
-from face_vae.core.data.attributes import write_attributes
 from face_vae.core.data.preparation import write_arrays
 from face_vae.core.data.sources import Source
-from face_vae.core.data.synthetic import ATTRIBUTES, make_labelled_faces
+from face_vae.data.attributes import write_attributes
+from face_vae.data.synthetic import ATTRIBUTES, make_labelled_faces
 
 
 @dataclass

@@ -18,10 +18,10 @@ import numpy as np
 from PIL import Image, ImageOps, UnidentifiedImageError
 
 from face_vae.core.data.celeba import PARTITION_FILE, TooLarge, check_pixels, read_partition
-from face_vae.core.data.photos import rgb
 from face_vae.core.data.preparation import decode_splits
 from face_vae.core.data.sources import Source
 from face_vae.core.errors import UserError
+from face_vae.data.photos import rgb
 
 log = logging.getLogger(__name__)
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".webp", ".bmp")
