@@ -9,9 +9,9 @@ from pathlib import Path
 import torch
 
 from face_vae.core.config import compose
+from face_vae.core.prepare import prepared_data
 from face_vae.data.synthetic import write_celeba_layout
 from face_vae.hardware import cpu_model, detect
-from face_vae.stages.shared import prepared_data
 
 # The VAE the benchmarks measure: the default model's widths (face_vae/core/models/settings.py VAEModel). The README's
 # figures before 2026-11-30 were measured with the conv decoder at widths 32..512 (commit 1651096).

@@ -20,7 +20,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from benchmarks.common import Timer, add_tiny, celeba_source, machine_header  # noqa: E402
 from face_vae.core.config import compose  # noqa: E402
 from face_vae.core.data.celeba import PARTITION_FILE, find_images_dir  # noqa: E402
-from face_vae.stages.shared import prepared_data  # noqa: E402
+from face_vae.core.prepare import prepared_data  # noqa: E402
 
 
 def main() -> None:  # pylint: disable=too-many-locals  # one table's measurements

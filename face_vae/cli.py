@@ -13,7 +13,9 @@ from pathlib import Path
 from omegaconf import DictConfig
 
 from face_vae import credentials
-from face_vae.core.config import command_names, command_summary, compose, config_help, flat_values
+from face_vae.command_help import command_names, command_summary, config_help
+from face_vae.core import settings
+from face_vae.core.config import compose, flat_values
 from face_vae.core.errors import Terminated, UserError
 from face_vae.core.progress import is_terminal
 
@@ -53,7 +55,7 @@ def run(command: str, overrides: Iterable[object]) -> None:
         # A cold start (imports, a new MLflow store) takes tens of seconds: say at once that work has begun.
         logging.getLogger("face_vae").info("Starting %s: loading torch and the libraries it needs...", command)
         # The stage (torch, Lightning, MLflow) is imported only once the config has been checked.
-        stage = importlib.import_module(f"face_vae.stages.{command}")
+        stage = importlib.import_module(settings.RUNS[command])
         if not cfg.get("debug"):
             _quiet_library_noise()
         stage.run(cfg)

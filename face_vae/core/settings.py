@@ -1,20 +1,23 @@
-"""The core's settings: the commands `prepare`, `train` and `infer` (defaults, rules, `--help` comments), the groups
-they compose, and the registry of commands and groups that the extras add theirs to. Each group's own settings live
-beside its code (face_vae/core/data/settings.py, core/models/settings.py); an extra's (tracking, storage, runtime)
-beside its. A YAML file in configs/ holds only a preset (configs/trainer/gpu.yaml) or a library class's arguments
-(configs/callbacks/). Torch-free: the command line checks a config in a second, before anything heavy loads.
+"""The core's settings: the commands `prepare` and `train` (defaults, rules, `--help` comments), the groups they
+compose, and the registry of commands (and the module that runs each), groups and hooks that the extras add theirs
+to. Each group's own settings live beside its code (face_vae/core/data/settings.py, core/models/settings.py); an
+extra's (tracking, storage, runtime) beside its. A YAML file in configs/ holds only a preset (configs/trainer/gpu.yaml)
+or a library class's arguments (configs/callbacks/). Torch-free: the command line checks a config in a second, before
+anything heavy loads.
 """
 
 # A settings class has one field per key, however many that is.
 # pylint: disable=too-many-instance-attributes
-from collections.abc import Callable
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
+from types import MappingProxyType
 from typing import Any, Optional
 
 from hydra.core.config_store import ConfigStore
 from omegaconf import DictConfig, OmegaConf
 
 from face_vae.core.data import settings as data_settings
+from face_vae.core.hooks import HOOKS
 from face_vae.core.models import settings as model_settings
 from face_vae.core.rules import (
     AT_LEAST_0,
@@ -23,24 +26,10 @@ from face_vae.core.rules import (
     POSITIVE,
     SEED_RANGE,
     at_least,
-    one_of,
     positive,
     setting,
 )
 
-SAMPLER = setting(
-    "auto",
-    "auto: the prior the model was trained with (a Gaussian mixture fitted to the training codes, "
-    "docs/RESULTS.md); normal: N(0, I); gmm: the mixture, refused when the model has none",
-    one_of("auto", "gmm", "normal"),
-)
-SEED = setting(0, "the same seed gives the same faces", SEED_RANGE)
-BATCH_SIZE = setting(64, "images through the network at a time", POSITIVE)
-MODEL_FILE = setting(
-    "models/vae.pt",
-    "the model `train` saved (pulled through models.dvc when missing), or a registered version: "
-    "models:/face_vae/3, models:/face_vae@champion",
-)
 DEBUG = setting(False, "true: show the traceback of an error instead of one sentence")
 FORCE = setting(False, "prepare the data again even when it is up to date")
 # The option each group starts from; `group=option` on the command line picks another. The extras' groups (tracking,
@@ -160,40 +149,10 @@ class Train(Trains):
     )
 
 
-@dataclass
-class Infer(RunsTheNetwork):
-    """Sample n faces from the trained model and write them as JPGs to result/ (attributes= steers them)."""
-
-    defaults: list[Any] = groups("tracking", "storage", "runtime")
-    tracking: Any = own(experiment="infer_VAE")
-    n: int = setting(16, "faces to generate", at_least(1, "a positive number of faces"))
-    seed: int = SEED
-    sampler: str = SAMPLER
-    batch_size: int = setting(
-        16, "faces decoded at a time (why 16: docs/PERFORMANCE.md, benchmarks/infer.py)", POSITIVE
-    )
-    attributes: Any = setting(
-        None,
-        'steering: attributes="{Smiling: 1.5, Eyeglasses: 1}" moves every face along each attribute\'s direction '
-        "(1 = the average code difference between faces with and without it); needs `train_classifier` first",
-    )
-    classifier_file: str = setting("models/attributes.pt")
-    attribute_sweep: Any = setting(
-        [-2, -1, 0, 1, 2],
-        "the strengths shown left to right in attribute_grid.jpg",
-        (
-            lambda sweep: bool(sweep)
-            and all(isinstance(x, (int, float)) and not isinstance(x, bool) and abs(x) <= 10 for x in sweep),
-            "a list of numbers between -10 and 10 (as attributes' strengths)",
-        ),
-    )
-    grid_faces: int = setting(2, "faces per attribute in attribute_grid.jpg", POSITIVE)
-    model_file: str = MODEL_FILE
-    result_dir: str = setting("result", "", PATH)
-
-
 # The registry: the core's commands and groups; each extra listed in configs/extras.yaml adds its own (`add`).
-COMMANDS: dict[str, type[Command]] = {"prepare": Prepare, "train": Train, "infer": Infer}
+COMMANDS: dict[str, type[Command]] = {"prepare": Prepare, "train": Train}
+# The module whose `run(cfg)` carries out each command.
+RUNS: dict[str, str] = {"prepare": "face_vae.core.prepare", "train": "face_vae.core.train"}
 # The options of each group that are settings classes (YAML presets live in configs/<group>/).
 GROUPS: dict[str, dict[str, type]] = {
     "data": data_settings.OPTIONS,
@@ -206,16 +165,22 @@ GROUPS: dict[str, dict[str, type]] = {
 AFTER_COMPOSE: list[Callable[[DictConfig], None]] = []
 
 
-def add(
-    commands: dict[str, type[Command]],
-    options: dict[str, dict[str, type]],
-    after_compose: tuple[Callable[[DictConfig], None], ...] = (),
+def add(  # pylint: disable=too-many-arguments  # each a kind of thing an extra can add
+    commands: Mapping[str, type[Command]] = MappingProxyType({}),
+    options: Mapping[str, dict[str, type]] = MappingProxyType({}),
+    *,
+    runs: Mapping[str, str] = MappingProxyType({}),
+    hooks: Mapping[str, Iterable[str]] = MappingProxyType({}),
+    after_compose: Iterable[Callable[[DictConfig], None]] = (),
 ) -> None:
-    """An extra's commands, group options and hooks, added to the registry (from the module configs/extras.yaml
-    names)."""
+    """An extra's commands (with the module that runs each), group options and hooks (face_vae/core/hooks.py, each
+    by its dotted path), added to the registry from the module configs/extras.yaml names."""
     COMMANDS.update(commands)
+    RUNS.update(runs)
     for name, settings_classes in options.items():
         GROUPS.setdefault(name, {}).update(settings_classes)
+    for name, paths in hooks.items():
+        HOOKS[name].extend(paths)
     AFTER_COMPOSE.extend(after_compose)
 
 

@@ -80,5 +80,5 @@ class FolderData(Data):
     prepare_workers: Any = setting("auto", "processes decoding images in prepare; auto: one per core", AUTO_OR_POSITIVE)
 
 
-settings.add({}, {"data": {"folder": FolderData, "synthetic": SyntheticData}})
+settings.add(options={"data": {"folder": FolderData, "synthetic": SyntheticData}})
 sources.PACKAGES.append("face_vae.data.sources")

@@ -11,14 +11,14 @@ from face_vae import locks
 from face_vae.core.config import build
 from face_vae.core.errors import UserError
 from face_vae.core.models.model_file import is_model_file, save_model, training_data, training_recipe
+from face_vae.core.prepare import prepared_data
+from face_vae.core.train import fit_to_training_codes
 from face_vae.file_guards import refuse_foreign_file
 from face_vae.stages.shared import (
     config_yaml,
     data_from_model,
-    fit_to_training_codes,
     inference_runtime,
     model_path,
-    prepared_data,
     pulled_model,
     run_params,
     tracking_uri,
@@ -49,7 +49,9 @@ def run(cfg: DictConfig) -> None:
         cfg.data.image_size = network.image_size  # the crops the encoder reads, whatever data.image_size says
         prior = build(cfg.model.prior)
         prepared_dir = prepared_data(cfg)
-        network.prior = fit_to_training_codes(prior, network, prepared_dir, cfg.data.train_split, runtime, cfg.seed)
+        network.prior = fit_to_training_codes(
+            prior, network, prepared_dir, cfg.data.train_split, cfg.seed, runtime.machine.device, runtime.autocast()
+        )
         save_model(network, output, trained_on=trained_on, data=recipe)
     log.info(
         "Saved %s with %s (%s sampled from %s); `dvc add %s` versions it.",

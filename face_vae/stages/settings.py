@@ -1,7 +1,8 @@
-"""The extras' commands (download, evaluate, train_classifier, fit_prior, reconstruct, interpolate, export, serve,
-pull): their settings (defaults, rules, `--help` comments) and the groups they compose, added to the core's registry
-(face_vae/core/settings.py) with the groups of tracking, storage and the automatic runtime, and the hook that hides a
-tracking URI's password. configs/extras.yaml names this module. Torch-free, as the core's.
+"""The extras' commands (infer, download, evaluate, train_classifier, fit_prior, reconstruct, interpolate, export,
+serve, pull): their settings (defaults, rules, `--help` comments), the groups they compose and the module that runs
+each, added to the core's registry (face_vae/core/settings.py) with the groups of tracking, storage and the automatic
+runtime, train's hooks (face_vae/stages/train_hooks.py), the data's (DVC) and the hook that hides a tracking URI's
+password. configs/extras.yaml names this module. Torch-free, as the core's.
 """
 
 # A settings class has one field per key, however many that is.
@@ -12,13 +13,9 @@ from typing import Any, Optional
 from omegaconf import DictConfig
 
 from face_vae import credentials, hardware, storage
-from face_vae.core.rules import AT_LEAST_0, PATH, POSITIVE, at_least, one_of, positive, setting
+from face_vae.core.rules import AT_LEAST_0, PATH, POSITIVE, SEED_RANGE, at_least, one_of, positive, setting
 from face_vae.core.settings import (
-    BATCH_SIZE,
     FORCE,
-    MODEL_FILE,
-    SAMPLER,
-    SEED,
     Command,
     ReadsFaces,
     RunsTheNetwork,
@@ -30,6 +27,52 @@ from face_vae.core.settings import (
 )
 from face_vae.data.download import DownloadSettings
 from face_vae.tracking.server import TrackingSettings
+
+SAMPLER = setting(
+    "auto",
+    "auto: the prior the model was trained with (a Gaussian mixture fitted to the training codes, "
+    "docs/RESULTS.md); normal: N(0, I); gmm: the mixture, refused when the model has none",
+    one_of("auto", "gmm", "normal"),
+)
+SEED = setting(0, "the same seed gives the same faces", SEED_RANGE)
+BATCH_SIZE = setting(64, "images through the network at a time", POSITIVE)
+MODEL_FILE = setting(
+    "models/vae.pt",
+    "the model `train` saved (pulled through models.dvc when missing), or a registered version: "
+    "models:/face_vae/3, models:/face_vae@champion",
+)
+
+
+@dataclass
+class Infer(RunsTheNetwork):
+    """Sample n faces from the trained model and write them as JPGs to result/ (attributes= steers them)."""
+
+    defaults: list[Any] = groups("tracking", "storage", "runtime")
+    tracking: Any = own(experiment="infer_VAE")
+    n: int = setting(16, "faces to generate", at_least(1, "a positive number of faces"))
+    seed: int = SEED
+    sampler: str = SAMPLER
+    batch_size: int = setting(
+        16, "faces decoded at a time (why 16: docs/PERFORMANCE.md, benchmarks/infer.py)", POSITIVE
+    )
+    attributes: Any = setting(
+        None,
+        'steering: attributes="{Smiling: 1.5, Eyeglasses: 1}" moves every face along each attribute\'s direction '
+        "(1 = the average code difference between faces with and without it); needs `train_classifier` first",
+    )
+    classifier_file: str = setting("models/attributes.pt")
+    attribute_sweep: Any = setting(
+        [-2, -1, 0, 1, 2],
+        "the strengths shown left to right in attribute_grid.jpg",
+        (
+            lambda sweep: bool(sweep)
+            and all(isinstance(x, (int, float)) and not isinstance(x, bool) and abs(x) <= 10 for x in sweep),
+            "a list of numbers between -10 and 10 (as attributes' strengths)",
+        ),
+    )
+    grid_faces: int = setting(2, "faces per attribute in attribute_grid.jpg", POSITIVE)
+    model_file: str = MODEL_FILE
+    result_dir: str = setting("result", "", PATH)
 
 
 @dataclass
@@ -215,6 +258,7 @@ class TrainClassifier(Trains):
 
 
 COMMANDS: dict[str, type[Command]] = {
+    "infer": Infer,
     "download": Download,
     "train_classifier": TrainClassifier,
     "fit_prior": FitPrior,
@@ -240,4 +284,16 @@ def hide_tracking_passwords(cfg: DictConfig) -> None:
             cfg.tracking[key] = credentials.hide_tracking_credentials(cfg.tracking[key], f"tracking.{key}")
 
 
-add(COMMANDS, GROUPS, after_compose=(hide_tracking_passwords,))
+add(
+    COMMANDS,
+    GROUPS,
+    runs={name: f"face_vae.stages.{name}" for name in COMMANDS},
+    hooks={
+        # train: its run folder and locks, the precision for this machine, the progress bar, MLflow, DVC
+        "training": [f"face_vae.stages.train_hooks.{name}" for name in
+                     ("RunFolder", "Precision", "ProgressBar", "MLflowRun", "DVCVersions")],  # fmt: skip
+        "before_prepare": ["face_vae.stages.shared.pull_shared_folder"],
+        "fetch_data": ["face_vae.stages.shared.pull_missing_data"],
+    },
+    after_compose=(hide_tracking_passwords,),
+)

@@ -1,7 +1,6 @@
 """Steps that several stages take: data and models fetched when missing, then opened."""
 
 import logging
-import time
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -10,50 +9,42 @@ from omegaconf import DictConfig, OmegaConf
 
 from face_vae import hardware, storage
 from face_vae.core.config import build, compose, flat_values, words_given
-from face_vae.core.data.face_crops import FaceCrops
-from face_vae.core.data.preparation import FolderNotWritable, TooManyBadImages, ensure_prepared, prepared_folder
-from face_vae.core.data.sources import Source, source_for
+from face_vae.core.data.preparation import prepared_folder
 from face_vae.core.errors import UserError
-from face_vae.core.models.codes import encoder_means
 from face_vae.core.models.model_file import load_model, training_recipe
 from face_vae.core.models.priors import GaussianMixture, Prior, StandardNormal
+from face_vae.core.prepare import MATCHED_DATA_KEYS, data_source
 from face_vae.core.progress import is_terminal
 from face_vae.tracking import provenance, registry, server
 
 if TYPE_CHECKING:
     import lightning
 
-    from face_vae.core.data.datamodule import CelebADataModule
-
 
 log = logging.getLogger(__name__)
 
 
-def prepared_data(cfg: DictConfig, force: bool = False) -> Path:
-    """The prepared folder of `cfg.data`, pulling the source through data.dvc first when it is missing."""
-
-    def pull(wanted: Path) -> None:
-        tracked = storage.tracked_path(cfg.storage.data_dvc)
-        if tracked is None or not wanted.resolve().is_relative_to(tracked.resolve()):  # DVC cannot bring it
-            raise UserError(f"{_no_data(cfg.data.source_dir, wanted)}.")
-        try:
-            storage.pull_data(storage_settings(cfg), wanted)
-        except UserError as error:  # the cause a user acts on first, then why DVC could not help
-            raise UserError(
-                f"{_no_data(cfg.data.source_dir, wanted)}; pulling it through {cfg.storage.data_dvc} did not work "
-                f"either: {error}"
-            ) from error
-
+def pull_shared_folder(cfg: DictConfig) -> None:
+    """The `before_prepare` hook: a folder the team shares with `dvc add DIR` (DIR.dvc committed), pulled when it is
+    not here, as CelebA is through data.dvc."""
     source_dir = cfg.data.get("source_dir")
     if source_dir and not Path(source_dir).exists() and Path(f"{source_dir}.dvc").is_file() and cfg.storage.pull:
-        # A folder the team shares with `dvc add DIR` (DIR.dvc committed): pulled as CelebA is through data.dvc.
         storage.pull_tracked(storage_settings(cfg), f"{source_dir}.dvc")
+
+
+def pull_missing_data(cfg: DictConfig, wanted: Path) -> None:
+    """The `fetch_data` hook: the file the data source lacks, pulled through data.dvc when it tracks it; else what to
+    do (download, point elsewhere, or a folder of one's own)."""
+    tracked = storage.tracked_path(cfg.storage.data_dvc)
+    if tracked is None or not wanted.resolve().is_relative_to(tracked.resolve()):  # DVC cannot bring it
+        raise UserError(f"{_no_data(cfg.data.source_dir, wanted)}.")
     try:
-        return ensure_prepared(_data_source(cfg.data), Path(cfg.data.prepared_dir), pull, force=force)
-    except TooManyBadImages as error:
-        raise UserError(f"{error} (data.max_bad_fraction).") from error
-    except FolderNotWritable as error:
-        raise UserError(f"{error}: choose another data.prepared_dir.") from error
+        storage.pull_data(storage_settings(cfg), wanted)
+    except UserError as error:  # the cause a user acts on first, then why DVC could not help
+        raise UserError(
+            f"{_no_data(cfg.data.source_dir, wanted)}; pulling it through {cfg.storage.data_dvc} did not work "
+            f"either: {error}"
+        ) from error
 
 
 def _no_data(source_dir: str, wanted: Path) -> str:
@@ -71,20 +62,6 @@ def _no_data(source_dir: str, wanted: Path) -> str:
         f"partition file): {own}, or download CelebA's official files with `python commands.py download "
         f"data.source_dir={source_dir}`"
     )
-
-
-def _data_source(data: DictConfig) -> Source:
-    """The source of the `data` group, by its kind (face_vae/core/data/sources/)."""
-    return source_for(OmegaConf.to_container(data, resolve=True))
-
-
-def data_module(data: DictConfig, prepared_dir: Path) -> "CelebADataModule":
-    """The train, val and test loaders over the prepared crops of the `data` group."""
-    # Lightning (and torchvision under it) load only for the commands that train: infer starts seconds faster.
-    from face_vae.core.data.datamodule import CelebADataModule
-
-    splits = {"train_split": data.train_split, "val_split": data.val_split, "test_split": data.test_split}
-    return CelebADataModule(str(prepared_dir), batch_size=data.batch_size, num_workers=data.num_workers, **splits)
 
 
 def model_path(cfg: DictConfig) -> Path:
@@ -144,16 +121,6 @@ def build_trainer(cfg: DictConfig, runtime: hardware.Runtime, callbacks: list, l
         enable_progress_bar=in_terminal,
         plugins=[ReplacingCheckpointIO()],
     )
-
-
-# The keys of the data group that decide what a model's faces look like: read with others, its scores mean nothing.
-MATCHED_DATA_KEYS = ("kind", "image_size", "crop", "split", "split_by")
-
-
-def data_recipe(data: DictConfig) -> dict:
-    """What a model file records of the data it was trained on: the keys that decide the crops, and where from."""
-    values = OmegaConf.to_container(data, resolve=True)
-    return {key: values[key] for key in (*MATCHED_DATA_KEYS, "source_dir") if values.get(key) is not None}
 
 
 def data_from_model(cfg: DictConfig, command: str, network: torch.nn.Module, model_file: Path) -> DictConfig:
@@ -256,7 +223,7 @@ def run_params(cfg: DictConfig) -> dict[str, str]:
     """Every resolved config value, the git commit, the data's provenance and library versions: the params
     of a training run."""
     source_dir = cfg.data.get("source_dir") if cfg.data.kind != "synthetic" else None
-    prepared = prepared_folder(_data_source(cfg.data), Path(cfg.data.prepared_dir))
+    prepared = prepared_folder(data_source(cfg.data), Path(cfg.data.prepared_dir))
     data = provenance.data_provenance(cfg.storage.data_dvc, source_dir, str(prepared), cfg.data.kind)
     return provenance.flat_params(flat_values(cfg), data)
 
@@ -264,28 +231,3 @@ def run_params(cfg: DictConfig) -> dict[str, str]:
 def config_yaml(cfg: DictConfig) -> str:
     """The config as the YAML a run logs."""
     return OmegaConf.to_yaml(cfg)
-
-
-def fit_to_training_codes(
-    prior: Prior,
-    network: torch.nn.Module,
-    prepared_dir: Path,
-    split: str,
-    runtime: hardware.Runtime,
-    seed: int,
-) -> Prior:
-    """`prior` fitted to the encoder's mean codes of the `split` images (train and fit_prior); N(0, I) learns only
-    the code size and is not encoded for."""
-    if not prior.needs_codes:
-        return prior.fit(torch.empty(0, network.latent_dim))
-    # On the training device (Lightning hands the model back on the CPU), in large batches there.
-    network.to(runtime.machine.device)
-    batch_size = 1024 if runtime.machine.device == "cuda" else 128
-    with runtime.autocast():
-        codes = encoder_means(network, FaceCrops(prepared_dir, split), batch_size)
-    network.cpu()
-    log.info("Fitting %s to the codes of %d training images.", prior.describe(), len(codes))
-    start = time.perf_counter()
-    prior.fit(codes, seed=seed)
-    log.info("Fitted the prior in %.0f s.", time.perf_counter() - start)
-    return prior

@@ -15,9 +15,10 @@ from face_vae.stages import run_folder
 from face_vae.stages.shared import model_file_path
 
 
-def before_any_work(cfg: DictConfig) -> None:
-    """The model file, the smoke run's target and the checkpoints folder; one UserError listing every problem."""
-    problems = [
+def problems(cfg: DictConfig) -> list[str]:
+    """The model file, the smoke run's target and the checkpoints folder: every problem found (train reports them
+    with the other extras' at once)."""
+    return [
         problem
         for problem in (
             _model_file_problem(cfg),
@@ -28,10 +29,6 @@ def before_any_work(cfg: DictConfig) -> None:
         )
         if problem
     ]
-    if len(problems) == 1:
-        raise UserError(problems[0])
-    if problems:
-        raise UserError(f"{len(problems)} problems, nothing was run:\n" + "\n".join(f"- {p}" for p in problems))
 
 
 def _model_file_problem(cfg: DictConfig) -> str | None:

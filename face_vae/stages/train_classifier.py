@@ -15,6 +15,7 @@ from face_vae.core.data.face_crops import FaceCrops, require_split
 from face_vae.core.errors import UserError
 from face_vae.core.models.codes import encoder_means
 from face_vae.core.models.model_file import weights_checksum
+from face_vae.core.prepare import prepared_data
 from face_vae.data.attributes import split_labels
 from face_vae.evaluation.attribute_scores import attribute_report, format_report
 from face_vae.file_guards import refuse_foreign_file
@@ -27,7 +28,6 @@ from face_vae.stages.shared import (
     data_from_model,
     inference_runtime,
     model_path,
-    prepared_data,
     pulled_model,
     run_params,
     storage_settings,

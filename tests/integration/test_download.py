@@ -14,9 +14,9 @@ import pytest
 
 from face_vae import cli
 from face_vae.core.config import compose
+from face_vae.core.prepare import prepared_data
 from face_vae.data.attributes import write_attributes
 from face_vae.data.synthetic import write_celeba_layout
-from face_vae.stages.shared import prepared_data
 
 FILES = ("img_align_celeba.zip", "list_eval_partition.txt", "list_attr_celeba.txt")
 

@@ -11,7 +11,7 @@ from face_vae.core.data.datamodule import CelebADataModule
 from face_vae.core.data.face_crops import FaceCrops, read_meta
 from face_vae.core.data.preparation import BAD_IMAGES_REPORT
 from face_vae.core.errors import UserError
-from face_vae.stages.shared import prepared_data
+from face_vae.core.prepare import prepared_data
 from tests.conftest import image_array, write_fake_celeba
 
 

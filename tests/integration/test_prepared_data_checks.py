@@ -14,7 +14,7 @@ import pytest
 from face_vae.core.config import compose
 from face_vae.core.data.face_crops import FaceCrops, read_meta
 from face_vae.core.errors import UserError
-from face_vae.stages.shared import prepared_data
+from face_vae.core.prepare import prepared_data
 from tests.conftest import subprocess_env, write_fake_celeba
 
 PROJECT_ROOT = Path(__file__).resolve().parents[2]

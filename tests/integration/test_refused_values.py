@@ -13,7 +13,7 @@ from PIL import Image
 
 from face_vae import cli
 from face_vae.core.config import compose
-from face_vae.stages.shared import prepared_data
+from face_vae.core.prepare import prepared_data
 from tests.conftest import FAST_TRAIN, error_line, image_array, write_fake_celeba
 
 NO_TRACKING = [*FAST_TRAIN, "tracking.enabled=false"]

@@ -7,9 +7,10 @@ import shutil
 import pytest
 from omegaconf import OmegaConf
 
-from face_vae import cli
+from face_vae import cli, command_help
+from face_vae.command_help import command_names, command_summary, config_help
 from face_vae.core import config, settings
-from face_vae.core.config import CONFIG_DIR, command_names, command_summary, compose, config_help
+from face_vae.core.config import CONFIG_DIR, compose
 from face_vae.core.errors import UserError
 from face_vae.core.models.settings import VAEModel
 
@@ -49,7 +50,8 @@ def test_every_command_and_group_option_is_typed_by_its_settings_class(command):
     """Hydra checks every key's type while it composes, from the one declaration of each key."""
     cfg = compose(command, [])
     assert OmegaConf.get_type(cfg) is settings.COMMANDS[command]
-    composed = {group for group, _ in config._groups(settings.COMMANDS[command])}  # pylint: disable=protected-access
+    groups = command_help._groups(settings.COMMANDS[command])  # pylint: disable=protected-access
+    composed = {group for group, _ in groups}
     composed |= {group for group in settings.GROUPS if group.split("/")[0] in composed}  # model/net inside model
     assert command not in ("train", "fit_prior") or "model/prior" in composed
     for group in composed & set(settings.GROUPS):
@@ -111,7 +113,7 @@ def test_each_registered_command_has_its_stage_and_summary_and_a_stray_yaml_adds
     assert command_names() == sorted(settings.COMMANDS) and "stray" not in command_names()
     assert compose("infer", ["n=3"]).n == 3
     for name in command_names():
-        assert importlib.util.find_spec(f"face_vae.stages.{name}") is not None, name
+        assert importlib.util.find_spec(settings.RUNS[name]) is not None, name
         assert command_summary(name).endswith(".") and "configs/" not in command_summary(name), name
 
 

@@ -1,0 +1,92 @@
+"""The named points where the extras plug into the core's commands. An extra (a module configs/extras.yaml names)
+adds its hooks with face_vae.core.settings.add, each by its dotted path: nothing of it (MLflow, DVC) is imported
+until a command runs it.
+
+- `training`: TrainingHooks subclasses, around every step of `train` (face_vae/core/train.py).
+- `before_prepare`: `hook(cfg)` before the data is read: the source made present (a folder shared through DVC).
+- `fetch_data`: `hook(cfg, missing)` when the data source lacks a file it needs: bring it, or raise a UserError
+  saying how to get it.
+"""
+
+from contextlib import AbstractContextManager, nullcontext
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Callable
+
+from hydra.utils import get_class, get_method
+from omegaconf import DictConfig
+
+from face_vae.core.errors import UserError
+
+if TYPE_CHECKING:
+    import lightning as L
+    from lightning.pytorch.loggers import Logger
+
+HOOKS: dict[str, list[str]] = {"training": [], "before_prepare": [], "fetch_data": []}
+
+
+def functions(name: str) -> list[Callable[..., Any]]:
+    """The functions added to hook `name`, imported now."""
+    return [get_method(path) for path in HOOKS[name]]
+
+
+class TrainingHooks:  # pylint: disable=unused-argument  # each hook does nothing until an extra says otherwise
+    """What an extra adds around `train`; each method does nothing unless the extra's subclass says otherwise. `train`
+    builds one instance per run and calls them in the order the extras added them; `self.cfg` is the run's config
+    once every hook has configured it."""
+
+    def __init__(self) -> None:
+        self.cfg = DictConfig({})
+
+    def configure(self, cfg: DictConfig) -> DictConfig:
+        """The config the run uses: `cfg` itself, with values resolved in it, or another (a resume's saved one)."""
+        return cfg
+
+    def problems(self) -> list[str]:
+        """What would stop the run, found before any work: every extra's are reported together."""
+        return []
+
+    def holding(self) -> AbstractContextManager:
+        """Held while the run works (a lock on its folders)."""
+        return nullcontext()
+
+    def resume_checkpoint(self) -> str | None:
+        """The checkpoint the run continues from, or None for a fresh run."""
+        return None
+
+    def module_arguments(self) -> dict[str, Any]:
+        """Arguments for the model's LightningModule beyond its config (the memory layout)."""
+        return {}
+
+    def before_fit(self, module: "L.LightningModule", prepared_dir: Path, resume_from: str | None) -> None:
+        """Checks of the built model and the prepared data; the run's folder made ready."""
+
+    def logger(self, resume_from: str | None) -> "Logger | None":
+        """A Lightning logger for the run (MLflow), or None."""
+        return None
+
+    def callbacks(self, resume_from: str | None, loggers: list["Logger"]) -> list["L.Callback"]:
+        """Lightning callbacks beyond the configured ones (configs/callbacks/)."""
+        return []
+
+    def trainer_arguments(self) -> dict[str, Any]:
+        """Arguments for Lightning's Trainer beyond the `trainer` group (a precision, plugins)."""
+        return {}
+
+    def after_save(self, model_file: Path, loggers: list["Logger"]) -> None:
+        """The model is saved: log it, register it, version it."""
+
+    def ended(self, status: str) -> None:
+        """The run is over: `success`, `FAILED` or `KILLED` (Ctrl-C, a stop)."""
+
+
+def training_hooks() -> list[TrainingHooks]:
+    """One instance of each extra's TrainingHooks, in the order they were added."""
+    return [get_class(path)() for path in HOOKS["training"]]
+
+
+def refuse(problems: list[str]) -> None:
+    """One UserError naming every problem, or nothing when there is none."""
+    if len(problems) == 1:
+        raise UserError(problems[0])
+    if problems:
+        raise UserError(f"{len(problems)} problems, nothing was run:\n" + "\n".join(f"- {p}" for p in problems))
