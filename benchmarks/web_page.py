@@ -145,9 +145,10 @@ def export_tiny(folder: Path) -> Path:
     import torch
 
     from face_vae import cli
-    from face_vae.core.models.model_file import save_model, weights_checksum
+    from face_vae.core.models.model_file import save_model
     from face_vae.core.models.nets.resnet import VAE
     from face_vae.core.models.priors import GaussianMixture
+    from face_vae.model_records import weights_checksum
     from face_vae.models.classifier import AttributeClassifier, save_classifier
 
     torch.manual_seed(0)

@@ -30,19 +30,18 @@ def functions(name: str) -> list[Callable[..., Any]]:
 
 
 class TrainingHooks:  # pylint: disable=unused-argument  # each hook does nothing until an extra says otherwise
-    """What an extra adds around `train`; each method does nothing unless the extra's subclass says otherwise. `train`
-    builds one instance per run and calls them in the order the extras added them; `self.cfg` is the run's config
-    once every hook has configured it."""
+    """What an extra adds around `train`, one method per step; `train` builds one instance per run and calls them in
+    the order the extras were added. `self.cfg` is the run's config once every hook has configured it."""
 
     def __init__(self) -> None:
         self.cfg = DictConfig({})
 
     def configure(self, cfg: DictConfig) -> DictConfig:
-        """The config the run uses: `cfg` itself, with values resolved in it, or another (a resume's saved one)."""
+        """The config the run uses: `cfg`, with values resolved in it, or another (a resume's saved one)."""
         return cfg
 
     def problems(self) -> list[str]:
-        """What would stop the run, found before any work: every extra's are reported together."""
+        """What would stop the run, found before any work (every extra's are reported together)."""
         return []
 
     def holding(self) -> AbstractContextManager:
@@ -50,33 +49,33 @@ class TrainingHooks:  # pylint: disable=unused-argument  # each hook does nothin
         return nullcontext()
 
     def resume_checkpoint(self) -> str | None:
-        """The checkpoint the run continues from, or None for a fresh run."""
+        """The checkpoint the run continues from; None: a fresh run."""
         return None
 
     def module_arguments(self) -> dict[str, Any]:
-        """Arguments for the model's LightningModule beyond its config (the memory layout)."""
+        """Arguments of the LightningModule beyond its config (the memory layout)."""
         return {}
 
     def before_fit(self, module: "L.LightningModule", prepared_dir: Path, resume_from: str | None) -> None:
         """Checks of the built model and the prepared data; the run's folder made ready."""
 
     def logger(self, resume_from: str | None) -> "Logger | None":
-        """A Lightning logger for the run (MLflow), or None."""
+        """A Lightning logger for the run (MLflow's)."""
         return None
 
     def callbacks(self, resume_from: str | None, loggers: list["Logger"]) -> list["L.Callback"]:
-        """Lightning callbacks beyond the configured ones (configs/callbacks/)."""
+        """Lightning callbacks beyond configs/callbacks/."""
         return []
 
     def trainer_arguments(self) -> dict[str, Any]:
-        """Arguments for Lightning's Trainer beyond the `trainer` group (a precision, plugins)."""
+        """Arguments of Lightning's Trainer beyond the `trainer` group (the precision, plugins)."""
         return {}
 
     def after_save(self, model_file: Path, loggers: list["Logger"]) -> None:
-        """The model is saved: log it, register it, version it."""
+        """The model file is written: log, register, version it."""
 
     def ended(self, status: str) -> None:
-        """The run is over: `success`, `FAILED` or `KILLED` (Ctrl-C, a stop)."""
+        """The run is over: `success`, `FAILED`, or `KILLED` (Ctrl-C, a stop)."""
 
 
 def training_hooks() -> list[TrainingHooks]:

@@ -13,8 +13,8 @@ from torch import nn
 
 from face_vae.core import atomic
 from face_vae.core.errors import UserError
-from face_vae.core.models.model_file import saved_format, weights_checksum
 from face_vae.file_guards import file_md5
+from face_vae.model_records import saved_format, weights_checksum
 
 FORMAT = "face_vae.AttributeClassifier/1"
 

@@ -13,11 +13,11 @@ from face_vae import file_guards
 from face_vae.core import atomic
 from face_vae.core.data.face_crops import FaceCrops, as_floats, read_meta
 from face_vae.core.errors import UserError
-from face_vae.core.models.model_file import training_data, training_run
 from face_vae.core.models.sampling import decoded_batches, latent_batches
 from face_vae.core.prepare import prepared_data
 from face_vae.core.progress import progress
 from face_vae.evaluation import metrics
+from face_vae.model_records import training_data, training_run
 from face_vae.stages.shared import (
     check_model_data,
     data_from_model,

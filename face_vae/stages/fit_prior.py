@@ -10,10 +10,11 @@ from omegaconf import DictConfig
 from face_vae import locks
 from face_vae.core.config import build
 from face_vae.core.errors import UserError
-from face_vae.core.models.model_file import is_model_file, save_model, training_data, training_recipe
+from face_vae.core.models.model_file import save_model
 from face_vae.core.prepare import prepared_data
 from face_vae.core.train import fit_to_training_codes
 from face_vae.file_guards import refuse_foreign_file
+from face_vae.model_records import is_model_file, training_data, training_recipe
 from face_vae.stages.shared import (
     config_yaml,
     data_from_model,

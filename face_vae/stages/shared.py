@@ -11,10 +11,11 @@ from face_vae import hardware, storage
 from face_vae.core.config import build, compose, flat_values, words_given
 from face_vae.core.data.preparation import prepared_folder
 from face_vae.core.errors import UserError
-from face_vae.core.models.model_file import load_model, training_recipe
+from face_vae.core.models.model_file import load_model
 from face_vae.core.models.priors import GaussianMixture, Prior, StandardNormal
 from face_vae.core.prepare import MATCHED_DATA_KEYS, data_source
 from face_vae.core.progress import is_terminal
+from face_vae.model_records import training_recipe
 from face_vae.tracking import provenance, registry, server
 
 if TYPE_CHECKING:

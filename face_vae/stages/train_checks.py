@@ -10,7 +10,7 @@ from face_vae import file_guards
 from face_vae.callbacks.progress import EpochHistory
 from face_vae.core.data.face_crops import read_meta
 from face_vae.core.errors import UserError
-from face_vae.core.models.model_file import is_model_file, training_data
+from face_vae.model_records import is_model_file, training_data
 from face_vae.stages import run_folder
 from face_vae.stages.shared import model_file_path
 

@@ -14,11 +14,11 @@ from face_vae.callbacks.progress import EpochLine
 from face_vae.core.data.face_crops import FaceCrops, require_split
 from face_vae.core.errors import UserError
 from face_vae.core.models.codes import encoder_means
-from face_vae.core.models.model_file import weights_checksum
 from face_vae.core.prepare import prepared_data
 from face_vae.data.attributes import split_labels
 from face_vae.evaluation.attribute_scores import attribute_report, format_report
 from face_vae.file_guards import refuse_foreign_file
+from face_vae.model_records import weights_checksum
 from face_vae.models.classifier import AttributeClassifier, is_classifier_file, save_classifier
 from face_vae.models.classifier_module import ClassifierModule, balancing_weights
 from face_vae.stages.shared import (

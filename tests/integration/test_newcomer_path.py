@@ -13,8 +13,9 @@ from dvc.repo import Repo
 from PIL import Image
 
 from face_vae import cli
-from face_vae.core.models.model_file import save_model, training_data
+from face_vae.core.models.model_file import save_model
 from face_vae.core.models.nets.resnet import VAE
+from face_vae.model_records import training_data
 from tests.conftest import FAST_TRAIN, error_line, subprocess_env, write_fake_celeba
 
 ROOT = Path(__file__).resolve().parents[2]
