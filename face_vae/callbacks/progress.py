@@ -8,6 +8,7 @@ from pathlib import Path
 import lightning as L
 import torch
 from lightning.pytorch.callbacks import RichProgressBar, Timer, TQDMProgressBar
+from lightning.pytorch.utilities.imports import _RICH_AVAILABLE
 
 from face_vae import file_guards
 from face_vae.core import atomic
@@ -134,3 +135,13 @@ class TQDMEpochBar(TQDMProgressBar):
     def on_train_epoch_start(self, trainer: L.Trainer, *args) -> None:
         super().on_train_epoch_start(trainer, *args)
         self.train_progress_bar.set_description(epoch_description(trainer.current_epoch, trainer.max_epochs))
+
+
+def epoch_bars(device: str, refresh_rate: int) -> list[L.Callback]:
+    """The progress bar for a terminal (none in a log file, where EpochLine writes a line per epoch): on a GPU tqdm's,
+    redrawn every `refresh_rate` steps (each redraw reads the metrics on the host); on a CPU Lightning's own choice."""
+    if not is_terminal():
+        return []
+    if device != "cpu":
+        return [TQDMEpochBar(refresh_rate=refresh_rate)]
+    return [RichEpochBar() if _RICH_AVAILABLE else TQDMEpochBar()]

@@ -104,16 +104,11 @@ def build_trainer(cfg: DictConfig, runtime: hardware.Runtime, callbacks: list, l
     """Lightning's Trainer from the `trainer` group, at the resolved precision. In a terminal Lightning's progress
     bar shows progress (on a GPU redrawn as often as metrics are logged: each redraw reads them on the host); in a
     log file the EpochLine callback does."""
-    from lightning.pytorch.utilities.imports import _RICH_AVAILABLE
-
     from face_vae.callbacks.checkpoints import ReplacingCheckpointIO
-    from face_vae.callbacks.progress import RichEpochBar, TQDMEpochBar
+    from face_vae.callbacks.progress import epoch_bars
 
     in_terminal = is_terminal()
-    if in_terminal and runtime.machine.device != "cpu":
-        callbacks = [*callbacks, TQDMEpochBar(refresh_rate=cfg.trainer.log_every_n_steps)]
-    elif in_terminal:  # Lightning's own choice of bar, counting epochs from 1 as the epoch lines do
-        callbacks = [*callbacks, RichEpochBar() if _RICH_AVAILABLE else TQDMEpochBar()]
+    callbacks = [*callbacks, *epoch_bars(runtime.machine.device, cfg.trainer.log_every_n_steps)]
     return build(
         cfg.trainer,
         precision=runtime.precision,

@@ -104,15 +104,9 @@ class ProgressBar(TrainingHooks):
     as metrics are logged: each redraw reads them on the host); in a log file the EpochLine callback does."""
 
     def callbacks(self, resume_from: str | None, loggers: list) -> list[L.Callback]:
-        from lightning.pytorch.utilities.imports import _RICH_AVAILABLE
+        from face_vae.callbacks.progress import epoch_bars
 
-        from face_vae.callbacks.progress import RichEpochBar, TQDMEpochBar
-
-        if not is_terminal():
-            return []
-        if hardware.detect().device != "cpu":
-            return [TQDMEpochBar(refresh_rate=self.cfg.trainer.log_every_n_steps)]
-        return [RichEpochBar() if _RICH_AVAILABLE else TQDMEpochBar()]
+        return epoch_bars(hardware.detect().device, self.cfg.trainer.log_every_n_steps)
 
     def trainer_arguments(self) -> dict[str, Any]:
         return {"enable_progress_bar": is_terminal()}
