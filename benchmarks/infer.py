@@ -26,8 +26,9 @@ from benchmarks.train_step import matmul_flops_per_second  # noqa: E402
 from face_vae.core.models.model_file import load_model  # noqa: E402
 from face_vae.core.models.nets.resnet import VAE  # noqa: E402
 from face_vae.core.models.sampling import decoded_batches, latent_batches  # noqa: E402
+from face_vae.core.pictures import JPEG_QUALITY, face_pictures, to_pil_image  # noqa: E402
 from face_vae.hardware import resolve  # noqa: E402
-from face_vae.outputs import JPEG_QUALITY, face_pictures, to_pil_image, write_images  # noqa: E402
+from face_vae.outputs import write_images  # noqa: E402
 from face_vae.serving.onnx_export import export_onnx  # noqa: E402
 
 

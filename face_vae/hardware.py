@@ -12,6 +12,7 @@ They are capability checks rather than a few timed steps at start-up: the gaps a
 same on every run, while timing steps costs seconds per command and is noisy on a busy machine.
 """
 
+import functools
 import logging
 import os
 import platform
@@ -149,6 +150,7 @@ def cuda_native_bf16() -> bool:
     return torch.cuda.is_bf16_supported(including_emulation=False)
 
 
+@functools.cache  # a process's machine does not change: train's and infer's hooks ask for it up to three times
 def detect() -> Machine:
     """Read the machine this process runs on."""
     import torch

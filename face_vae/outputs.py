@@ -1,13 +1,8 @@
-"""Write a command's pictures into the result folder all at once: JPGs, and GIFs for animations.
-
-Grids and the tensor -> PIL step are written here rather than taken from torchvision: importing
-torchvision costs 4-5 s on a 2-core CPU (its detection ops import torch._dynamo), more than `infer`
-needs for everything else. Both reproduce torchvision's `make_grid` and `to_pil_image` pixel for pixel.
+"""Write a command's pictures into the result folder all at once: JPGs, and GIFs for animations; the `write_pictures`
+hook of the core's `infer` (face_vae/core/hooks.py).
 """
 
-import io
 import json
-import math
 import os
 import tempfile
 from collections import deque
@@ -18,49 +13,18 @@ from pathlib import Path
 
 import torch
 from filelock import FileLock, Timeout
-from PIL import Image
 from tqdm import tqdm
 
 from face_vae import file_guards
 from face_vae.core import atomic
 from face_vae.core.errors import UserError
+from face_vae.core.pictures import jpeg_bytes, to_pil_image
 
-JPEG_QUALITY = 95  # PIL's default of 75 leaves visible blocks on smooth skin
 GIF_FRAME_MS = 120
 MAX_PENDING = 256  # images decoded but not yet written
-GRID_FILE = "grid.jpg"
 LOCK_FILE = ".face_vae.lock"
 MANIFEST_FILE = ".face_vae_files.json"  # the files face_vae wrote here: the only ones it replaces or removes
-GRID_FACES = 64  # grid.jpg shows the first ones: a grid of thousands of faces is unreadable (and held in memory)
 Picture = torch.Tensor | list[torch.Tensor]  # one image (a JPG), or the frames of a GIF
-
-
-def image_grid(images: torch.Tensor, nrow: int = 8, padding: int = 2) -> torch.Tensor:
-    """Images (N, C, H, W) tiled `nrow` to a row with a `padding`-pixel black border, as torchvision's
-    `make_grid` does (one image comes back as it is)."""
-    if len(images) == 1:
-        return images[0]
-    count, channels, height, width = images.shape
-    columns = min(nrow, count)
-    rows = math.ceil(count / columns)
-    cell_height, cell_width = height + padding, width + padding
-    grid = images.new_zeros(channels, rows * cell_height + padding, columns * cell_width + padding)
-    for index, image in enumerate(images):
-        top, left = (index // columns) * cell_height + padding, (index % columns) * cell_width + padding
-        grid[:, top : top + height, left : left + width] = image
-    return grid
-
-
-def to_pil_image(image: torch.Tensor) -> Image.Image:
-    """An RGB image (3, H, W) of floats in [0, 1] as a PIL image (x 255, truncated, as torchvision does)."""
-    return Image.fromarray(image.detach().cpu().mul(255).byte().permute(1, 2, 0).numpy())
-
-
-def jpeg_bytes(image: torch.Tensor) -> bytes:
-    """An RGB image (3, H, W) in [0, 1] as the JPEG bytes `write_images` writes for it."""
-    buffer = io.BytesIO()
-    to_pil_image(image).save(buffer, format="JPEG", quality=JPEG_QUALITY)
-    return buffer.getvalue()
 
 
 def write_images(
@@ -153,15 +117,3 @@ def _save(path: Path, image: Picture) -> None:
         frames[0].save(path, save_all=True, append_images=frames[1:], duration=GIF_FRAME_MS, loop=0)
     else:
         path.write_bytes(jpeg_bytes(image))
-
-
-def face_pictures(batches: Iterator[torch.Tensor]) -> Iterator[tuple[str, torch.Tensor]]:
-    """face_0001.jpg ... for each face of each batch, then grid.jpg of the first GRID_FACES."""
-    shown: list[torch.Tensor] = []
-    index = 0
-    for faces in batches:
-        shown += list(faces[: GRID_FACES - len(shown)])
-        for face in faces:
-            index += 1
-            yield f"face_{index:04d}.jpg", face
-    yield GRID_FILE, image_grid(torch.stack(shown), nrow=max(1, round(len(shown) ** 0.5)))

@@ -9,7 +9,7 @@ from lightning.pytorch.loggers import MLFlowLogger
 from matplotlib.figure import Figure
 
 from face_vae.core.data.face_crops import as_floats
-from face_vae.outputs import image_grid
+from face_vae.core.pictures import image_grid
 
 
 class TrainingPictures(L.Callback):

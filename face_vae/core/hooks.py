@@ -3,6 +3,9 @@ adds its hooks with face_vae.core.settings.add, each by its dotted path: nothing
 until a command runs it.
 
 - `training`: TrainingHooks subclasses, around every step of `train` (face_vae/core/train.py).
+- `inference`: InferenceHooks subclasses, around every step of `infer` (face_vae/core/infer.py).
+- `write_pictures`: `hook(result_dir, pictures, total)` writes a command's pictures (the last one added; the core's
+  plain writer when none): face_vae/outputs.py's never replaces a file that is not face_vae's.
 - `before_prepare`: `hook(cfg)` before the data is read: the source made present (a folder shared through DVC).
 - `fetch_data`: `hook(cfg, missing)` when the data source lacks a file it needs: bring it, or raise a UserError
   saying how to get it.
@@ -10,7 +13,7 @@ until a command runs it.
 
 from contextlib import AbstractContextManager, nullcontext
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Callable
+from typing import TYPE_CHECKING, Any, Callable, Iterator
 
 from hydra.utils import get_class, get_method
 from omegaconf import DictConfig
@@ -19,9 +22,12 @@ from face_vae.core.errors import UserError
 
 if TYPE_CHECKING:
     import lightning as L
+    import torch
     from lightning.pytorch.loggers import Logger
 
-HOOKS: dict[str, list[str]] = {"training": [], "before_prepare": [], "fetch_data": []}
+HOOKS: dict[str, list[str]] = {
+    "training": [], "inference": [], "before_prepare": [], "fetch_data": [], "write_pictures": []
+}  # fmt: skip
 
 
 def functions(name: str) -> list[Callable[..., Any]]:
@@ -78,9 +84,52 @@ class TrainingHooks:  # pylint: disable=unused-argument  # each hook does nothin
         """The run is over: `success`, `FAILED`, or `KILLED` (Ctrl-C, a stop)."""
 
 
+class InferenceHooks:  # pylint: disable=unused-argument  # each hook does nothing until an extra says otherwise
+    """What an extra adds around `infer`, one method per step, called in the order the extras were added."""
+
+    def __init__(self, cfg: DictConfig) -> None:
+        self.cfg = cfg
+
+    def problems(self) -> list[str]:
+        """What would stop the run, found before any work (every extra's are reported together)."""
+        return []
+
+    def model_file(self) -> Path | None:
+        """Where the model file comes from (a registered version downloaded, a missing file pulled); None: the
+        path `model_file` names."""
+        return None
+
+    def place(self, network: "torch.nn.Module") -> "torch.nn.Module":
+        """The network made ready to run here (its precision, memory layout, device)."""
+        return network
+
+    def steer(
+        self, network: "torch.nn.Module", model_file: Path, latents: Iterator["torch.Tensor"]
+    ) -> tuple[Iterator["torch.Tensor"], dict[str, "torch.Tensor"]] | None:
+        """The faces of `latents` changed (moved along attributes) and pictures of their own; None: as they are."""
+        return None
+
+    def logged(self) -> tuple[dict[str, Any], dict[str, float]]:
+        """Params and metrics of the run to log (called once the faces are written)."""
+        return {}, {}
+
+    def after_write(self, model_file: Path, files: list[Path], params: dict, metrics: dict) -> None:
+        """The faces are written: log them with every extra's params and metrics."""
+
+
 def training_hooks() -> list[TrainingHooks]:
     """One instance of each extra's TrainingHooks, in the order they were added."""
     return [get_class(path)() for path in HOOKS["training"]]
+
+
+def inference_hooks(cfg: DictConfig) -> list[InferenceHooks]:
+    """One instance of each extra's InferenceHooks for the run of `cfg`, in the order they were added."""
+    return [get_class(path)(cfg) for path in HOOKS["inference"]]
+
+
+def run_id(loggers: list["Logger"]) -> str | None:
+    """The MLflow run of the first logger that has one (None when none logs to MLflow)."""
+    return next((str(logger.run_id) for logger in loggers if getattr(logger, "run_id", None)), None)
 
 
 def refuse(problems: list[str]) -> None:

@@ -1,5 +1,5 @@
-"""The core's settings: the commands `prepare` and `train` (defaults, rules, `--help` comments), the groups they
-compose, and the registry of commands (and the module that runs each), groups and hooks that the extras add theirs
+"""The core's settings: the commands `prepare`, `train` and `infer` (defaults, rules, `--help` comments), the groups
+they compose, and the registry of commands (and the module that runs each), groups and hooks that the extras add theirs
 to. Each group's own settings live beside its code (face_vae/core/data/settings.py, core/models/settings.py); an
 extra's (tracking, storage, runtime) beside its. A YAML file in configs/ holds only a preset (configs/trainer/gpu.yaml)
 or a library class's arguments (configs/callbacks/). Torch-free: the command line checks a config in a second, before
@@ -26,24 +26,16 @@ from face_vae.core.rules import (
     POSITIVE,
     SEED_RANGE,
     at_least,
+    one_of,
     positive,
     setting,
 )
 
 DEBUG = setting(False, "true: show the traceback of an error instead of one sentence")
 FORCE = setting(False, "prepare the data again even when it is up to date")
-# The option each group starts from; `group=option` on the command line picks another. The extras' groups (tracking,
-# storage, runtime) are named here too: the commands that log, pull or pick a precision compose them.
-DEFAULT_OPTIONS = {
-    "model/prior": "gmm",
-    "data": "celeba",
-    "model": "vae",
-    "callbacks": "default",
-    "tracking": "mlflow",
-    "storage": "default",
-    "runtime": "default",
-    "trainer": "default",
-}
+# The option each group starts from; `group=option` on the command line picks another. The extras add their groups'
+# (tracking, storage, runtime) with `add`.
+DEFAULT_OPTIONS = {"model/prior": "gmm", "data": "celeba", "model": "vae", "callbacks": "default", "trainer": "default"}
 
 
 def group() -> Any:
@@ -92,67 +84,57 @@ class Command:
 
 
 @dataclass
-class RunsTheNetwork(Command):
-    """A command that loads a model: where it logs, how it pulls, how the network runs."""
-
-    tracking: Any = group()
-    storage: Any = group()
-    runtime: Any = group()
-
-
-@dataclass
-class ReadsFaces(RunsTheNetwork):
-    """A command that also reads face images (prepared crops, or photos cropped like them)."""
-
-    data: Any = group()
-
-
-@dataclass
-class Trains(ReadsFaces):
-    """A command that trains with Lightning."""
-
-    trainer: Any = group()
-
-
-@dataclass
 class Prepare(Command):
     """Decode, crop and store the dataset once in a training-ready form (raw uint8 crops; reads the image folder
     or the zip)."""
 
-    defaults: list[Any] = groups("data", "storage")
+    defaults: list[Any] = groups("data")
     data: Any = group()
-    storage: Any = group()
     force: bool = FORCE
 
 
 @dataclass
-class Train(Trains):
-    """Train the VAE on the train split, validate on val, save models/vae.pt, log to MLflow."""
+class Train(Command):
+    """Train the VAE on the train split, validate on val, save models/vae.pt."""
 
-    defaults: list[Any] = groups("data", "model", "callbacks", "tracking", "storage", "runtime", "trainer")
-    tracking: Any = own(experiment="train_VAE")
+    defaults: list[Any] = groups("data", "model", "callbacks", "trainer")
+    data: Any = group()
     model: Any = group()
     callbacks: Any = group()
+    trainer: Any = group()
     seed: int = setting(42, "", SEED_RANGE)
     force: bool = FORCE
-    resume: bool = setting(False, "true: continue from <checkpoints_dir>/last.ckpt")
     model_file: str = setting("models/vae.pt", "where the trained model is saved")
-    checkpoints_dir: str = setting("checkpoints", "", PATH)
-    keep_previous_runs: int = setting(
-        3,
-        "a fresh run moves an earlier run's checkpoints to <checkpoints_dir>.previous-*; the newest this many stay "
-        "(resumable), older ones are deleted: each holds two checkpoints (~50 MB for the default model)",
-        AT_LEAST_0,
+
+
+SAMPLER = setting(
+    "auto",
+    "auto: the prior the model was trained with (a Gaussian mixture fitted to the training codes, "
+    "docs/RESULTS.md); normal: N(0, I); gmm: the mixture, refused when the model has none",
+    one_of("auto", "gmm", "normal"),
+)
+SEED = setting(0, "the same seed gives the same faces", SEED_RANGE)
+
+
+@dataclass
+class Infer(Command):
+    """Sample n faces from the trained model and write them as JPGs to result/."""
+
+    defaults: list[Any] = groups()
+    n: int = setting(16, "faces to generate", at_least(1, "a positive number of faces"))
+    seed: int = SEED
+    sampler: str = SAMPLER
+    batch_size: int = setting(
+        16, "faces decoded at a time (why 16: docs/PERFORMANCE.md, benchmarks/infer.py)", POSITIVE
     )
-    history_file: Optional[str] = setting(
-        None, "a JSON file of the losses per epoch (the DVC pipeline's plot); null: none"
-    )
+    model_file: str = setting("models/vae.pt", "the model `train` saved")
+    result_dir: str = setting("result", "", PATH)
 
 
 # The registry: the core's commands and groups; each extra listed in configs/extras.yaml adds its own (`add`).
-COMMANDS: dict[str, type[Command]] = {"prepare": Prepare, "train": Train}
+COMMANDS: dict[str, type[Command]] = {"prepare": Prepare, "train": Train, "infer": Infer}
 # The module whose `run(cfg)` carries out each command.
-RUNS: dict[str, str] = {"prepare": "face_vae.core.prepare", "train": "face_vae.core.train"}
+RUNS: dict[str, str] = {command: f"face_vae.core.{command}" for command in COMMANDS}
 # The options of each group that are settings classes (YAML presets live in configs/<group>/).
 GROUPS: dict[str, dict[str, type]] = {
     "data": data_settings.OPTIONS,
@@ -169,13 +151,16 @@ def add(  # pylint: disable=too-many-arguments  # each a kind of thing an extra 
     commands: Mapping[str, type[Command]] = MappingProxyType({}),
     options: Mapping[str, dict[str, type]] = MappingProxyType({}),
     *,
+    default_options: Mapping[str, str] = MappingProxyType({}),
     runs: Mapping[str, str] = MappingProxyType({}),
     hooks: Mapping[str, Iterable[str]] = MappingProxyType({}),
     after_compose: Iterable[Callable[[DictConfig], None]] = (),
 ) -> None:
-    """An extra's commands (with the module that runs each), group options and hooks (face_vae/core/hooks.py, each
-    by its dotted path), added to the registry from the module configs/extras.yaml names."""
+    """An extra's commands (with the module that runs each; a subclass of a core command's settings, under its name,
+    adds keys to it), group options and the option each new group starts from, and hooks (face_vae/core/hooks.py,
+    each by its dotted path), added to the registry from the module configs/extras.yaml names."""
     COMMANDS.update(commands)
+    DEFAULT_OPTIONS.update(default_options)
     RUNS.update(runs)
     for name, settings_classes in options.items():
         GROUPS.setdefault(name, {}).update(settings_classes)

@@ -77,10 +77,8 @@ def _save(  # pylint: disable=too-many-arguments  # the fitted run's parts
         network.prior = fit_to_training_codes(module.prior, network, prepared_dir, cfg.data.train_split, cfg.seed,
                                               device, autocast)  # fmt: skip
         model_file = Path(cfg.model_file)
-        run_ids = [str(logger.run_id) for logger in loggers if getattr(logger, "run_id", None)]  # MLflow's
-        save_model(
-            network, model_file, trained_on=cfg.data.kind, data=data_recipe(cfg.data), run_id=next(iter(run_ids), "")
-        )
+        recipe = data_recipe(cfg.data)
+        save_model(network, model_file, trained_on=cfg.data.kind, data=recipe, run_id=hooks.run_id(loggers) or "")
         log.info("Saved the model to %s.", model_file)
         for extra in extras:
             extra.after_save(model_file, loggers)

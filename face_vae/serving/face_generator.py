@@ -76,7 +76,7 @@ class FaceGenerator(mlflow.pyfunc.PythonModel):  # pylint: disable=abstract-meth
     def faces(self, n: int, seed: int, attributes: dict[str, float]) -> list[bytes]:
         """`n` faces as JPEG bytes, drawn as `infer n=N seed=SEED attributes=...` draws them."""
         from face_vae.core.models.sampling import decoded_batches, latent_batches
-        from face_vae.outputs import jpeg_bytes
+        from face_vae.core.pictures import jpeg_bytes
 
         latents = latent_batches(self.prior, n, BATCH_SIZE, seed)
         if attributes:

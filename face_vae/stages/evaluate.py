@@ -13,6 +13,7 @@ from face_vae import file_guards
 from face_vae.core import atomic
 from face_vae.core.data.face_crops import FaceCrops, as_floats, read_meta
 from face_vae.core.errors import UserError
+from face_vae.core.infer import sampling_prior
 from face_vae.core.models.sampling import decoded_batches, latent_batches
 from face_vae.core.prepare import prepared_data
 from face_vae.core.progress import progress
@@ -25,7 +26,6 @@ from face_vae.stages.shared import (
     model_path,
     pulled_model,
     registry_uri,
-    sampling_prior,
     tracking_uri,
 )
 from face_vae.tracking import provenance, registry, runs

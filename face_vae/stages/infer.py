@@ -1,7 +1,7 @@
-"""The `infer` stage: sample faces from the trained model, optionally steered along attributes, as JPGs."""
+"""What `infer` does beyond the core's story (face_vae/core/infer.py): each extra an InferenceHooks subclass, added in
+this order by face_vae/stages/settings.py. Remove one from there and `infer` runs without it."""
 
 import logging
-import time
 from collections.abc import Iterator, Mapping
 from itertools import chain
 from pathlib import Path
@@ -9,63 +9,108 @@ from pathlib import Path
 import torch
 from omegaconf import DictConfig, OmegaConf
 
+from face_vae import hardware
 from face_vae.core.errors import UserError
-from face_vae.core.models.sampling import decode_all, decoded_batches, latent_batches
+from face_vae.core.hooks import InferenceHooks
+from face_vae.core.models.sampling import decode_all
+from face_vae.core.pictures import image_grid
 from face_vae.models.classifier import AttributeClassifier, load_classifier
-from face_vae.outputs import face_pictures, image_grid, write_images
-from face_vae.stages.shared import inference_runtime, model_path, pulled_model, sampling_prior, tracking_uri
+from face_vae.stages.shared import checked_tracking_uri, inference_runtime, model_path, pull_missing_model
 from face_vae.tracking import provenance, runs
 
 log = logging.getLogger(__name__)
 ATTRIBUTE_GRID_FILE = "attribute_grid.jpg"
 MAX_STRENGTH = 10.0  # beyond ~3 the codes leave the region the decoder learnt; 1e300 overflowed to black faces
-REPLACED = ("face_*.jpg",)  # an earlier run's faces must not linger beside the new ones
 
 
-def run(cfg: DictConfig) -> None:
-    """Load the model (pulling models.dvc when it is missing), write `n` faces and a grid, log to MLflow."""
-    strengths = attribute_strengths(cfg.attributes)
-    uri = tracking_uri(cfg)
-    runtime = inference_runtime(cfg)
-    model_file = model_path(cfg)
-    network = runtime.place(pulled_model(cfg, model_file))
-    prior = sampling_prior(network, cfg.sampler, model_file)
-    start = time.perf_counter()
-    latents = latent_batches(prior, cfg.n, cfg.batch_size, cfg.seed)
-    metrics: dict[str, float] = {}  # filled as the steered faces are written
-    if strengths:
-        batches, pictures = steered_batches(cfg, network, model_file, latents, strengths, metrics)
-    else:
-        batches, pictures = decoded_batches(network, latents), {}
-    files = write_images(
-        Path(cfg.result_dir), chain(face_pictures(batches), pictures.items()), replaces=REPLACED, total=cfg.n + 1
-    )
-    seconds = time.perf_counter() - start
-    log.info(
-        "Wrote %d faces of %dx%d to %s (%.1f faces/s).",
-        cfg.n,
-        network.image_size,
-        network.image_size,
-        cfg.result_dir,
-        cfg.n / seconds,
-    )
-    earlier_grid = Path(cfg.result_dir) / ATTRIBUTE_GRID_FILE
-    if not pictures and earlier_grid.is_file():  # a steered run's picture is the user's result too: kept
-        log.warning("%s is an earlier steered run's (kept as it was): it does not show these faces.", earlier_grid)
-    if pictures:
-        log.info(
-            "%s: one row per face and attribute (%s), strengths %s from left to right.",
-            ATTRIBUTE_GRID_FILE,
-            ", ".join(strengths),
-            list(cfg.attribute_sweep),
-        )
-    if uri is not None:
-        params = provenance.model_params(cfg.model_file, model_file, cfg.storage.models_dvc)
-        params |= {"n": cfg.n, "seed": cfg.seed, "sampler": cfg.sampler, "attributes": str(strengths or "none")}
+class Steering(InferenceHooks):
+    """attributes="{Smiling: 1.5}": every face moved along each attribute's direction (the classifier of
+    `train_classifier`), attribute_grid.jpg, and the share of faces the classifier finds each attribute in."""
+
+    def __init__(self, cfg: DictConfig) -> None:
+        super().__init__(cfg)
+        self.strengths: dict[str, float] = {}
+        self.metrics: dict[str, float] = {}  # filled as the steered faces are written
+
+    def problems(self) -> list[str]:
+        try:
+            self.strengths = attribute_strengths(self.cfg.attributes)
+        except UserError as error:
+            return [str(error)]
+        return []
+
+    def steer(
+        self, network: torch.nn.Module, model_file: Path, latents: Iterator[torch.Tensor]
+    ) -> tuple[Iterator[torch.Tensor], dict[str, torch.Tensor]] | None:
+        if not self.strengths:
+            return None
+        return steered_batches(self.cfg, network, model_file, latents, self.strengths, self.metrics)
+
+    def logged(self) -> tuple[dict, dict]:
+        return {"attributes": str(self.strengths or "none")}, self.metrics
+
+    def after_write(self, model_file: Path, files: list[Path], params: dict, metrics: dict) -> None:
+        earlier_grid = Path(self.cfg.result_dir) / ATTRIBUTE_GRID_FILE
+        if not self.strengths and earlier_grid.is_file():  # a steered run's picture is the user's result too: kept
+            log.warning("%s is an earlier steered run's (kept as it was): it does not show these faces.", earlier_grid)
+        if self.strengths:
+            log.info(
+                "%s: one row per face and attribute (%s), strengths %s from left to right.",
+                ATTRIBUTE_GRID_FILE,
+                ", ".join(self.strengths),
+                list(self.cfg.attribute_sweep),
+            )
+
+
+class Runtime(InferenceHooks):
+    """The precision, memory layout and threads for this machine (`runtime.*`), resolved before any work."""
+
+    def __init__(self, cfg: DictConfig) -> None:
+        super().__init__(cfg)
+        self.runtime: hardware.Runtime | None = None
+
+    def problems(self) -> list[str]:
+        try:
+            self.runtime = inference_runtime(self.cfg)
+        except UserError as error:
+            return [str(error)]
+        return []
+
+    def place(self, network: torch.nn.Module) -> torch.nn.Module:
+        return self.runtime.place(network) if self.runtime else network
+
+    def logged(self) -> tuple[dict, dict]:
+        return self.runtime.params() if self.runtime else {}, {}
+
+
+class ModelSource(InferenceHooks):
+    """model_file=models:/NAME/N: the registered version, downloaded through MLflow once and cached; a missing file
+    that models.dvc tracks: pulled."""
+
+    def model_file(self) -> Path:
+        model_file = model_path(self.cfg)
+        pull_missing_model(self.cfg, model_file)
+        return model_file
+
+
+class MLflowLog(InferenceHooks):
+    """The run logged to MLflow (tracking.enabled): its settings, the model's provenance, speed, the faces."""
+
+    def __init__(self, cfg: DictConfig) -> None:
+        super().__init__(cfg)
+        self.uri: str | None = None
+
+    def problems(self) -> list[str]:
+        self.uri, problems = checked_tracking_uri(self.cfg)
+        return problems
+
+    def after_write(self, model_file: Path, files: list[Path], params: dict, metrics: dict) -> None:
+        if self.uri is None:
+            return
+        params = provenance.model_params(self.cfg.model_file, model_file, self.cfg.storage.models_dvc) | params
         # Every face while they are few; past that, the grids show them without thousands of files.
-        shown = files if cfg.n <= 64 else files[cfg.n :]
-        metrics |= {"faces_per_s": cfg.n / seconds, "seconds": seconds}
-        runs.log_stage_run(uri, cfg.tracking.experiment, params | runtime.params(), metrics, shown)
+        shown = files if self.cfg.n <= 64 else files[self.cfg.n :]
+        runs.log_stage_run(self.uri, self.cfg.tracking.experiment, params, metrics, shown)
 
 
 def steered_batches(  # pylint: disable=too-many-arguments  # the run's settings, then what it steers

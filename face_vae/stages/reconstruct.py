@@ -8,8 +8,9 @@ import torch
 from omegaconf import DictConfig
 
 from face_vae.core.errors import UserError
+from face_vae.core.pictures import image_grid
 from face_vae.data.photos import load_photos, photo_paths
-from face_vae.outputs import image_grid, write_images
+from face_vae.outputs import write_images
 from face_vae.stages.shared import inference_runtime, model_path, photo_crop, pulled_model, tracking_uri
 from face_vae.tracking import provenance, runs
 

@@ -1,7 +1,8 @@
-"""The extras' commands (infer, download, evaluate, train_classifier, fit_prior, reconstruct, interpolate, export,
+"""The extras' commands (download, evaluate, train_classifier, fit_prior, reconstruct, interpolate, export,
 serve, pull): their settings (defaults, rules, `--help` comments), the groups they compose and the module that runs
 each, added to the core's registry (face_vae/core/settings.py) with the groups of tracking, storage and the automatic
-runtime, train's hooks (face_vae/stages/train_hooks.py), the data's (DVC) and the hook that hides a tracking URI's
+runtime, the keys they add to the core's prepare, train and infer, train's hooks (face_vae/stages/train_hooks.py),
+infer's (face_vae/stages/infer.py), the data's (DVC) and the hook that hides a tracking URI's
 password. configs/extras.yaml names this module. Torch-free, as the core's.
 """
 
@@ -13,28 +14,22 @@ from typing import Any, Optional
 from omegaconf import DictConfig
 
 from face_vae import credentials, hardware, storage
-from face_vae.core.rules import AT_LEAST_0, PATH, POSITIVE, SEED_RANGE, at_least, one_of, positive, setting
-from face_vae.core.settings import (
-    FORCE,
-    Command,
-    ReadsFaces,
-    RunsTheNetwork,
-    Trains,
-    add,
-    group,
-    groups,
-    own,
-)
+from face_vae.core import settings as core
+from face_vae.core.rules import AT_LEAST_0, PATH, POSITIVE, at_least, one_of, positive, setting
+from face_vae.core.settings import FORCE, SAMPLER, SEED, Command, add, group, groups, own
 from face_vae.data.download import DownloadSettings
 from face_vae.tracking.server import TrackingSettings
 
-SAMPLER = setting(
-    "auto",
-    "auto: the prior the model was trained with (a Gaussian mixture fitted to the training codes, "
-    "docs/RESULTS.md); normal: N(0, I); gmm: the mixture, refused when the model has none",
-    one_of("auto", "gmm", "normal"),
+# The groups of MLflow tracking, DVC storage and the automatic runtime, and the option each starts from.
+add(
+    {},
+    {
+        "tracking": {"mlflow": TrackingSettings},
+        "storage": {"default": storage.StorageSettings},
+        "runtime": {"default": hardware.RuntimeSettings},
+    },
+    default_options={"tracking": "mlflow", "storage": "default", "runtime": "default"},
 )
-SEED = setting(0, "the same seed gives the same faces", SEED_RANGE)
 BATCH_SIZE = setting(64, "images through the network at a time", POSITIVE)
 MODEL_FILE = setting(
     "models/vae.pt",
@@ -44,17 +39,62 @@ MODEL_FILE = setting(
 
 
 @dataclass
-class Infer(RunsTheNetwork):
+class RunsTheNetwork(Command):
+    """A command that loads a model: where it logs, how it pulls, how the network runs."""
+
+    tracking: Any = group()
+    storage: Any = group()
+    runtime: Any = group()
+
+
+@dataclass
+class ReadsFaces(RunsTheNetwork):
+    """A command that also reads face images (prepared crops, or photos cropped like them)."""
+
+    data: Any = group()
+
+
+@dataclass
+class Trains(ReadsFaces):
+    """A command that trains with Lightning."""
+
+    trainer: Any = group()
+
+
+@dataclass
+class Prepare(core.Prepare):
+    """Decode, crop and store the dataset once in a training-ready form (raw uint8 crops; reads the image folder
+    or the zip)."""
+
+    defaults: list[Any] = groups("data", "storage")
+    storage: Any = group()
+
+
+@dataclass
+class Train(core.Train, Trains):
+    """Train the VAE on the train split, validate on val, save models/vae.pt, log to MLflow."""
+
+    defaults: list[Any] = groups("data", "model", "callbacks", "tracking", "storage", "runtime", "trainer")
+    tracking: Any = own(experiment="train_VAE")
+    resume: bool = setting(False, "true: continue from <checkpoints_dir>/last.ckpt")
+    checkpoints_dir: str = setting("checkpoints", "", PATH)
+    keep_previous_runs: int = setting(
+        3,
+        "a fresh run moves an earlier run's checkpoints to <checkpoints_dir>.previous-*; the newest this many stay "
+        "(resumable), older ones are deleted: each holds two checkpoints (~50 MB for the default model)",
+        AT_LEAST_0,
+    )
+    history_file: Optional[str] = setting(
+        None, "a JSON file of the losses per epoch (the DVC pipeline's plot); null: none"
+    )
+
+
+@dataclass
+class Infer(core.Infer, RunsTheNetwork):
     """Sample n faces from the trained model and write them as JPGs to result/ (attributes= steers them)."""
 
     defaults: list[Any] = groups("tracking", "storage", "runtime")
     tracking: Any = own(experiment="infer_VAE")
-    n: int = setting(16, "faces to generate", at_least(1, "a positive number of faces"))
-    seed: int = SEED
-    sampler: str = SAMPLER
-    batch_size: int = setting(
-        16, "faces decoded at a time (why 16: docs/PERFORMANCE.md, benchmarks/infer.py)", POSITIVE
-    )
     attributes: Any = setting(
         None,
         'steering: attributes="{Smiling: 1.5, Eyeglasses: 1}" moves every face along each attribute\'s direction '
@@ -72,7 +112,6 @@ class Infer(RunsTheNetwork):
     )
     grid_faces: int = setting(2, "faces per attribute in attribute_grid.jpg", POSITIVE)
     model_file: str = MODEL_FILE
-    result_dir: str = setting("result", "", PATH)
 
 
 @dataclass
@@ -258,7 +297,6 @@ class TrainClassifier(Trains):
 
 
 COMMANDS: dict[str, type[Command]] = {
-    "infer": Infer,
     "download": Download,
     "train_classifier": TrainClassifier,
     "fit_prior": FitPrior,
@@ -268,11 +306,6 @@ COMMANDS: dict[str, type[Command]] = {
     "export": Export,
     "serve": Serve,
     "pull": Pull,
-}
-GROUPS: dict[str, dict[str, type]] = {
-    "tracking": {"mlflow": TrackingSettings},
-    "storage": {"default": storage.StorageSettings},
-    "runtime": {"default": hardware.RuntimeSettings},
 }
 
 
@@ -285,13 +318,15 @@ def hide_tracking_passwords(cfg: DictConfig) -> None:
 
 
 add(
-    COMMANDS,
-    GROUPS,
+    COMMANDS | {"prepare": Prepare, "train": Train, "infer": Infer},  # the core's three, with the keys added here
     runs={name: f"face_vae.stages.{name}" for name in COMMANDS},
     hooks={
         # train: its run folder and locks, the precision for this machine, the progress bar, MLflow, DVC
         "training": [f"face_vae.stages.train_hooks.{name}" for name in
                      ("RunFolder", "Precision", "ProgressBar", "MLflowRun", "DVCVersions")],  # fmt: skip
+        # infer: steering along attributes, the precision for this machine, a registered or DVC-tracked model, MLflow
+        "inference": [f"face_vae.stages.infer.{name}" for name in ("Steering", "Runtime", "ModelSource", "MLflowLog")],
+        "write_pictures": ["face_vae.outputs.write_images"],  # never replaces a file that is not face_vae's
         "before_prepare": ["face_vae.stages.shared.pull_shared_folder"],
         "fetch_data": ["face_vae.stages.shared.pull_missing_data"],
     },

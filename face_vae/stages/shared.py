@@ -12,7 +12,6 @@ from face_vae.core.config import build, compose, flat_values, words_given
 from face_vae.core.data.preparation import prepared_folder
 from face_vae.core.errors import UserError
 from face_vae.core.models.model_file import load_model
-from face_vae.core.models.priors import GaussianMixture, Prior, StandardNormal
 from face_vae.core.prepare import MATCHED_DATA_KEYS, data_source
 from face_vae.core.progress import is_terminal
 from face_vae.model_records import training_recipe
@@ -88,6 +87,13 @@ def registry_uri(cfg: DictConfig) -> str:
 
 def pulled_model(cfg: DictConfig, model_file: Path) -> torch.nn.Module:
     """The model in `model_file`, pulled through models.dvc first when the file is missing."""
+    pull_missing_model(cfg, model_file)
+    return load_model(model_file)
+
+
+def pull_missing_model(cfg: DictConfig, model_file: Path) -> None:
+    """`model_file` pulled through models.dvc when it is missing and models.dvc tracks it; a UserError when it
+    does not."""
     if not model_file.is_file():
         tracked = storage.tracked_path(cfg.storage.models_dvc)
         if tracked is not None and not model_file.resolve().is_relative_to(tracked.resolve()):  # DVC cannot bring it
@@ -97,7 +103,6 @@ def pulled_model(cfg: DictConfig, model_file: Path) -> torch.nn.Module:
                 f"{cfg.storage.models_dvc} tracks."
             )
         storage.pull_model(storage_settings(cfg), model_file)
-    return load_model(model_file)
 
 
 def build_trainer(cfg: DictConfig, runtime: hardware.Runtime, callbacks: list, logger: object) -> "lightning.Trainer":
@@ -185,19 +190,6 @@ def _override(value: object) -> str:
     return str(value)
 
 
-def sampling_prior(network: torch.nn.Module, sampler: str, model_file: Path) -> Prior:
-    """The prior `sampler` names for the model in `model_file`: its own (auto), N(0, I) (normal), or its
-    Gaussian mixture (gmm: refused in the user's words when it has none)."""
-    if sampler == "normal":
-        return StandardNormal(network.latent_dim)
-    if sampler == "gmm" and not isinstance(network.prior, GaussianMixture):
-        raise UserError(
-            f"{model_file} samples from {network.prior.describe()}, not a fitted Gaussian mixture: use sampler=auto "
-            "or normal, or train a VAE with its default model.prior."
-        )
-    return network.prior
-
-
 def inference_runtime(cfg: DictConfig) -> hardware.Runtime:
     """The precision, layout and threads of a command that only runs the network forward (`runtime.*`)."""
     return hardware.resolve(cfg.runtime.precision, cfg.runtime.channels_last, cfg.runtime.threads)
@@ -213,6 +205,14 @@ def tracking_uri(cfg: DictConfig) -> str | None:
     if not cfg.tracking.enabled:
         return None
     return server.tracking_uri(OmegaConf.to_object(cfg.tracking))
+
+
+def checked_tracking_uri(cfg: DictConfig) -> tuple[str | None, list[str]]:
+    """`tracking_uri`, or the problem with it, to be reported with a run's other problems before any work."""
+    try:
+        return tracking_uri(cfg), []
+    except UserError as error:
+        return None, [str(error)]
 
 
 def run_params(cfg: DictConfig) -> dict[str, str]:

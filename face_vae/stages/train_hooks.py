@@ -12,12 +12,12 @@ import lightning as L
 from omegaconf import DictConfig, OmegaConf
 
 from face_vae import hardware, locks, storage
+from face_vae.core import hooks
 from face_vae.core.config import words_given
-from face_vae.core.errors import UserError
 from face_vae.core.hooks import TrainingHooks
 from face_vae.core.progress import is_terminal
 from face_vae.stages import run_folder, train_checks
-from face_vae.stages.shared import config_yaml, run_params, storage_settings, tracking_uri
+from face_vae.stages.shared import checked_tracking_uri, config_yaml, run_params, storage_settings
 
 if TYPE_CHECKING:  # MLflow loads (over a second) only for a run that logs to it
     from face_vae.tracking.training import PatientLogger
@@ -68,7 +68,7 @@ class RunFolder(TrainingHooks):
         if not resume_from:
             run_files[run_folder.RUN_CONFIG_FILE] = OmegaConf.to_yaml(self.cfg, resolve=True)
             run_files[run_folder.CHOICES_FILE] = json.dumps(run_folder.group_choices(words_given("train")))
-        run_id = next((logger.run_id for logger in loggers if getattr(logger, "run_id", None)), None)
+        run_id = hooks.run_id(loggers)
         if run_id is not None:  # None in the extra processes of a DDP run: rank 0 logs
             run_files[run_folder.RUN_ID_FILE] = run_id
         callbacks = [RunIdentity(identity), RunFiles(folder, run_files)]
@@ -121,11 +121,8 @@ class MLflowRun(TrainingHooks):
     run_logger: "PatientLogger | None" = None
 
     def problems(self) -> list[str]:
-        try:
-            self.uri = tracking_uri(self.cfg)  # fail fast, before any work
-        except UserError as error:
-            return [str(error)]
-        return []
+        self.uri, problems = checked_tracking_uri(self.cfg)
+        return problems
 
     def logger(self, resume_from: str | None) -> "PatientLogger | None":
         if self.uri is None:

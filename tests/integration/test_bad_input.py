@@ -17,7 +17,8 @@ from face_vae.core.config import compose, flat_values
 from face_vae.core.errors import UserError
 from face_vae.core.models.model_file import save_model
 from face_vae.core.models.nets.resnet import VAE
-from face_vae.outputs import LOCK_FILE, face_pictures
+from face_vae.core.pictures import face_pictures
+from face_vae.outputs import LOCK_FILE
 from tests.conftest import FAST_TRAIN, error_line, subprocess_env
 
 ROOT = Path(__file__).resolve().parents[2]

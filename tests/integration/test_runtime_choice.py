@@ -11,8 +11,8 @@ from torchvision.transforms.functional import to_pil_image as torchvision_to_pil
 from torchvision.utils import make_grid
 
 from face_vae.core.config import compose
+from face_vae.core.pictures import image_grid, to_pil_image
 from face_vae.hardware import Machine, resolve, resolve_channels_last, resolve_precision, resolve_threads
-from face_vae.outputs import image_grid, to_pil_image
 from tests.conftest import FAST_TRAIN, subprocess_env
 
 ROOT = Path(__file__).resolve().parents[2]

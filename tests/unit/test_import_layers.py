@@ -11,7 +11,7 @@ from face_vae.core import settings
 PACKAGE = Path(__file__).resolve().parents[2] / "face_vae"
 importlib.import_module("face_vae.core.config")  # which adds the extras (configs/extras.yaml) to the registry
 COMMANDS = set(settings.COMMANDS)
-# The core's own commands (prepare, train) and their hooks sit at the stages' level: they read the config.
+# The core's own commands (prepare, train, infer) sit at the stages' level: they read the config.
 CORE_COMMANDS = {module for module in settings.RUNS.values() if module.startswith("face_vae.core.")}
 
 
