@@ -105,6 +105,7 @@ class Train(Command):
     seed: int = setting(42, "", SEED_RANGE)
     force: bool = FORCE
     model_file: str = setting("models/vae.pt", "where the trained model is saved")
+    checkpoints_dir: str = setting("checkpoints", "", PATH)  # configs/callbacks/ writes best.ckpt and last.ckpt here
 
 
 SAMPLER = setting(

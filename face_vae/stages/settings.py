@@ -77,7 +77,6 @@ class Train(core.Train, Trains):
     defaults: list[Any] = groups("data", "model", "callbacks", "tracking", "storage", "runtime", "trainer")
     tracking: Any = own(experiment="train_VAE")
     resume: bool = setting(False, "true: continue from <checkpoints_dir>/last.ckpt")
-    checkpoints_dir: str = setting("checkpoints", "", PATH)
     keep_previous_runs: int = setting(
         3,
         "a fresh run moves an earlier run's checkpoints to <checkpoints_dir>.previous-*; the newest this many stay "
