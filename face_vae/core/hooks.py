@@ -47,7 +47,8 @@ class TrainingHooks:  # pylint: disable=unused-argument  # each hook does nothin
         return cfg
 
     def problems(self) -> list[str]:
-        """What would stop the run, found before any work (every extra's are reported together)."""
+        """What would stop the run, found before any work (every extra's are reported together; a UserError raised
+        here is one)."""
         return []
 
     def holding(self) -> AbstractContextManager:
@@ -91,7 +92,8 @@ class InferenceHooks:  # pylint: disable=unused-argument  # each hook does nothi
         self.cfg = cfg
 
     def problems(self) -> list[str]:
-        """What would stop the run, found before any work (every extra's are reported together)."""
+        """What would stop the run, found before any work (every extra's are reported together; a UserError raised
+        here is one)."""
         return []
 
     def model_file(self) -> Path | None:
@@ -130,6 +132,18 @@ def inference_hooks(cfg: DictConfig) -> list[InferenceHooks]:
 def run_id(loggers: list["Logger"]) -> str | None:
     """The MLflow run of the first logger that has one (None when none logs to MLflow)."""
     return next((str(logger.run_id) for logger in loggers if getattr(logger, "run_id", None)), None)
+
+
+def refuse_problems(extras: list[TrainingHooks] | list[InferenceHooks]) -> None:
+    """Every extra's problems refused together before any work; a UserError an extra raises while it looks (a value
+    it resolves or checks) counts as its problem."""
+    problems = []
+    for extra in extras:
+        try:
+            problems += extra.problems()
+        except UserError as error:
+            problems.append(str(error))
+    refuse(problems)
 
 
 def refuse(problems: list[str]) -> None:

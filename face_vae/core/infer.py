@@ -26,7 +26,7 @@ def run(cfg: DictConfig) -> None:
     """Write `cfg.n` faces drawn from the model's prior, and a grid of them, to `cfg.result_dir`; the extras' hooks
     run at each step."""
     extras = hooks.inference_hooks(cfg)
-    hooks.refuse([problem for extra in extras for problem in extra.problems()])
+    hooks.refuse_problems(extras)
     model_file = next((path for extra in extras if (path := extra.model_file())), None) or Path(cfg.model_file)
     network = load_model(model_file)
     for extra in extras:

@@ -33,7 +33,7 @@ def run(cfg: DictConfig) -> None:
         cfg = extra.configure(cfg)
     for extra in extras:
         extra.cfg = cfg
-    hooks.refuse([problem for extra in extras for problem in extra.problems()])
+    hooks.refuse_problems(extras)
     with ExitStack() as held:
         for extra in extras:
             held.enter_context(extra.holding())

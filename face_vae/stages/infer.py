@@ -15,7 +15,7 @@ from face_vae.core.hooks import InferenceHooks
 from face_vae.core.models.sampling import decode_all
 from face_vae.core.pictures import image_grid
 from face_vae.models.classifier import AttributeClassifier, load_classifier
-from face_vae.stages.shared import checked_tracking_uri, inference_runtime, model_path, pull_missing_model
+from face_vae.stages.shared import inference_runtime, model_path, pull_missing_model, tracking_uri
 from face_vae.tracking import provenance, runs
 
 log = logging.getLogger(__name__)
@@ -33,10 +33,7 @@ class Steering(InferenceHooks):
         self.metrics: dict[str, float] = {}  # filled as the steered faces are written
 
     def problems(self) -> list[str]:
-        try:
-            self.strengths = attribute_strengths(self.cfg.attributes)
-        except UserError as error:
-            return [str(error)]
+        self.strengths = attribute_strengths(self.cfg.attributes)
         return []
 
     def steer(
@@ -70,10 +67,7 @@ class Runtime(InferenceHooks):
         self.runtime: hardware.Runtime | None = None
 
     def problems(self) -> list[str]:
-        try:
-            self.runtime = inference_runtime(self.cfg)
-        except UserError as error:
-            return [str(error)]
+        self.runtime = inference_runtime(self.cfg)
         return []
 
     def place(self, network: torch.nn.Module) -> torch.nn.Module:
@@ -101,8 +95,8 @@ class MLflowLog(InferenceHooks):
         self.uri: str | None = None
 
     def problems(self) -> list[str]:
-        self.uri, problems = checked_tracking_uri(self.cfg)
-        return problems
+        self.uri = tracking_uri(self.cfg)
+        return []
 
     def after_write(self, model_file: Path, files: list[Path], params: dict, metrics: dict) -> None:
         if self.uri is None:

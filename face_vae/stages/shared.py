@@ -207,14 +207,6 @@ def tracking_uri(cfg: DictConfig) -> str | None:
     return server.tracking_uri(OmegaConf.to_object(cfg.tracking))
 
 
-def checked_tracking_uri(cfg: DictConfig) -> tuple[str | None, list[str]]:
-    """`tracking_uri`, or the problem with it, to be reported with a run's other problems before any work."""
-    try:
-        return tracking_uri(cfg), []
-    except UserError as error:
-        return None, [str(error)]
-
-
 def run_params(cfg: DictConfig) -> dict[str, str]:
     """Every resolved config value, the git commit, the data's provenance and library versions: the params
     of a training run."""

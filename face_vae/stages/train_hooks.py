@@ -17,7 +17,7 @@ from face_vae.core.config import words_given
 from face_vae.core.hooks import TrainingHooks
 from face_vae.core.progress import is_terminal
 from face_vae.stages import run_folder, train_checks
-from face_vae.stages.shared import checked_tracking_uri, config_yaml, run_params, storage_settings
+from face_vae.stages.shared import config_yaml, run_params, storage_settings, tracking_uri
 
 if TYPE_CHECKING:  # MLflow loads (over a second) only for a run that logs to it
     from face_vae.tracking.training import PatientLogger
@@ -121,8 +121,8 @@ class MLflowRun(TrainingHooks):
     run_logger: "PatientLogger | None" = None
 
     def problems(self) -> list[str]:
-        self.uri, problems = checked_tracking_uri(self.cfg)
-        return problems
+        self.uri = tracking_uri(self.cfg)  # fail fast, before any work
+        return []
 
     def logger(self, resume_from: str | None) -> "PatientLogger | None":
         if self.uri is None:
